@@ -1,0 +1,132 @@
+package cbr
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Layouts accepted for Timestamp, tried in order. Times without a zone are UTC.
+var timestampLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999",
+}
+
+// ParseTimestamp parses a CBR time with or without a zone.
+func ParseTimestamp(s string) (Timestamp, error) {
+	for _, layout := range timestampLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return Timestamp{Time: t, raw: s}, nil
+		}
+	}
+	return Timestamp{}, fmt.Errorf("timestamp %q: want RFC 3339 with or without a zone", s)
+}
+
+// NewTimestamp returns a Timestamp for t that encodes as RFC 3339 with a zone.
+func NewTimestamp(t time.Time) Timestamp { return Timestamp{Time: t} }
+
+// String returns the time as the API sent it, or as RFC 3339 when made locally.
+func (t Timestamp) String() string {
+	if t.raw != "" {
+		return t.raw
+	}
+	if t.Time.IsZero() {
+		return ""
+	}
+	return t.Time.Format("2006-01-02T15:04:05.000000Z07:00")
+}
+
+// MarshalJSON encodes the time in the form it was decoded from.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return json.Marshal(t.String())
+}
+
+// UnmarshalJSON accepts a string with or without a zone, or null/"" for no time.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*t = Timestamp{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("timestamp: want a string, got %s", abbreviate(b))
+	}
+	if s == "" {
+		*t = Timestamp{}
+		return nil
+	}
+	parsed, err := ParseTimestamp(s)
+	if err != nil {
+		return err
+	}
+	*t = parsed
+	return nil
+}
+
+// Quantity is a size or count the API documents as a string but may send as a
+// JSON number (resource_size in the page's own example). It keeps the form it
+// arrived in, so it re-encodes unchanged.
+type Quantity struct {
+	text   string
+	quoted bool
+}
+
+// NumberQuantity returns a Quantity that encodes as a JSON number.
+func NumberQuantity(n int64) *Quantity {
+	return &Quantity{text: strconv.FormatInt(n, 10)}
+}
+
+// StringQuantity returns a Quantity that encodes as a JSON string.
+func StringQuantity(s string) *Quantity { return &Quantity{text: s, quoted: true} }
+
+// String returns the value as text, without quotes.
+func (q Quantity) String() string { return q.text }
+
+// Float64 returns the value as a number, or an error when it is not one.
+func (q Quantity) Float64() (float64, error) { return strconv.ParseFloat(q.text, 64) }
+
+// MarshalJSON encodes the value in the form it was decoded from.
+func (q Quantity) MarshalJSON() ([]byte, error) {
+	if q.quoted {
+		return json.Marshal(q.text)
+	}
+	if q.text == "" {
+		return []byte("null"), nil
+	}
+	return []byte(q.text), nil
+}
+
+// UnmarshalJSON accepts a JSON number or string.
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*q = Quantity{text: s, quoted: true}
+	case bytes.Equal(b, []byte("null")):
+		*q = Quantity{}
+	default:
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("quantity: want a number or a string, got %s", abbreviate(b))
+		}
+		*q = Quantity{text: n.String()}
+	}
+	return nil
+}
+
+// abbreviate shortens raw JSON for an error message.
+func abbreviate(b []byte) string {
+	const max = 40
+	if len(b) > max {
+		return string(b[:max]) + "..."
+	}
+	return string(b)
+}

@@ -1,0 +1,212 @@
+// Package events names the CloudEvents restorepoint consumes and produces,
+// decodes every known trigger payload (its own CloudEvents, Cloud Trace Service
+// records, EventBridge envelopes) into one canonical Trigger, and defines the
+// data of the result events.
+//
+// It knows nothing of the CBR client: a checkpoint request passed through by
+// the caller stays raw JSON here and is decoded by the function.
+package events
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Trigger event types (CloudEvents "type").
+const (
+	TypeServerTagged        = "io.restorepoint.server.tagged"
+	TypeDeployPre           = "io.restorepoint.deploy.pre"
+	TypeCheckpointRequested = "io.restorepoint.checkpoint.requested"
+)
+
+// Result event types.
+const (
+	TypeCheckpointCreated = "io.restorepoint.checkpoint.created"
+	TypeCheckpointFailed  = "io.restorepoint.checkpoint.failed"
+	TypeTriggerIgnored    = "io.restorepoint.trigger.ignored"
+)
+
+// Extension attribute names read from trigger events.
+const (
+	ExtensionDryRun      = "dryrun"
+	ExtensionTraceParent = "traceparent"
+)
+
+// Kind is what a trigger asks for.
+type Kind string
+
+// Trigger kinds.
+const (
+	KindServerTagged        Kind = "server.tagged"
+	KindDeployPre           Kind = "deploy.pre"
+	KindCheckpointRequested Kind = "checkpoint.requested"
+	// KindIgnored is a recognised event that asks for nothing (a tag deletion,
+	// a failed operation...); Trigger.IgnoreReason says why.
+	KindIgnored Kind = "ignored"
+)
+
+// Ref identifies the event that caused a trigger. Source and ID together are
+// the trigger's idempotency key.
+type Ref struct {
+	ID      string `json:"id"`
+	Source  string `json:"source"`
+	Type    string `json:"type"`
+	Subject string `json:"subject,omitempty"`
+}
+
+// Key returns the idempotency key of the event: its source and id.
+func (r Ref) Key() string { return r.Source + "\x00" + r.ID }
+
+// Trigger is the canonical form of every accepted event: what to back up and why.
+// Exactly one of ServerTagged, DeployPre and CheckpointRequested is set, as Kind
+// says, unless Kind is KindIgnored.
+type Trigger struct {
+	// Ref is the identity of the event that arrived.
+	Ref Ref
+	// Kind says which of the payload fields is set.
+	Kind Kind
+	// Time is when the event happened, if it said.
+	Time time.Time
+	// DryRun is set by the event extension dryrun=true.
+	DryRun bool
+	// TraceParent is the W3C traceparent extension, carried to the result event.
+	TraceParent string
+	// IgnoreReason says why an event of KindIgnored asks for nothing.
+	IgnoreReason string
+
+	ServerTagged        *ServerTagged
+	DeployPre           *DeployPre
+	CheckpointRequested *CheckpointRequested
+}
+
+// ServerTagged is the data of io.restorepoint.server.tagged: a server got tags.
+type ServerTagged struct {
+	ServerID   string            `json:"server_id"`
+	ServerName string            `json:"server_name,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	VaultID    string            `json:"vault_id,omitempty"`
+	Wait       bool              `json:"wait,omitempty"`
+}
+
+// DeployPre is the data of io.restorepoint.deploy.pre: a deployment is about
+// to start, back up first.
+type DeployPre struct {
+	Service     string        `json:"service"`
+	Version     string        `json:"version,omitempty"`
+	Environment string        `json:"environment,omitempty"`
+	Resources   []ResourceRef `json:"resources"`
+	VaultID     string        `json:"vault_id,omitempty"`
+	Incremental *bool         `json:"incremental,omitempty"`
+	AutoTrigger *bool         `json:"auto_trigger,omitempty"`
+	Wait        bool          `json:"wait,omitempty"`
+	Name        string        `json:"name,omitempty"`
+	Description string        `json:"description,omitempty"`
+}
+
+// ResourceRef is a resource named in a trigger. In a deploy.pre event it is
+// either a bare UUID string (Bare is set; it goes into the request's
+// "resources") or an object (it goes into "resource_details").
+type ResourceRef struct {
+	ID   string `json:"id"`
+	Type string `json:"type,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Bare is true when the event named the resource by its ID alone.
+	Bare bool `json:"-"`
+}
+
+// CheckpointRequested is the data of io.restorepoint.checkpoint.requested: the
+// API's own request body, passed through after validation.
+type CheckpointRequested struct {
+	// Body is the inner VaultBackup object ({"vault_id":...,"parameters":{...}}),
+	// unwrapped from {"checkpoint":{...}} when it came wrapped.
+	Body json.RawMessage
+	// Wait asks to wait until the checkpoint is available (top-level "wait":true).
+	Wait bool
+}
+
+// Created is the data of io.restorepoint.checkpoint.created.
+type Created struct {
+	Trigger Ref    `json:"trigger"`
+	VaultID string `json:"vault_id"`
+	// Checkpoints are the restore points as the API returned them (or, after
+	// waiting, as last read back). Empty on a dry run.
+	Checkpoints []json.RawMessage `json:"checkpoints"`
+	// Resources are the resources asked for (empty: the whole vault).
+	Resources []ResourceRef `json:"resources"`
+	// SkippedResources are every skipped resource of every checkpoint.
+	SkippedResources []SkippedResource `json:"skipped_resources"`
+	Duplicate        bool              `json:"duplicate"`
+	DryRun           bool              `json:"dry_run"`
+	// Requests are the planned request bodies, on a dry run only.
+	Requests []json.RawMessage `json:"requests,omitempty"`
+}
+
+// SkippedResource is a resource the API did not back up, and why.
+type SkippedResource struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	Name   string `json:"name"`
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// Failed is the data of io.restorepoint.checkpoint.failed.
+type Failed struct {
+	Trigger Ref     `json:"trigger"`
+	VaultID string  `json:"vault_id,omitempty"`
+	Error   Failure `json:"error"`
+}
+
+// Failure classes, shared by failed result events and the front doors' status table.
+const (
+	ClassInvalid      = "invalid"      // the trigger itself is wrong; do not retry
+	ClassRejected     = "rejected"     // CBR refused the request (4xx); do not retry
+	ClassUnauthorized = "unauthorized" // CBR refused the token
+	ClassThrottled    = "throttled"    // CBR asked to slow down; retry later
+	ClassUnavailable  = "unavailable"  // CBR or the network failed; retry later
+)
+
+// Failure says why a trigger failed.
+type Failure struct {
+	Class     string `json:"class"`
+	Status    int    `json:"status"`
+	Code      string `json:"code,omitempty"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+	Retryable bool   `json:"retryable"`
+	// RetryAfter is the server's Retry-After, for throttled failures.
+	RetryAfter time.Duration `json:"-"`
+}
+
+// Ignored is the data of io.restorepoint.trigger.ignored.
+type Ignored struct {
+	Trigger Ref    `json:"trigger"`
+	Reason  string `json:"reason"`
+}
+
+// Result is what a trigger came to: exactly one of Created, Failed and Ignored
+// is set, as Type says.
+type Result struct {
+	// Type is the result event type.
+	Type string
+	// Subject is the vault ID, when one was chosen.
+	Subject string
+	// TraceParent is carried over from the trigger.
+	TraceParent string
+
+	Created *Created
+	Failed  *Failed
+	Ignored *Ignored
+}
+
+// Data returns the event data of the result.
+func (r Result) Data() any {
+	switch {
+	case r.Created != nil:
+		return r.Created
+	case r.Failed != nil:
+		return r.Failed
+	default:
+		return r.Ignored
+	}
+}
