@@ -1,0 +1,805 @@
+package cbr_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/restorepoint/restorepoint/cbr"
+)
+
+// secretToken is distinctive so a leak into any error text is easy to find.
+const secretToken = "MIIZ-SECRET-TOKEN-8c1f2e7d"
+
+const project = "f841e01fd2b14e7fa41b6ae7aa6b0594"
+
+// reply is one scripted answer of the fake server.
+type reply struct {
+	status int
+	header map[string]string
+	body   string
+	hijack bool // drop the connection without answering
+}
+
+// seen is what the fake server received.
+type seen struct {
+	method, path, rawPath string
+	header                http.Header
+	body                  []byte
+}
+
+// fake is a scripted CBR server; the last reply repeats when the script ends.
+type fake struct {
+	t       *testing.T
+	mu      sync.Mutex
+	replies []reply
+	got     []seen
+}
+
+func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	n := len(f.got)
+	f.got = append(f.got, seen{r.Method, r.URL.Path, r.URL.EscapedPath(), r.Header.Clone(), body})
+	rp := f.replies[min(n, len(f.replies)-1)]
+	f.mu.Unlock()
+	if rp.hijack {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			f.t.Error(err)
+			return
+		}
+		conn.Close()
+		return
+	}
+	for k, v := range rp.header {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(rp.status)
+	io.WriteString(w, rp.body)
+}
+
+func (f *fake) requests() []seen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]seen(nil), f.got...)
+}
+
+// sleeps records the waits the client asks for, without waiting.
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func (s *sleeps) waits() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.d...)
+}
+
+// serve starts a fake with replies under the path prefix "/prefix" and
+// returns a client for it whose waits are recorded, not slept.
+func serve(t *testing.T, tokens cbr.TokenSource, replies []reply, opts ...cbr.Option) (*cbr.Client, *fake, *sleeps) {
+	t.Helper()
+	f := &fake{t: t, replies: replies}
+	mux := http.NewServeMux()
+	mux.Handle("/prefix/", f) // a client that drops the prefix gets 404 from the mux
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	s := &sleeps{}
+	all := append([]cbr.Option{cbr.WithSleep(s.sleep), cbr.WithRand(func() float64 { return 0.5 })}, opts...)
+	c, err := cbr.New(srv.URL+"/prefix/", project, tokens, all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, f, s
+}
+
+func okReply(t *testing.T) reply {
+	return reply{status: 200, header: map[string]string{"Content-Type": "application/json"}, body: string(readFixture(t, "example_response.json"))}
+}
+
+func TestCreateCheckpointRequest(t *testing.T) {
+	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{okReply(t)}, cbr.WithUserAgent("restorepoint-test/1"))
+	cp, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.ID != "8b0851a8-adf3-4f4c-a914-dead08bf9664" || cp.Status != cbr.StatusProtecting || cp.Vault.Name != "vault-be94" {
+		t.Errorf("checkpoint = %+v", cp)
+	}
+	reqs := f.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	checks := []struct{ what, got, want string }{
+		{"method", r.method, http.MethodPost},
+		{"path", r.path, "/prefix/v3/" + project + "/checkpoints"},
+		{"X-Auth-Token", r.header.Get("X-Auth-Token"), secretToken},
+		{"Content-Type", r.header.Get("Content-Type"), "application/json;charset=UTF-8"},
+		{"Accept", r.header.Get("Accept"), "application/json"},
+		{"User-Agent", r.header.Get("User-Agent"), "restorepoint-test/1"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)
+		}
+	}
+	assertJSONEqual(t, r.body, readFixture(t, "example_request.json"))
+}
+
+func TestGetCheckpoint(t *testing.T) {
+	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{okReply(t)})
+	cp, err := c.GetCheckpoint(context.Background(), "a/b c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.ID != "8b0851a8-adf3-4f4c-a914-dead08bf9664" {
+		t.Errorf("id = %q", cp.ID)
+	}
+	r := f.requests()[0]
+	if r.method != http.MethodGet || r.rawPath != "/prefix/v3/"+project+"/checkpoints/a%2Fb%20c" {
+		t.Errorf("request = %s %s, want GET with escaped id", r.method, r.rawPath)
+	}
+	if r.header.Get("X-Auth-Token") != secretToken || len(r.body) != 0 {
+		t.Errorf("token %q, body %q", r.header.Get("X-Auth-Token"), r.body)
+	}
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		endpoint, project string
+		tokens            cbr.TokenSource
+		opts              []cbr.Option
+		wantEndpoint      string // "" means New fails
+	}{
+		{"https://cbr.eu-de.otc.t-systems.com", "p", cbr.StaticToken("t"), nil, "https://cbr.eu-de.otc.t-systems.com"},
+		{"https://cbr.eu-de.otc.t-systems.com/", "p", cbr.StaticToken("t"), nil, "https://cbr.eu-de.otc.t-systems.com"},
+		{"http://127.0.0.1:8080/prefix/", "p", cbr.StaticToken("t"), nil, "http://127.0.0.1:8080/prefix"},
+		{"https://cbr.eu-de.otc.t-systems.com/v3", "p", cbr.StaticToken("t"), nil, ""},
+		{"cbr.eu-de.otc.t-systems.com", "p", cbr.StaticToken("t"), nil, ""},
+		{"ftp://host", "p", cbr.StaticToken("t"), nil, ""},
+		{"https://user:pw@host", "p", cbr.StaticToken("t"), nil, ""},
+		{"https://host?x=1", "p", cbr.StaticToken("t"), nil, ""},
+		{"://bad", "p", cbr.StaticToken("t"), nil, ""},
+		{"https://host", " ", cbr.StaticToken("t"), nil, ""},
+		{"https://host", "p", nil, nil, ""},
+		{"https://host", "p", cbr.StaticToken("t"), []cbr.Option{cbr.WithMaxAttempts(0)}, ""},
+		{"https://host", "p", cbr.StaticToken("t"), []cbr.Option{cbr.WithBackoff(time.Second, time.Millisecond)}, ""},
+		{"https://host", "p", cbr.StaticToken("t"), []cbr.Option{cbr.WithHTTPClient(nil)}, ""},
+	}
+	for _, tt := range tests {
+		c, err := cbr.New(tt.endpoint, tt.project, tt.tokens, tt.opts...)
+		if tt.wantEndpoint == "" {
+			if err == nil {
+				t.Errorf("New(%q, %q) succeeded, want error", tt.endpoint, tt.project)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("New(%q) = %v", tt.endpoint, err)
+			continue
+		}
+		if c.Endpoint() != tt.wantEndpoint || c.ProjectID() != tt.project {
+			t.Errorf("New(%q): Endpoint %q ProjectID %q", tt.endpoint, c.Endpoint(), c.ProjectID())
+		}
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		reply     reply
+		wantCode  string
+		wantMsg   string
+		wantReqID string
+		wantClass cbr.Class
+		wantText  string
+	}{
+		{
+			name:      "CBR shape",
+			reply:     reply{status: 404, header: map[string]string{"X-Request-Id": "req-1"}, body: `{"error_code":"BackupService.6105","error_msg":"vault does not exist"}`},
+			wantCode:  "BackupService.6105",
+			wantMsg:   "vault does not exist",
+			wantReqID: "req-1",
+			wantClass: cbr.ClassRejected,
+			wantText:  "/prefix/v3/" + project + "/checkpoints: 404 BackupService.6105: vault does not exist (request id req-1)",
+		},
+		{
+			name:      "keystone shape",
+			reply:     reply{status: 403, body: `{"error":{"code":403,"message":"You are not authorized","title":"Forbidden"}}`},
+			wantCode:  "403",
+			wantMsg:   "You are not authorized",
+			wantClass: cbr.ClassRejected,
+			wantText:  ": 403 403: You are not authorized",
+		},
+		{
+			name:      "code and message shape",
+			reply:     reply{status: 400, body: `{"code":"APIGW.0101","message":"The API does not exist","request_id":"body-id"}`},
+			wantCode:  "APIGW.0101",
+			wantMsg:   "The API does not exist",
+			wantReqID: "body-id",
+			wantClass: cbr.ClassRejected,
+		},
+		{
+			name:      "non-JSON body",
+			reply:     reply{status: 502, body: "  <html>\n<h1>Bad   Gateway</h1>\n</html>\n"},
+			wantMsg:   "<html> <h1>Bad Gateway</h1> </html>",
+			wantClass: cbr.ClassUnavailable,
+		},
+		{
+			name:      "empty body uses status text",
+			reply:     reply{status: 409},
+			wantClass: cbr.ClassRejected,
+			wantText:  ": 409: Conflict",
+		},
+		{
+			name:      "long body truncated",
+			reply:     reply{status: 400, body: strings.Repeat("x", 100_000)},
+			wantMsg:   strings.Repeat("x", 512) + "...",
+			wantClass: cbr.ClassRejected,
+		},
+		{
+			name:      "BackupService.0002 is unavailable",
+			reply:     reply{status: 500, body: `{"error_code":"BackupService.0002","error_msg":"Resources are being backed up. Try again later."}`},
+			wantCode:  "BackupService.0002",
+			wantMsg:   "Resources are being backed up. Try again later.",
+			wantClass: cbr.ClassUnavailable,
+		},
+		{
+			name:      "throttled",
+			reply:     reply{status: 429, body: `{"error_code":"APIGW.0308","error_msg":"The request is throttled."}`},
+			wantCode:  "APIGW.0308",
+			wantMsg:   "The request is throttled.",
+			wantClass: cbr.ClassThrottled,
+		},
+		{
+			name:      "unauthorized",
+			reply:     reply{status: 401, body: `{"error":{"code":401,"message":"The request you have made requires authentication.","title":"Unauthorized"}}`},
+			wantCode:  "401",
+			wantMsg:   "The request you have made requires authentication.",
+			wantClass: cbr.ClassUnauthorized,
+		},
+		{
+			name:      "gateway echoes the token",
+			reply:     reply{status: 400, body: `{"error_code":"X","error_msg":"bad header X-Auth-Token: ` + secretToken + `"}`},
+			wantCode:  "X",
+			wantMsg:   "bad header X-Auth-Token: [redacted]",
+			wantClass: cbr.ClassRejected,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{tt.reply}, cbr.WithMaxAttempts(1))
+			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+			var apiErr *cbr.APIError
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("err = %v (%T), want *APIError", err, err)
+			}
+			if apiErr.StatusCode != tt.reply.status || apiErr.Code != tt.wantCode || apiErr.RequestID != tt.wantReqID || apiErr.Method != "POST" {
+				t.Errorf("APIError = %+v", apiErr)
+			}
+			if tt.wantMsg != "" && apiErr.Message != tt.wantMsg {
+				t.Errorf("Message = %q, want %q", apiErr.Message, tt.wantMsg)
+			}
+			if !strings.HasSuffix(apiErr.URL, "/prefix/v3/"+project+"/checkpoints") {
+				t.Errorf("URL = %q", apiErr.URL)
+			}
+			if got := cbr.ClassOf(err); got != tt.wantClass {
+				t.Errorf("ClassOf = %q, want %q", got, tt.wantClass)
+			}
+			if tt.wantText != "" && !strings.Contains(err.Error(), tt.wantText) {
+				t.Errorf("Error() = %q, want it to contain %q", err, tt.wantText)
+			}
+			if strings.Contains(err.Error(), secretToken) {
+				t.Errorf("Error() leaks the token: %q", err)
+			}
+			if n := len(f.requests()); n != 1 {
+				t.Errorf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+func TestMalformedSuccess(t *testing.T) {
+	tests := []struct{ name, body string }{
+		{"not JSON", "<html>ok</html>"},
+		{"no checkpoint id", `{"checkpoint":{"status":"protecting"}}`},
+		{"bad created_at", `{"checkpoint":{"id":"c","created_at":"yesterday"}}`},
+		{"too large", `{"checkpoint":{"id":"c","description":"` + strings.Repeat("x", 5<<20) + `"}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: 200, header: map[string]string{"X-Request-Id": "r9"}, body: tt.body}})
+			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+			if !errors.Is(err, cbr.ErrMalformedResponse) {
+				t.Fatalf("err = %v, want ErrMalformedResponse", err)
+			}
+			if cbr.ClassOf(err) != cbr.ClassUnavailable || !strings.Contains(err.Error(), "request id r9") {
+				t.Errorf("err = %v, class %q", err, cbr.ClassOf(err))
+			}
+			if n := len(f.requests()); n != 1 {
+				t.Errorf("%d requests, want 1 (a 200 is never retried)", n)
+			}
+		})
+	}
+}
+
+func TestRetries(t *testing.T) {
+	ok := okReply(t)
+	unavailable0002 := reply{status: 500, body: `{"error_code":"BackupService.0002","error_msg":"Resources are being backed up. Try again later."}`}
+	tests := []struct {
+		name        string
+		replies     []reply
+		opts        []cbr.Option
+		wantErr     cbr.Class // "" means success
+		wantStatus  int       // of the returned APIError
+		wantReqs    int
+		wantWaits   []time.Duration
+		wantNetwork bool
+	}{
+		{
+			name:      "429 with Retry-After seconds then success",
+			replies:   []reply{{status: 429, header: map[string]string{"Retry-After": "3"}}, ok},
+			wantReqs:  2,
+			wantWaits: []time.Duration{3 * time.Second},
+		},
+		{
+			name:      "Retry-After shorter than backoff",
+			replies:   []reply{{status: 503, header: map[string]string{"Retry-After": "0"}}, ok},
+			opts:      []cbr.Option{cbr.WithBackoff(time.Second, 10*time.Second)},
+			wantReqs:  2,
+			wantWaits: []time.Duration{500 * time.Millisecond},
+		},
+		{
+			name:      "503 backs off exponentially with jitter",
+			replies:   []reply{{status: 503}, {status: 503}, {status: 503}, ok},
+			wantReqs:  4,
+			wantWaits: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond},
+		},
+		{
+			name:      "backoff capped",
+			replies:   []reply{{status: 502}, {status: 502}, {status: 502}, {status: 502}, ok},
+			opts:      []cbr.Option{cbr.WithMaxAttempts(5), cbr.WithBackoff(time.Second, 2*time.Second)},
+			wantReqs:  5,
+			wantWaits: []time.Duration{500 * time.Millisecond, time.Second, time.Second, time.Second},
+		},
+		{
+			name:      "500 BackupService.0002 retried",
+			replies:   []reply{unavailable0002, ok},
+			wantReqs:  2,
+			wantWaits: []time.Duration{100 * time.Millisecond},
+		},
+		{
+			name:       "max attempts respected",
+			replies:    []reply{unavailable0002},
+			opts:       []cbr.Option{cbr.WithMaxAttempts(3)},
+			wantErr:    cbr.ClassUnavailable,
+			wantStatus: 500,
+			wantReqs:   3,
+			wantWaits:  []time.Duration{100 * time.Millisecond, 200 * time.Millisecond},
+		},
+		{
+			name:       "one attempt means no retry",
+			replies:    []reply{{status: 429}},
+			opts:       []cbr.Option{cbr.WithMaxAttempts(1)},
+			wantErr:    cbr.ClassThrottled,
+			wantStatus: 429,
+			wantReqs:   1,
+		},
+		{
+			name:       "no retry on 400",
+			replies:    []reply{{status: 400, body: `{"error_code":"BackupService.6125","error_msg":"a backup task is in progress"}`}, ok},
+			wantErr:    cbr.ClassRejected,
+			wantStatus: 400,
+			wantReqs:   1,
+		},
+		{
+			name:       "no retry on 404",
+			replies:    []reply{{status: 404}, ok},
+			wantErr:    cbr.ClassRejected,
+			wantStatus: 404,
+			wantReqs:   1,
+		},
+		{
+			name:       "Retry-After beyond the limit gives up",
+			replies:    []reply{{status: 429, header: map[string]string{"Retry-After": "3600"}}, ok},
+			wantErr:    cbr.ClassThrottled,
+			wantStatus: 429,
+			wantReqs:   1,
+		},
+		{
+			name:      "connection dropped is retried",
+			replies:   []reply{{hijack: true}, ok},
+			wantReqs:  2,
+			wantWaits: []time.Duration{100 * time.Millisecond},
+		},
+		{
+			name:        "connection dropped every time",
+			replies:     []reply{{hijack: true}},
+			opts:        []cbr.Option{cbr.WithMaxAttempts(2)},
+			wantErr:     cbr.ClassUnavailable,
+			wantReqs:    2,
+			wantWaits:   []time.Duration{100 * time.Millisecond},
+			wantNetwork: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f, s := serve(t, cbr.StaticToken(secretToken), tt.replies, tt.opts...)
+			cp, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+			if tt.wantErr == "" {
+				if err != nil || cp.ID == "" {
+					t.Fatalf("CreateCheckpoint = %+v, %v", cp, err)
+				}
+			} else {
+				if got := cbr.ClassOf(err); got != tt.wantErr {
+					t.Fatalf("err = %v, class %q, want %q", err, got, tt.wantErr)
+				}
+				var apiErr *cbr.APIError
+				if errors.As(err, &apiErr) != (tt.wantStatus != 0) || (apiErr != nil && apiErr.StatusCode != tt.wantStatus) {
+					t.Errorf("err = %v, want status %d", err, tt.wantStatus)
+				}
+				if tt.wantNetwork {
+					var ne net.Error
+					if !errors.As(err, &ne) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+						t.Errorf("err = %v (%T), want a network error", err, errors.Unwrap(err))
+					}
+				}
+				if strings.Contains(err.Error(), secretToken) {
+					t.Errorf("Error() leaks the token: %q", err)
+				}
+			}
+			if n := len(f.requests()); n != tt.wantReqs {
+				t.Errorf("%d requests, want %d", n, tt.wantReqs)
+			}
+			if got := s.waits(); !equalDurations(got, tt.wantWaits) {
+				t.Errorf("waits = %v, want %v", got, tt.wantWaits)
+			}
+			for i, r := range f.requests() {
+				assertJSONEqual(t, r.body, readFixture(t, "example_request.json"))
+				if r.header.Get("X-Auth-Token") != secretToken {
+					t.Errorf("request %d token = %q", i, r.header.Get("X-Auth-Token"))
+				}
+			}
+		})
+	}
+}
+
+func equalDurations(a, b []time.Duration) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRetryAfterHTTPDate(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	date := now.Add(7 * time.Second).Format(http.TimeFormat)
+	c, f, s := serve(t, cbr.StaticToken(secretToken),
+		[]reply{{status: 503, header: map[string]string{"Retry-After": date}}, okReply(t)},
+		cbr.WithClock(func() time.Time { return now }))
+	if _, err := c.CreateCheckpoint(context.Background(), exampleRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waits(); !equalDurations(got, []time.Duration{7 * time.Second}) || len(f.requests()) != 2 {
+		t.Errorf("waits = %v, requests %d", got, len(f.requests()))
+	}
+}
+
+// A Retry-After beyond the context's deadline returns the throttled error at
+// once, with the real clock and the real sleep.
+func TestDeadlineShorterThanRetryAfter(t *testing.T) {
+	f := &fake{t: t, replies: []reply{{status: 429, header: map[string]string{"Retry-After": "30"}, body: `{"error_code":"APIGW.0308","error_msg":"throttled"}`}, okReply(t)}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, err := cbr.New(srv.URL, project, cbr.StaticToken(secretToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = c.CreateCheckpoint(ctx, exampleRequest())
+	elapsed := time.Since(start)
+	var apiErr *cbr.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.RetryAfter != 30*time.Second {
+		t.Fatalf("err = %v, want the 429 APIError with RetryAfter 30s", err)
+	}
+	if cbr.ClassOf(err) != cbr.ClassThrottled || !cbr.Retryable(err) {
+		t.Errorf("class %q", cbr.ClassOf(err))
+	}
+	if elapsed > time.Second {
+		t.Errorf("took %v, want a prompt return", elapsed)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+// Cancelling during a backoff wait returns the last error, also wrapping the
+// context error.
+func TestCancelDuringWait(t *testing.T) {
+	f := &fake{t: t, replies: []reply{{status: 503, header: map[string]string{"Retry-After": "20"}}}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, err := cbr.New(srv.URL, project, cbr.StaticToken(secretToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = c.CreateCheckpoint(ctx, exampleRequest())
+	var apiErr *cbr.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the 503 and context.Canceled", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("did not stop waiting on cancel")
+	}
+}
+
+// rotating hands out token-1, token-2, ... and records invalidations.
+type rotating struct {
+	mu          sync.Mutex
+	n           int
+	invalidated []string
+}
+
+func (r *rotating) Token(context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 {
+		r.n = 1
+	}
+	return tokenN(r.n), nil
+}
+
+func (r *rotating) Invalidate(token string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.invalidated = append(r.invalidated, token)
+	r.n++
+}
+
+func tokenN(n int) string { return secretToken + "-" + string(rune('0'+n)) }
+
+func TestUnauthorized(t *testing.T) {
+	unauthorized := reply{status: 401, body: `{"error":{"code":401,"message":"The request you have made requires authentication.","title":"Unauthorized"}}`}
+	tests := []struct {
+		name            string
+		replies         []reply
+		wantErr         bool
+		wantTokens      []string // X-Auth-Token of each request
+		wantInvalidated []string
+		wantWaits       int // the reauthorization retry does not wait
+	}{
+		{
+			name:            "fresh token succeeds",
+			replies:         []reply{unauthorized, okReply(t)},
+			wantTokens:      []string{tokenN(1), tokenN(2)},
+			wantInvalidated: []string{tokenN(1)},
+		},
+		{
+			name:            "401 twice is an error",
+			replies:         []reply{unauthorized},
+			wantErr:         true,
+			wantTokens:      []string{tokenN(1), tokenN(2)},
+			wantInvalidated: []string{tokenN(1)},
+		},
+		{
+			name:            "reauthorization then throttling",
+			replies:         []reply{unauthorized, {status: 429}, okReply(t)},
+			wantTokens:      []string{tokenN(1), tokenN(2), tokenN(2)},
+			wantInvalidated: []string{tokenN(1)},
+			wantWaits:       1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &rotating{}
+			c, f, s := serve(t, src, tt.replies, cbr.WithMaxAttempts(2))
+			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+			if tt.wantErr {
+				var apiErr *cbr.APIError
+				if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 || cbr.ClassOf(err) != cbr.ClassUnauthorized || cbr.Retryable(err) {
+					t.Fatalf("err = %v, want the 401 APIError, class unauthorized", err)
+				}
+				if strings.Contains(err.Error(), secretToken) {
+					t.Errorf("Error() leaks the token: %q", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			var tokens []string
+			for _, r := range f.requests() {
+				tokens = append(tokens, r.header.Get("X-Auth-Token"))
+			}
+			if strings.Join(tokens, ",") != strings.Join(tt.wantTokens, ",") {
+				t.Errorf("tokens sent = %v, want %v", tokens, tt.wantTokens)
+			}
+			if strings.Join(src.invalidated, ",") != strings.Join(tt.wantInvalidated, ",") {
+				t.Errorf("invalidated = %v, want %v", src.invalidated, tt.wantInvalidated)
+			}
+			if n := len(s.waits()); n != tt.wantWaits {
+				t.Errorf("%d waits (%v), want %d", n, s.waits(), tt.wantWaits)
+			}
+		})
+	}
+}
+
+// Without a TokenInvalidator a 401 is returned at once.
+func TestUnauthorizedStaticToken(t *testing.T) {
+	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: 401}, okReply(t)})
+	_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+	if cbr.ClassOf(err) != cbr.ClassUnauthorized || len(f.requests()) != 1 {
+		t.Errorf("err = %v, %d requests", err, len(f.requests()))
+	}
+}
+
+type failingSource struct{ err error }
+
+func (f failingSource) Token(context.Context) (string, error) { return "", f.err }
+
+func TestTokenErrors(t *testing.T) {
+	boom := errors.New("iam unreachable")
+	tests := []struct {
+		name   string
+		source cbr.TokenSource
+		wantIs error
+	}{
+		{"source fails", failingSource{boom}, boom},
+		{"empty static token", cbr.StaticToken(""), nil},
+		{"source returns empty token", failingSource{nil}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f, _ := serve(t, tt.source, []reply{okReply(t)})
+			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+			if err == nil || !strings.Contains(err.Error(), "get token: ") {
+				t.Fatalf("err = %v, want a get token error", err)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("err = %v does not wrap %v", err, tt.wantIs)
+			}
+			if cbr.ClassOf(err) != cbr.ClassUnavailable {
+				t.Errorf("class = %q", cbr.ClassOf(err))
+			}
+			if n := len(f.requests()); n != 0 {
+				t.Errorf("%d requests, want 0", n)
+			}
+		})
+	}
+}
+
+// classed is an error from another package that decides its own class.
+type classed struct{}
+
+func (classed) Error() string    { return "bad credentials" }
+func (classed) Class() cbr.Class { return cbr.ClassUnauthorized }
+
+func TestClassOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want cbr.Class
+	}{
+		{nil, ""},
+		{&cbr.ValidationError{Problems: []cbr.FieldError{{"checkpoint.vault_id", "required"}}}, cbr.ClassInvalid},
+		{&cbr.APIError{StatusCode: 400}, cbr.ClassRejected},
+		{&cbr.APIError{StatusCode: 401}, cbr.ClassUnauthorized},
+		{&cbr.APIError{StatusCode: 403}, cbr.ClassRejected},
+		{&cbr.APIError{StatusCode: 404, Code: "BackupService.6105"}, cbr.ClassRejected},
+		{&cbr.APIError{StatusCode: 409}, cbr.ClassRejected},
+		{&cbr.APIError{StatusCode: 429}, cbr.ClassThrottled},
+		{&cbr.APIError{StatusCode: 500, Code: "BackupService.0002"}, cbr.ClassUnavailable},
+		{&cbr.APIError{StatusCode: 500, Code: "BackupService.9910"}, cbr.ClassUnavailable},
+		{&cbr.APIError{StatusCode: 503}, cbr.ClassUnavailable},
+		{&cbr.APIError{StatusCode: 504}, cbr.ClassUnavailable},
+		{context.DeadlineExceeded, cbr.ClassUnavailable},
+		{context.Canceled, cbr.ClassUnavailable},
+		{io.ErrUnexpectedEOF, cbr.ClassUnavailable},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, cbr.ClassUnavailable},
+		{cbr.ErrMalformedResponse, cbr.ClassUnavailable},
+		{wrap(&cbr.APIError{StatusCode: 429}), cbr.ClassThrottled},
+		{wrap(classed{}), cbr.ClassUnauthorized},
+	}
+	for _, tt := range tests {
+		if got := cbr.ClassOf(tt.err); got != tt.want {
+			t.Errorf("ClassOf(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+		wantRetry := tt.want == cbr.ClassThrottled || tt.want == cbr.ClassUnavailable
+		if got := cbr.Retryable(tt.err); got != wantRetry {
+			t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, wantRetry)
+		}
+	}
+}
+
+func wrap(err error) error { return &wrapped{err} }
+
+type wrapped struct{ err error }
+
+func (w *wrapped) Error() string { return "outer: " + w.err.Error() }
+func (w *wrapped) Unwrap() error { return w.err }
+
+func TestAPIErrorText(t *testing.T) {
+	e := &cbr.APIError{StatusCode: 404, Code: "BackupService.6105", Message: "vault does not exist", RequestID: "abc",
+		Method: "POST", URL: "https://cbr.eu-de.otc.t-systems.com/v3/p/checkpoints"}
+	want := "POST https://cbr.eu-de.otc.t-systems.com/v3/p/checkpoints: 404 BackupService.6105: vault does not exist (request id abc)"
+	if e.Error() != want {
+		t.Errorf("Error() = %q\nwant       %q", e.Error(), want)
+	}
+}
+
+// Every error the client returns is free of the token.
+func TestTokenNeverInErrors(t *testing.T) {
+	scripts := [][]reply{
+		{{status: 400, body: `{"error_code":"BackupService.9900","error_msg":"Invalid vault_id provided."}`}},
+		{{status: 401, body: secretToken}},
+		{{status: 429, header: map[string]string{"Retry-After": "1"}}},
+		{{status: 500, body: "echo: X-Auth-Token=" + secretToken}},
+		{{status: 200, body: "{" + secretToken}},
+		{{status: 200, body: `{"checkpoint":{"id":"c","created_at":"` + secretToken + `"}}`}},
+		{{hijack: true}},
+	}
+	for i, script := range scripts {
+		c, _, _ := serve(t, cbr.StaticToken(secretToken), script, cbr.WithMaxAttempts(2))
+		_, err1 := c.CreateCheckpoint(context.Background(), exampleRequest())
+		_, err2 := c.GetCheckpoint(context.Background(), "id")
+		for _, err := range []error{err1, err2} {
+			if err == nil {
+				t.Errorf("script %d: no error", i)
+				continue
+			}
+			for e := error(err); e != nil; e = errors.Unwrap(e) {
+				if strings.Contains(e.Error(), secretToken) {
+					t.Errorf("script %d: error leaks the token: %q", i, e)
+				}
+			}
+			if b, _ := json.Marshal(err); strings.Contains(string(b), secretToken) {
+				t.Errorf("script %d: JSON of error leaks the token: %s", i, b)
+			}
+		}
+	}
+}
+
+// A redirect is not followed, so the token never reaches another host.
+func TestRedirectNotFollowed(t *testing.T) {
+	other := &fake{t: t, replies: []reply{okReply(t)}}
+	otherSrv := httptest.NewServer(other)
+	defer otherSrv.Close()
+	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: http.StatusTemporaryRedirect, header: map[string]string{"Location": otherSrv.URL + "/v3/x/checkpoints"}}},
+		cbr.WithHTTPClient(&http.Client{}))
+	_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+	var apiErr *cbr.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTemporaryRedirect || cbr.ClassOf(err) != cbr.ClassRejected {
+		t.Fatalf("err = %v, want the 307 as a rejected APIError", err)
+	}
+	if n := len(other.requests()); n != 0 {
+		t.Errorf("redirect target got %d requests", n)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}

@@ -1,0 +1,146 @@
+package cbr_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/restorepoint/restorepoint/cbr"
+)
+
+func details(n int) []cbr.Resource {
+	rs := make([]cbr.Resource, n)
+	for i := range rs {
+		rs[i] = cbr.Resource{ID: "r", Type: cbr.TypeVolume}
+	}
+	return rs
+}
+
+func TestValidate(t *testing.T) {
+	const p = "checkpoint.parameters"
+	withParams := func(cp cbr.CheckpointParam) cbr.VaultBackup {
+		return cbr.VaultBackup{VaultID: "v", Parameters: &cp}
+	}
+	tests := []struct {
+		name string
+		req  cbr.VaultBackup
+		want []cbr.FieldError // nil: valid
+	}{
+		{"minimal", cbr.VaultBackup{VaultID: "v"}, nil},
+		{"empty parameters", withParams(cbr.CheckpointParam{}), nil},
+		{"vault_id missing", cbr.VaultBackup{}, []cbr.FieldError{{"checkpoint.vault_id", "required"}}},
+		{"vault_id blank", cbr.VaultBackup{VaultID: " \t"}, []cbr.FieldError{{"checkpoint.vault_id", "required"}}},
+		{"name 1 char", withParams(cbr.CheckpointParam{Name: "a"}), nil},
+		{"name 64 chars", withParams(cbr.CheckpointParam{Name: strings.Repeat("a", 64)}), nil},
+		{"name all allowed characters", withParams(cbr.CheckpointParam{Name: "AZaz09_-"}), nil},
+		{"name 65 chars", withParams(cbr.CheckpointParam{Name: strings.Repeat("a", 65)}),
+			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+		{"name with space", withParams(cbr.CheckpointParam{Name: "my backup"}),
+			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+		{"name with dot", withParams(cbr.CheckpointParam{Name: "a.b"}),
+			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+		{"name non-ASCII letter", withParams(cbr.CheckpointParam{Name: "größe"}),
+			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+		{"name trailing newline", withParams(cbr.CheckpointParam{Name: "abc\n"}),
+			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+		{"description 255 runes", withParams(cbr.CheckpointParam{Description: strings.Repeat("ä", 255)}), nil},
+		{"description 256 chars", withParams(cbr.CheckpointParam{Description: strings.Repeat("a", 256)}),
+			[]cbr.FieldError{{p + ".description", "at most 255 characters"}}},
+		{"resource_details 256", withParams(cbr.CheckpointParam{ResourceDetails: details(256)}), nil},
+		{"resource_details 257", withParams(cbr.CheckpointParam{ResourceDetails: details(257)}),
+			[]cbr.FieldError{{p + ".resource_details", "at most 256 entries"}}},
+		{"resource all types", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{
+			{ID: "a", Type: cbr.TypeServer, Name: strings.Repeat("n", 255)},
+			{ID: "b", Type: cbr.TypeVolume, ExtraInfo: &cbr.ResourceExtraInfo{ExcludeVolumes: []string{"d"}}},
+			{ID: "c", Type: cbr.TypeSFSTurbo},
+		}}), nil},
+		{"resource without id", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{{Type: cbr.TypeServer}}}),
+			[]cbr.FieldError{{p + ".resource_details[0].id", "required"}}},
+		{"resource bad type", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{{ID: "a", Type: cbr.TypeServer}, {ID: "b", Type: "OS::Ironic::BareMetalServer"}}}),
+			[]cbr.FieldError{{p + ".resource_details[1].type", "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"}}},
+		{"resource name 256", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{{ID: "a", Type: cbr.TypeServer, Name: strings.Repeat("n", 256)}}}),
+			[]cbr.FieldError{{p + ".resource_details[0].name", "at most 255 characters"}}},
+		{"resources empty entry", withParams(cbr.CheckpointParam{Resources: []string{"a", ""}}),
+			[]cbr.FieldError{{p + ".resources[1]", "must not be empty"}}},
+		{"many problems at once", cbr.VaultBackup{Parameters: &cbr.CheckpointParam{
+			Name:            "bad name",
+			Description:     strings.Repeat("d", 300),
+			Resources:       []string{" "},
+			ResourceDetails: []cbr.Resource{{}, {ID: "x", Type: "OS::Nova::Server"}, {ID: "y", Type: "nova", Name: strings.Repeat("n", 300)}},
+		}}, []cbr.FieldError{
+			{"checkpoint.vault_id", "required"},
+			{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"},
+			{p + ".description", "at most 255 characters"},
+			{p + ".resources[0]", "must not be empty"},
+			{p + ".resource_details[0].id", "required"},
+			{p + ".resource_details[0].type", "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"},
+			{p + ".resource_details[2].type", "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"},
+			{p + ".resource_details[2].name", "at most 255 characters"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := cbr.Validate(tt.req)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			var ve *cbr.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Validate = %v (%T), want *ValidationError", err, err)
+			}
+			if !reflect.DeepEqual(ve.Problems, tt.want) {
+				t.Errorf("problems:\n got %q\nwant %q", ve.Problems, tt.want)
+			}
+			if got := cbr.ClassOf(err); got != cbr.ClassInvalid {
+				t.Errorf("ClassOf = %q, want invalid", got)
+			}
+			if cbr.Retryable(err) {
+				t.Error("validation error is retryable")
+			}
+		})
+	}
+}
+
+func TestValidationErrorText(t *testing.T) {
+	err := cbr.Validate(cbr.VaultBackup{Parameters: &cbr.CheckpointParam{Name: "a b"}})
+	want := "checkpoint.vault_id: required; checkpoint.parameters.name: only letters, digits, _ and - allowed, 1-64 characters"
+	if err == nil || err.Error() != want {
+		t.Errorf("Error() = %v\nwant       %s", err, want)
+	}
+	var fe cbr.FieldError
+	if !errors.As(err, &fe) || fe.Field != "checkpoint.vault_id" {
+		t.Errorf("errors.As FieldError = %+v", fe)
+	}
+}
+
+// An invalid request never reaches the server.
+func TestCreateCheckpointInvalidSendsNothing(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+	}))
+	defer srv.Close()
+	c, err := cbr.New(srv.URL, "p", cbr.StaticToken("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateCheckpoint(context.Background(), cbr.VaultBackup{Parameters: &cbr.CheckpointParam{Name: "!"}})
+	var ve *cbr.ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 2 {
+		t.Fatalf("err = %v, want 2 problems", err)
+	}
+	if _, err := c.GetCheckpoint(context.Background(), " "); cbr.ClassOf(err) != cbr.ClassInvalid {
+		t.Errorf("GetCheckpoint(blank) = %v, want invalid", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("server hit %d times, want 0", n)
+	}
+}
