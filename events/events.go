@@ -193,6 +193,11 @@ type Result struct {
 	Subject string
 	// TraceParent is carried over from the trigger.
 	TraceParent string
+	// ID is the result event's id: fresh for a new result, kept by the
+	// idempotency record so that a duplicate's result has the same id.
+	ID string
+	// Delivered is set on a stored result once it reached the result sink.
+	Delivered bool
 
 	Created *Created
 	Failed  *Failed

@@ -1,0 +1,325 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// MaxTriggerResources is the most resources one deploy.pre trigger may name.
+// The function splits them into requests of at most 256; this bound only
+// stops hostile input.
+const MaxTriggerResources = 10000
+
+// resourceTypes are the resource types a deploy.pre resource object may name
+// (the three the CBR API documents).
+var resourceTypes = []string{"OS::Nova::Server", "OS::Cinder::Volume", "OS::Sfs::Turbo"}
+
+// kindOfType returns the kind of one of restorepoint's own trigger types.
+func kindOfType(typ string) (Kind, bool) {
+	switch typ {
+	case TypeServerTagged:
+		return KindServerTagged, true
+	case TypeDeployPre:
+		return KindDeployPre, true
+	case TypeCheckpointRequested:
+		return KindCheckpointRequested, true
+	}
+	return "", false
+}
+
+// decodeData decodes raw, the data at path of a trigger of the given kind,
+// into t.
+func decodeData(t *Trigger, kind Kind, raw []byte, path string) error {
+	o, err := parseObject(raw, path)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case KindServerTagged:
+		t.ServerTagged, err = decodeServerTagged(o)
+	case KindDeployPre:
+		t.DeployPre, err = decodeDeployPre(o)
+	case KindCheckpointRequested:
+		t.CheckpointRequested, err = decodeCheckpointRequested(o)
+	}
+	if err != nil {
+		return err
+	}
+	t.Kind = kind
+	return nil
+}
+
+func decodeServerTagged(o object) (*ServerTagged, error) {
+	var st ServerTagged
+	var err error
+	if st.ServerID, err = o.uuid("server_id", true); err != nil {
+		return nil, err
+	}
+	if st.ServerName, err = o.string("server_name"); err != nil {
+		return nil, err
+	}
+	if st.Tags, err = decodeTags(o.raw("tags"), o.at("tags")); err != nil {
+		return nil, err
+	}
+	if st.VaultID, err = o.uuid("vault_id", false); err != nil {
+		return nil, err
+	}
+	if st.Wait, err = o.bool("wait"); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// decodeTags decodes tags given as an object {"k":"v"} or as a list of
+// {"key":"k","value":"v"} objects (the ECS and TMS shape) or "k=v" strings
+// (the Nova shape). Values may be strings, numbers or booleans (their text)
+// or null (""). Absent tags are nil.
+func decodeTags(raw json.RawMessage, path string) (map[string]string, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	switch raw[0] {
+	case '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return nil, fieldErr(path, "must be an object or a list of {key, value}")
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // report the same error every time
+		tags := make(map[string]string, len(m))
+		for _, k := range keys {
+			if k == "" {
+				return nil, fieldErr(path, "keys must not be empty")
+			}
+			v, ok := scalarText(m[k])
+			if !ok {
+				return nil, fieldErr(child(path, k), "must be a string, number, boolean or null")
+			}
+			tags[k] = v
+		}
+		return tags, nil
+	case '[':
+		var list []json.RawMessage
+		if json.Unmarshal(raw, &list) != nil {
+			return nil, fieldErr(path, "must be an object or a list of {key, value}")
+		}
+		tags := make(map[string]string, len(list))
+		for i, item := range list {
+			k, v, err := decodeTag(item, index(path, i))
+			if err != nil {
+				return nil, err
+			}
+			tags[k] = v
+		}
+		return tags, nil
+	}
+	return nil, fieldErr(path, "must be an object or a list of {key, value}")
+}
+
+// decodeTag decodes one tag of a list: {"key":"k","value":"v"} or "k=v".
+func decodeTag(raw json.RawMessage, path string) (key, value string, err error) {
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", "", fieldErr(path, "must be a {key, value} object or a \"key=value\" string")
+		}
+		key, value, _ = strings.Cut(s, "=")
+		if key == "" {
+			return "", "", fieldErr(path, "key must not be empty")
+		}
+		return key, value, nil
+	}
+	if raw[0] != '{' {
+		return "", "", fieldErr(path, "must be a {key, value} object or a \"key=value\" string")
+	}
+	o, err := parseObject(raw, path)
+	if err != nil {
+		return "", "", err
+	}
+	if key, err = o.string("key"); err != nil {
+		return "", "", err
+	}
+	if key == "" {
+		return "", "", fieldErr(o.at("key"), "required, a non-empty string")
+	}
+	value, ok := scalarText(o.fields["value"])
+	if !ok {
+		return "", "", fieldErr(o.at("value"), "must be a string, number, boolean or null")
+	}
+	return key, value, nil
+}
+
+func decodeDeployPre(o object) (*DeployPre, error) {
+	var d DeployPre
+	var err error
+	if d.Service, err = o.string("service"); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(d.Service) == "" {
+		return nil, fieldErr(o.at("service"), "required, a non-blank string")
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{
+		{"version", &d.Version},
+		{"environment", &d.Environment},
+		{"name", &d.Name},
+		{"description", &d.Description},
+	} {
+		if *f.dst, err = o.string(f.key); err != nil {
+			return nil, err
+		}
+	}
+	if d.Resources, err = decodeResources(o.raw("resources"), o.at("resources")); err != nil {
+		return nil, err
+	}
+	if d.VaultID, err = o.uuid("vault_id", false); err != nil {
+		return nil, err
+	}
+	if d.Incremental, err = o.optBool("incremental"); err != nil {
+		return nil, err
+	}
+	if d.AutoTrigger, err = o.optBool("auto_trigger"); err != nil {
+		return nil, err
+	}
+	if d.Wait, err = o.bool("wait"); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// decodeResources decodes the resources of a deploy.pre trigger: each a
+// UUID string or an object {"id","type","name"}. Absent is an empty list
+// (the whole vault).
+func decodeResources(raw json.RawMessage, path string) ([]ResourceRef, error) {
+	refs := []ResourceRef{}
+	if raw == nil {
+		return refs, nil
+	}
+	var list []json.RawMessage
+	if raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
+		return nil, fieldErr(path, "must be a list")
+	}
+	if len(list) > MaxTriggerResources {
+		return nil, fieldErr(path, "must hold at most 10000 resources")
+	}
+	for i, item := range list {
+		p := index(path, i)
+		switch item[0] {
+		case '"':
+			var id string
+			if json.Unmarshal(item, &id) != nil || !isUUID(id) {
+				return nil, fieldErr(p, "must be a UUID")
+			}
+			refs = append(refs, ResourceRef{ID: id, Bare: true})
+		case '{':
+			o, err := parseObject(item, p)
+			if err != nil {
+				return nil, err
+			}
+			var r ResourceRef
+			if r.ID, err = o.uuid("id", true); err != nil {
+				return nil, err
+			}
+			if r.Type, err = o.string("type"); err != nil {
+				return nil, err
+			}
+			if r.Type == "" {
+				return nil, fieldErr(o.at("type"), "required, one of "+strings.Join(resourceTypes, ", "))
+			}
+			if !slices.Contains(resourceTypes, r.Type) {
+				return nil, fieldErr(o.at("type"), "must be one of "+strings.Join(resourceTypes, ", "))
+			}
+			if r.Name, err = o.string("name"); err != nil {
+				return nil, err
+			}
+			refs = append(refs, r)
+		default:
+			return nil, fieldErr(p, "must be a resource UUID or an object {id, type, name}")
+		}
+	}
+	return refs, nil
+}
+
+// decodeCheckpointRequested accepts the API's request body {"checkpoint":{...}}
+// with an optional top-level "wait", or the inner object itself, in which a
+// "wait" member is taken out of the body.
+func decodeCheckpointRequested(o object) (*CheckpointRequested, error) {
+	var c CheckpointRequested
+	var err error
+	if c.Wait, err = o.bool("wait"); err != nil {
+		return nil, err
+	}
+	inner := o
+	if o.present("checkpoint") {
+		if inner, err = parseObject(o.fields["checkpoint"], o.at("checkpoint")); err != nil {
+			return nil, err
+		}
+	}
+	vaultID, err := inner.string("vault_id")
+	if err != nil {
+		return nil, err
+	}
+	if vaultID == "" {
+		return nil, fieldErr(inner.at("vault_id"), "required, a string")
+	}
+	if o.present("checkpoint") {
+		c.Body, err = compact(o.fields["checkpoint"], "")
+	} else {
+		c.Body, err = compact(o.src, "wait")
+	}
+	if err != nil {
+		return nil, fieldErr(inner.path, "must be a JSON object")
+	}
+	return &c, nil
+}
+
+// compact returns the JSON object raw without insignificant space and,
+// if drop is not "", without its top-level member drop. Member order is kept.
+func compact(raw []byte, drop string) (json.RawMessage, error) {
+	if drop == "" {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		if key == drop {
+			continue
+		}
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		buf.Write(k)
+		buf.WriteByte(':')
+		if err := json.Compact(&buf, value); err != nil {
+			return nil, err
+		}
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}

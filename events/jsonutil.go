@@ -1,0 +1,312 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// DecodeError says which field of a trigger is wrong and what it must be.
+// Every error returned by the decoders of this package is a *DecodeError.
+type DecodeError struct {
+	// Field is the JSON path of the offending field, relative to the payload
+	// that was decoded: "type", "data.server_id", "data.resources[1].type",
+	// "cts.trace_id", "detail.service". "payload" is the payload as a whole.
+	Field string
+	// Rule is what the field must be: "required, a UUID", "must be a boolean".
+	Rule string
+
+	unrecognized bool
+}
+
+// ErrUnrecognized matches (with errors.Is) the DecodeError of a JSON object
+// that is none of the payloads Decode knows.
+var ErrUnrecognized = errors.New("events: not a known trigger payload")
+
+// Error returns "<field>: <rule>".
+func (e *DecodeError) Error() string { return e.Field + ": " + e.Rule }
+
+// Is reports whether the payload was a JSON object of no known kind.
+func (e *DecodeError) Is(target error) bool { return target == ErrUnrecognized && e.unrecognized }
+
+// rootField names the payload as a whole in a DecodeError.
+const rootField = "payload"
+
+// fieldErr returns a *DecodeError for the field at path.
+func fieldErr(path, rule string) *DecodeError {
+	if path == "" {
+		path = rootField
+	}
+	return &DecodeError{Field: path, Rule: rule}
+}
+
+// child returns the path of member key of the object at path:
+// "data" + "server_id" = "data.server_id"; keys that are not plain names are
+// quoted: data.tags["cost center"].
+func child(path, key string) string {
+	if !isPlainName(key) {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// index returns the path of element i of the array at path.
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+func isPlainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case (c >= '0' && c <= '9') || c == '-':
+			if i == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// object is a decoded JSON object whose members are still raw, so that each
+// one can be checked on its own and reported by its path.
+type object struct {
+	path   string
+	src    json.RawMessage // the object as it came
+	fields map[string]json.RawMessage
+}
+
+// parseObject checks that raw is a valid UTF-8 JSON object and splits it
+// into its members. path is where raw sits ("" for a whole payload).
+func parseObject(raw []byte, path string) (object, error) {
+	if err := checkJSON(raw, path); err != nil {
+		return object{}, err
+	}
+	if isNull(raw) {
+		return object{}, fieldErr(path, "required, a JSON object")
+	}
+	if raw = bytes.TrimSpace(raw); raw[0] != '{' {
+		return object{}, fieldErr(path, "must be a JSON object")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return object{}, fieldErr(path, "must be a JSON object")
+	}
+	return object{path: path, src: raw, fields: fields}, nil
+}
+
+// checkJSON checks that raw is present, valid JSON and valid UTF-8.
+func checkJSON(raw []byte, path string) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return fieldErr(path, "required, a JSON object")
+	}
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v)
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return fieldErr(path, fmt.Sprintf("must be valid JSON (%v at offset %d)", syntax, syntax.Offset))
+		}
+		return fieldErr(path, "must be valid JSON")
+	}
+	if !utf8.Valid(raw) {
+		return fieldErr(invalidUTF8Path(raw, path), "must be valid UTF-8")
+	}
+	return nil
+}
+
+// invalidUTF8Path returns the path of the first string of the valid JSON
+// document raw (rooted at root) that holds invalid UTF-8. encoding/json
+// replaces such bytes silently, so they are found by offset.
+func invalidUTF8Path(raw []byte, root string) string {
+	bad := int64(0)
+	for i := 0; i < len(raw); {
+		r, n := utf8.DecodeRune(raw[i:])
+		if r == utf8.RuneError && n <= 1 {
+			bad = int64(i)
+			break
+		}
+		i += n
+	}
+
+	type frame struct {
+		path    string
+		obj     bool
+		wantKey bool
+		key     string
+		idx     int
+	}
+	var stack []frame
+	next := func() { // the current container's member is complete
+		if n := len(stack); n > 0 {
+			if stack[n-1].obj {
+				stack[n-1].wantKey = true
+			} else {
+				stack[n-1].idx++
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return root
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			next()
+			continue
+		}
+		if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].wantKey {
+			top := &stack[n-1]
+			top.key, top.wantKey = tok.(string), false
+			if dec.InputOffset() > bad {
+				return child(top.path, top.key)
+			}
+			continue
+		}
+		path := root
+		if n := len(stack); n > 0 {
+			if top := stack[n-1]; top.obj {
+				path = child(top.path, top.key)
+			} else {
+				path = index(top.path, top.idx)
+			}
+		}
+		if d, ok := tok.(json.Delim); ok {
+			stack = append(stack, frame{path: path, obj: d == '{', wantKey: d == '{'})
+			continue
+		}
+		if dec.InputOffset() > bad {
+			return path
+		}
+		next()
+	}
+}
+
+func isNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+// at returns the path of member key.
+func (o object) at(key string) string { return child(o.path, key) }
+
+// present reports whether key is a member, even a null one.
+func (o object) present(key string) bool {
+	_, ok := o.fields[key]
+	return ok
+}
+
+// raw returns member key, or nil when it is absent or null.
+func (o object) raw(key string) json.RawMessage {
+	v := o.fields[key]
+	if v == nil || isNull(v) {
+		return nil
+	}
+	return v
+}
+
+// string returns the string member key; absent or null is "".
+func (o object) string(key string) (string, error) {
+	v := o.raw(key)
+	if v == nil {
+		return "", nil
+	}
+	var s string
+	if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+		return "", fieldErr(o.at(key), "must be a string")
+	}
+	return s, nil
+}
+
+// bool returns the boolean member key; absent or null is false.
+func (o object) bool(key string) (bool, error) {
+	b, err := o.optBool(key)
+	if b == nil {
+		return false, err
+	}
+	return *b, err
+}
+
+// optBool returns the boolean member key; absent or null is nil, so an
+// explicit false survives.
+func (o object) optBool(key string) (*bool, error) {
+	v := o.raw(key)
+	if v == nil {
+		return nil, nil
+	}
+	var b bool
+	if json.Unmarshal(v, &b) != nil {
+		return nil, fieldErr(o.at(key), "must be a boolean")
+	}
+	return &b, nil
+}
+
+// uuid returns the member key, which must be a UUID; absent, null or "" is
+// allowed unless required.
+func (o object) uuid(key string, required bool) (string, error) {
+	s, err := o.string(key)
+	switch {
+	case err != nil:
+		return "", fieldErr(o.at(key), "must be a UUID")
+	case s == "" && required:
+		return "", fieldErr(o.at(key), "required, a UUID")
+	case s != "" && !isUUID(s):
+		return "", fieldErr(o.at(key), "must be a UUID")
+	}
+	return s, nil
+}
+
+// isUUID reports whether s has the 8-4-4-4-12 hexadecimal shape of a UUID.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !isHex(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// scalarText returns the text of a JSON string, number or boolean; null is "".
+// ok is false for objects and arrays.
+func scalarText(v json.RawMessage) (text string, ok bool) {
+	v = bytes.TrimSpace(v)
+	if len(v) == 0 || isNull(v) {
+		return "", true
+	}
+	switch c := v[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9'):
+		return string(v), true // JSON numbers and booleans are their own text
+	}
+	return "", false
+}
