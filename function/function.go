@@ -1,0 +1,333 @@
+// Package function is restorepoint's core: it turns a trigger into
+// create-checkpoint calls and a result. It decides the vault, the name and
+// description, splits large requests, answers duplicate deliveries from an
+// idempotency record, and optionally waits for the restore point to become
+// available. It knows nothing of the platform an event came from.
+package function
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/events"
+)
+
+// CheckpointAPI is the part of the CBR client the function calls.
+type CheckpointAPI interface {
+	CreateCheckpoint(ctx context.Context, req cbr.VaultBackup) (*cbr.CheckpointCreate, error)
+	GetCheckpoint(ctx context.Context, id string) (*cbr.CheckpointCreate, error)
+}
+
+// Config holds the decisions an operator makes; see Defaults.
+type Config struct {
+	// BackupTag is the server tag that asks for backups (CBR_BACKUP_TAG).
+	BackupTag string
+	// VaultTag is the server tag whose value is a vault ID (CBR_VAULT_TAG).
+	VaultTag string
+	// VaultRoutes maps backup tag values to vault IDs (CBR_VAULT_ROUTES).
+	VaultRoutes map[string]string
+	// DefaultVaultID is the vault when nothing else names one (CBR_DEFAULT_VAULT_ID).
+	DefaultVaultID string
+	// AllowedVaults, when not empty, is the only vaults backed up (CBR_ALLOWED_VAULTS).
+	AllowedVaults []string
+	// FullBackups sends incremental=false when a trigger does not say
+	// (CBR_INCREMENTAL=false); otherwise incremental=true is sent.
+	FullBackups bool
+	// DryRun plans and reports without calling the API (DRY_RUN).
+	DryRun bool
+	// WaitForAvailable waits for every checkpoint to be available (WAIT_FOR_AVAILABLE).
+	WaitForAvailable bool
+	// PollInterval is the first wait between status reads; it doubles up to PollMax.
+	PollInterval time.Duration
+	// PollMax is the longest wait between status reads.
+	PollMax time.Duration
+	// IdempotencyTTL is how long a completed trigger answers duplicates (IDEMPOTENCY_TTL).
+	IdempotencyTTL time.Duration
+	// LockTTL bounds an in-progress record when the context has no deadline.
+	LockTTL time.Duration
+}
+
+// Defaults returns the configuration restorepoint runs with when nothing is set.
+func Defaults() Config {
+	return Config{
+		BackupTag:      "backup",
+		VaultTag:       "backup-vault",
+		PollInterval:   time.Second,
+		PollMax:        15 * time.Second,
+		IdempotencyTTL: time.Hour,
+		LockTTL:        15 * time.Minute,
+	}
+}
+
+// Function handles triggers. It is safe for concurrent use.
+type Function struct {
+	cfg   Config
+	api   CheckpointAPI
+	store Store
+	now   func() time.Time
+	newID func() string
+	sleep func(context.Context, time.Duration) error
+}
+
+// Option changes how a Function is built.
+type Option func(*Function)
+
+// WithStore sets the idempotency store (default: a MemoryStore).
+func WithStore(s Store) Option { return func(f *Function) { f.store = s } }
+
+// WithClock sets the clock used for names and record expiry.
+func WithClock(now func() time.Time) Option { return func(f *Function) { f.now = now } }
+
+// WithIDs sets how result event ids are made (default: random UUIDs).
+func WithIDs(newID func() string) Option { return func(f *Function) { f.newID = newID } }
+
+// WithSleep sets how the function waits between status reads.
+func WithSleep(sleep func(context.Context, time.Duration) error) Option {
+	return func(f *Function) { f.sleep = sleep }
+}
+
+// New returns a Function that calls api. Zero fields of cfg take their Defaults.
+func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
+	d := Defaults()
+	if cfg.BackupTag == "" {
+		cfg.BackupTag = d.BackupTag
+	}
+	if cfg.VaultTag == "" {
+		cfg.VaultTag = d.VaultTag
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = d.PollInterval
+	}
+	if cfg.PollMax <= 0 {
+		cfg.PollMax = d.PollMax
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = d.IdempotencyTTL
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = d.LockTTL
+	}
+	f := &Function{cfg: cfg, api: api, now: time.Now, newID: uuid.NewString, sleep: sleepContext}
+	for _, opt := range opts {
+		opt(f)
+	}
+	if f.store == nil {
+		f.store = NewMemoryStore(f.now)
+	}
+	return f
+}
+
+// Handle carries out t and returns its result: created (or planned, on a dry
+// run), ignored, or failed. The only error is ErrInProgress, for a duplicate
+// of a trigger still being handled; it has no result and should be retried.
+func (f *Function) Handle(ctx context.Context, t events.Trigger) (events.Result, error) {
+	r, err := f.handle(ctx, t)
+	if err == nil && r.ID == "" {
+		r.ID = f.newID()
+	}
+	return r, err
+}
+
+// Delivered notes that the result of t reached the result sink, so that a
+// duplicate delivery of t does not send it again.
+func (f *Function) Delivered(ctx context.Context, t events.Trigger) error {
+	return f.store.MarkDelivered(ctx, t.Ref.Key())
+}
+
+func (f *Function) handle(ctx context.Context, t events.Trigger) (events.Result, error) {
+	plan, err := f.Plan(t)
+	if err != nil {
+		return f.failed(t, plan.VaultID, err), nil
+	}
+	if plan.IgnoreReason != "" {
+		return events.Result{
+			Type:        events.TypeTriggerIgnored,
+			TraceParent: t.TraceParent,
+			Ignored:     &events.Ignored{Trigger: t.Ref, Reason: plan.IgnoreReason},
+		}, nil
+	}
+	if f.cfg.DryRun || t.DryRun {
+		return f.planned(t, plan), nil
+	}
+
+	key := t.Ref.Key()
+	stored, err := f.store.Begin(ctx, key, f.lockUntil(ctx))
+	if err != nil {
+		return events.Result{}, err
+	}
+	if stored != nil {
+		dup := *stored
+		created := *dup.Created
+		created.Duplicate = true
+		dup.Created = &created
+		dup.TraceParent = t.TraceParent
+		return dup, nil
+	}
+
+	res, err := f.create(ctx, t, plan)
+	res.ID = f.newID()
+	if err != nil {
+		// No record: the next delivery runs again.
+		if abortErr := f.store.Abort(context.WithoutCancel(ctx), key); abortErr != nil {
+			err = errors.Join(err, fmt.Errorf("idempotency store: %w", abortErr))
+		}
+		return f.failed(t, plan.VaultID, err), nil
+	}
+	if err := f.store.Complete(context.WithoutCancel(ctx), key, res, f.now().Add(f.cfg.IdempotencyTTL)); err != nil {
+		// The checkpoints exist; say so, and let a duplicate find out on its own.
+		_ = f.store.Abort(context.WithoutCancel(ctx), key)
+	}
+	return res, nil
+}
+
+// lockUntil is when an in-progress record expires: the invocation's deadline,
+// or LockTTL from now.
+func (f *Function) lockUntil(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return f.now().Add(f.cfg.LockTTL)
+}
+
+// create sends every planned request and gathers what the API reported.
+func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan) (events.Result, error) {
+	created := &events.Created{
+		Trigger:          t.Ref,
+		VaultID:          plan.VaultID,
+		Checkpoints:      []json.RawMessage{},
+		Resources:        nonNil(plan.Resources),
+		SkippedResources: []events.SkippedResource{},
+	}
+	for i, req := range plan.Requests {
+		cp, err := f.api.CreateCheckpoint(ctx, req)
+		if err != nil {
+			if i > 0 {
+				return events.Result{}, fmt.Errorf("create checkpoint %d of %d (after %d created): %w", i+1, len(plan.Requests), i, err)
+			}
+			return events.Result{}, fmt.Errorf("create checkpoint: %w", err)
+		}
+		for _, s := range cp.Vault.SkippedResources {
+			created.SkippedResources = append(created.SkippedResources, events.SkippedResource(s))
+		}
+		if plan.Wait {
+			cp = f.wait(ctx, cp)
+		}
+		raw, err := json.Marshal(cp)
+		if err != nil {
+			return events.Result{}, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
+		}
+		created.Checkpoints = append(created.Checkpoints, raw)
+	}
+	return events.Result{
+		Type:        events.TypeCheckpointCreated,
+		Subject:     plan.VaultID,
+		TraceParent: t.TraceParent,
+		Created:     created,
+	}, nil
+}
+
+// wait polls cp until it is available or in error, or until ctx ends, and
+// returns the last state read. Skipped resources stay as the create reported.
+func (f *Function) wait(ctx context.Context, cp *cbr.CheckpointCreate) *cbr.CheckpointCreate {
+	delay := f.cfg.PollInterval
+	last := cp
+	for last.Status != cbr.StatusAvailable && last.Status != cbr.StatusError {
+		if err := f.sleep(ctx, delay); err != nil {
+			return last
+		}
+		delay = min(2*delay, f.cfg.PollMax)
+		got, err := f.api.GetCheckpoint(ctx, cp.ID)
+		if err != nil {
+			if ctx.Err() != nil || !cbr.Retryable(err) {
+				return last
+			}
+			continue
+		}
+		got.Vault.SkippedResources = cp.Vault.SkippedResources
+		last = got
+	}
+	return last
+}
+
+// planned is the result of a dry run: what would be sent.
+func (f *Function) planned(t events.Trigger, plan Plan) events.Result {
+	reqs := make([]json.RawMessage, 0, len(plan.Requests))
+	for _, r := range plan.Requests {
+		raw, err := json.Marshal(cbr.CreateCheckpointRequest{Checkpoint: r})
+		if err != nil {
+			return f.failed(t, plan.VaultID, err)
+		}
+		reqs = append(reqs, raw)
+	}
+	return events.Result{
+		Type:        events.TypeCheckpointCreated,
+		Subject:     plan.VaultID,
+		TraceParent: t.TraceParent,
+		Created: &events.Created{
+			Trigger:          t.Ref,
+			VaultID:          plan.VaultID,
+			Checkpoints:      []json.RawMessage{},
+			Resources:        nonNil(plan.Resources),
+			SkippedResources: []events.SkippedResource{},
+			DryRun:           true,
+			Requests:         reqs,
+		},
+	}
+}
+
+// failed turns err into a failed result.
+func (f *Function) failed(t events.Trigger, vault string, err error) events.Result {
+	return events.Result{
+		Type:        events.TypeCheckpointFailed,
+		Subject:     vault,
+		TraceParent: t.TraceParent,
+		Failed:      &events.Failed{Trigger: t.Ref, VaultID: vault, Error: Failure(err)},
+	}
+}
+
+// Failure describes err for a failed result: its class, and the API's status,
+// code and request id when the API answered.
+func Failure(err error) events.Failure {
+	var invalid *InvalidError
+	if errors.As(err, &invalid) {
+		return events.Failure{Class: events.ClassInvalid, Message: err.Error()}
+	}
+	class := cbr.ClassOf(err)
+	out := events.Failure{
+		Class:     string(class),
+		Message:   err.Error(),
+		Retryable: cbr.Retryable(err),
+	}
+	var apiErr *cbr.APIError
+	if errors.As(err, &apiErr) {
+		out.Status = apiErr.StatusCode
+		out.Code = apiErr.Code
+		out.RequestID = apiErr.RequestID
+		out.RetryAfter = apiErr.RetryAfter
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

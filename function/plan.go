@@ -1,0 +1,335 @@
+package function
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/events"
+)
+
+// Plan is what a trigger comes to before any API call: the vault, the
+// create-checkpoint requests (several when more than 256 resources are asked
+// for), or the reason to do nothing.
+type Plan struct {
+	// VaultID is the vault every request goes to.
+	VaultID string
+	// Requests are the create-checkpoint bodies, in the order they are sent.
+	Requests []cbr.VaultBackup
+	// Resources are the resources asked for, de-duplicated; empty means the whole vault.
+	Resources []events.ResourceRef
+	// Wait asks to poll each checkpoint until it is available.
+	Wait bool
+	// IgnoreReason is set when the trigger asks for nothing; Requests is then empty.
+	IgnoreReason string
+}
+
+// InvalidError is a trigger that cannot be planned: no vault, a vault not
+// allowed, a request the API would refuse. Field names the offending field.
+type InvalidError struct {
+	Field string
+	Rule  string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return e.Rule
+	}
+	return e.Field + ": " + e.Rule
+}
+
+// disabledValues are backup tag values that mean "do not back up".
+var disabledValues = []string{"false", "no", "off", "none", "disabled"}
+
+// Plan decides what t asks for, without calling any API.
+func (f *Function) Plan(t events.Trigger) (Plan, error) {
+	switch t.Kind {
+	case events.KindIgnored:
+		return Plan{IgnoreReason: t.IgnoreReason}, nil
+	case events.KindServerTagged:
+		if t.ServerTagged != nil {
+			return f.planTagged(t)
+		}
+	case events.KindDeployPre:
+		if t.DeployPre != nil {
+			return f.planDeploy(t)
+		}
+	case events.KindCheckpointRequested:
+		if t.CheckpointRequested != nil {
+			return f.planRequested(t)
+		}
+	}
+	return Plan{}, &InvalidError{Field: "type", Rule: fmt.Sprintf("trigger kind %q carries no payload", t.Kind)}
+}
+
+func (f *Function) planTagged(t events.Trigger) (Plan, error) {
+	s := t.ServerTagged
+	backupValue, hasBackup := s.Tags[f.cfg.BackupTag]
+	tagVault, hasVaultTag := s.Tags[f.cfg.VaultTag]
+	if !hasBackup && !hasVaultTag {
+		return Plan{IgnoreReason: fmt.Sprintf("server %s has neither tag %q nor tag %q", s.ServerID, f.cfg.BackupTag, f.cfg.VaultTag)}, nil
+	}
+	if hasBackup && slices.Contains(disabledValues, strings.ToLower(strings.TrimSpace(backupValue))) {
+		return Plan{IgnoreReason: fmt.Sprintf("server %s has tag %s=%s, which disables backups", s.ServerID, f.cfg.BackupTag, backupValue)}, nil
+	}
+
+	vault, field := s.VaultID, "data.vault_id"
+	if vault == "" && strings.TrimSpace(tagVault) != "" {
+		vault, field = strings.TrimSpace(tagVault), "data.tags."+f.cfg.VaultTag
+	}
+	if vault == "" && hasBackup {
+		if routed, ok := f.cfg.VaultRoutes[strings.TrimSpace(backupValue)]; ok {
+			vault, field = routed, "CBR_VAULT_ROUTES"
+		}
+	}
+	if vault == "" {
+		vault, field = f.cfg.DefaultVaultID, "CBR_DEFAULT_VAULT_ID"
+	}
+	if vault == "" {
+		return Plan{}, &InvalidError{Field: "vault_id", Rule: fmt.Sprintf(
+			"no vault for server %s: set data.vault_id, tag %q, a route for %s=%q in CBR_VAULT_ROUTES, or CBR_DEFAULT_VAULT_ID",
+			s.ServerID, f.cfg.VaultTag, f.cfg.BackupTag, backupValue)}
+	}
+	if err := f.allowVault(vault, field); err != nil {
+		return Plan{}, err
+	}
+
+	subject := s.ServerName
+	if subject == "" {
+		subject = s.ServerID
+	}
+	res := events.ResourceRef{ID: s.ServerID, Type: cbr.TypeServer, Name: s.ServerName}
+	param := cbr.CheckpointParam{
+		Name:        generatedName("tagged", subject, f.triggerTime(t)),
+		Description: cleanDescription(fmt.Sprintf("Backup of server %s, tagged %s, by %s", subject, formatTags(s.Tags), origin(t))),
+		Incremental: cbr.Bool(!f.cfg.FullBackups),
+	}
+	return f.finish(vault, param, []events.ResourceRef{res}, s.Wait)
+}
+
+func (f *Function) planDeploy(t events.Trigger) (Plan, error) {
+	d := t.DeployPre
+	vault, field := d.VaultID, "data.vault_id"
+	if vault == "" {
+		vault, field = f.cfg.DefaultVaultID, "CBR_DEFAULT_VAULT_ID"
+	}
+	if vault == "" {
+		return Plan{}, &InvalidError{Field: "vault_id", Rule: fmt.Sprintf(
+			"no vault for deployment of %s: set data.vault_id or CBR_DEFAULT_VAULT_ID", d.Service)}
+	}
+	if err := f.allowVault(vault, field); err != nil {
+		return Plan{}, err
+	}
+	subject := strings.TrimSpace(d.Service + " " + d.Version)
+	param := cbr.CheckpointParam{
+		Name:        d.Name,
+		Description: d.Description,
+		Incremental: d.Incremental,
+		AutoTrigger: d.AutoTrigger,
+	}
+	if param.Name == "" {
+		param.Name = generatedName("pre-deploy", subject, f.triggerTime(t))
+	}
+	if param.Description == "" {
+		env := ""
+		if d.Environment != "" {
+			env = " to " + d.Environment
+		}
+		param.Description = cleanDescription(fmt.Sprintf("Before deploying %s%s, by %s", subject, env, origin(t)))
+	}
+	if param.Incremental == nil {
+		param.Incremental = cbr.Bool(!f.cfg.FullBackups)
+	}
+	return f.finish(vault, param, d.Resources, d.Wait)
+}
+
+func (f *Function) planRequested(t events.Trigger) (Plan, error) {
+	var body cbr.VaultBackup
+	dec := json.NewDecoder(bytes.NewReader(t.CheckpointRequested.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return Plan{}, &InvalidError{Field: "data.checkpoint", Rule: "not a create-checkpoint request body: " + err.Error()}
+	}
+	if err := f.allowVault(body.VaultID, "data.checkpoint.vault_id"); err != nil {
+		return Plan{}, err
+	}
+	var param cbr.CheckpointParam
+	var refs []events.ResourceRef
+	if body.Parameters != nil {
+		param = *body.Parameters
+		for _, id := range param.Resources {
+			refs = append(refs, events.ResourceRef{ID: id, Bare: true})
+		}
+		for _, r := range param.ResourceDetails {
+			refs = append(refs, events.ResourceRef{ID: r.ID, Type: r.Type, Name: r.Name})
+		}
+	}
+	extra := make(map[string]*cbr.ResourceExtraInfo)
+	for _, r := range param.ResourceDetails {
+		if r.ExtraInfo != nil {
+			extra[r.ID] = r.ExtraInfo
+		}
+	}
+	param.Resources, param.ResourceDetails = nil, nil
+	plan, err := f.finishWith(body.VaultID, param, refs, t.CheckpointRequested.Wait, extra)
+	if err != nil {
+		return Plan{}, err
+	}
+	if body.Parameters == nil {
+		plan.Requests = []cbr.VaultBackup{{VaultID: body.VaultID}}
+	}
+	return plan, nil
+}
+
+func (f *Function) allowVault(vault, field string) error {
+	if len(f.cfg.AllowedVaults) > 0 && !slices.Contains(f.cfg.AllowedVaults, vault) {
+		return &InvalidError{Field: field, Rule: fmt.Sprintf("vault %s is not in CBR_ALLOWED_VAULTS", vault)}
+	}
+	return nil
+}
+
+func (f *Function) finish(vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool) (Plan, error) {
+	return f.finishWith(vault, param, refs, wait, nil)
+}
+
+// finishWith de-duplicates refs, splits them into requests of at most
+// cbr.MaxResources each, and validates every request as the API would.
+func (f *Function) finishWith(vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool, extra map[string]*cbr.ResourceExtraInfo) (Plan, error) {
+	refs = dedupe(refs)
+	plan := Plan{VaultID: vault, Resources: refs, Wait: wait || f.cfg.WaitForAvailable}
+	chunks := slices.Collect(slices.Chunk(refs, cbr.MaxResources))
+	if len(chunks) == 0 {
+		chunks = [][]events.ResourceRef{nil}
+	}
+	for i, chunk := range chunks {
+		p := param
+		if len(chunks) > 1 && p.Name != "" {
+			p.Name = partName(p.Name, i+1)
+		}
+		for _, r := range chunk {
+			if r.Bare {
+				p.Resources = append(p.Resources, r.ID)
+				continue
+			}
+			p.ResourceDetails = append(p.ResourceDetails, cbr.Resource{ID: r.ID, Type: r.Type, Name: r.Name, ExtraInfo: extra[r.ID]})
+		}
+		req := cbr.VaultBackup{VaultID: vault, Parameters: &p}
+		if err := cbr.Validate(req); err != nil {
+			return Plan{}, err
+		}
+		plan.Requests = append(plan.Requests, req)
+	}
+	return plan, nil
+}
+
+// dedupe keeps the first mention of each resource ID; a detailed mention
+// replaces an earlier bare one, since it says more.
+func dedupe(refs []events.ResourceRef) []events.ResourceRef {
+	out := make([]events.ResourceRef, 0, len(refs))
+	seen := make(map[string]int, len(refs))
+	for _, r := range refs {
+		if i, ok := seen[r.ID]; ok {
+			if out[i].Bare && !r.Bare {
+				out[i] = r
+			}
+			continue
+		}
+		seen[r.ID] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+// triggerTime is the time a generated name is stamped with: the event's, else now.
+func (f *Function) triggerTime(t events.Trigger) time.Time {
+	if !t.Time.IsZero() {
+		return t.Time
+	}
+	return f.now()
+}
+
+// generatedName builds kind-subject-YYYYMMDDTHHMMSSZ from letters, digits, _
+// and -, at most cbr.MaxNameLen characters, shortening the subject to fit.
+func generatedName(kind, subject string, at time.Time) string {
+	stamp := at.UTC().Format("20060102T150405Z")
+	room := cbr.MaxNameLen - len(kind) - len(stamp) - 2
+	s := sanitizeName(subject)
+	if len(s) > room {
+		s = strings.TrimRight(s[:room], "-")
+	}
+	if s == "" {
+		return kind + "-" + stamp
+	}
+	return kind + "-" + s + "-" + stamp
+}
+
+// partName suffixes a name with the part number, keeping it within the limit.
+func partName(name string, part int) string {
+	suffix := fmt.Sprintf("-part%d", part)
+	if len(name)+len(suffix) > cbr.MaxNameLen {
+		name = name[:cbr.MaxNameLen-len(suffix)]
+	}
+	return name + suffix
+}
+
+// sanitizeName maps s to [A-Za-z0-9_-]: every run of other characters
+// becomes one '-', with none at either end.
+func sanitizeName(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range s {
+		ok := r < utf8.RuneSelf && (r == '_' || r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+		if ok && r != '-' {
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimRight(b.String(), "-")
+}
+
+// cleanDescription makes s one line without < or > or control characters, at
+// most cbr.MaxDescription characters.
+func cleanDescription(s string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == cbr.MaxDescription {
+			break
+		}
+		switch {
+		case r == '<' || r == '>':
+			continue
+		case r == utf8.RuneError || r < ' ' || r == 0x7f:
+			r = ' '
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// formatTags renders tags as k=v pairs in key order.
+func formatTags(tags map[string]string) string {
+	keys := slices.Sorted(maps.Keys(tags))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + tags[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+// origin names the event that caused a trigger, for descriptions.
+func origin(t events.Trigger) string {
+	return fmt.Sprintf("%s event %s from %s", t.Ref.Type, t.Ref.ID, t.Ref.Source)
+}
