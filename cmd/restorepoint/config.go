@@ -1,0 +1,336 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/iam"
+)
+
+// Config is everything restorepoint reads from the environment, read once in
+// main. The string settings come first: envconfig stops at the first value it
+// cannot parse, and validate must still see every string to report all
+// problems at once.
+type Config struct {
+	Endpoint         string     `envconfig:"CBR_ENDPOINT" desc:"CBR endpoint URL; overrides CBR_REGION"`
+	Region           string     `envconfig:"CBR_REGION" default:"eu-de" desc:"region for the endpoint https://cbr.{region}.otc.t-systems.com"`
+	ProjectID        string     `envconfig:"CBR_PROJECT_ID" desc:"project ID (required; FunctionGraph's RUNTIME_PROJECT_ID when unset)"`
+	RuntimeProjectID string     `envconfig:"RUNTIME_PROJECT_ID" desc:"project ID set by FunctionGraph; used when CBR_PROJECT_ID is unset"`
+	Auth             string     `envconfig:"CBR_AUTH" desc:"token, token-file, password or functiongraph; chosen from what is set when empty"`
+	Token            iam.Secret `envconfig:"CBR_TOKEN" desc:"static X-Auth-Token (CBR_AUTH=token)"`
+	TokenFile        string     `envconfig:"CBR_TOKEN_FILE" desc:"file holding the token, re-read when it changes (CBR_AUTH=token-file)"`
+	IAMEndpoint      string     `envconfig:"IAM_ENDPOINT" desc:"IAM endpoint for password auth, e.g. https://iam.eu-de.otc.t-systems.com/v3"`
+	IAMUsername      string     `envconfig:"IAM_USERNAME" desc:"IAM user name (CBR_AUTH=password)"`
+	IAMPassword      iam.Secret `envconfig:"IAM_PASSWORD" desc:"IAM password (CBR_AUTH=password)"`
+	IAMPasswordFile  string     `envconfig:"IAM_PASSWORD_FILE" desc:"file holding the IAM password, instead of IAM_PASSWORD"`
+	IAMDomainName    string     `envconfig:"IAM_DOMAIN_NAME" desc:"IAM domain (account) name (CBR_AUTH=password)"`
+	BackupTag        string     `envconfig:"CBR_BACKUP_TAG" default:"backup" desc:"server tag that asks for backups; false/no/off/none/disabled turn them off"`
+	VaultTag         string     `envconfig:"CBR_VAULT_TAG" default:"backup-vault" desc:"server tag whose value is the vault ID"`
+	VaultRoutes      string     `envconfig:"CBR_VAULT_ROUTES" desc:"backup tag value to vault ID, e.g. daily:VAULT_ID,weekly:VAULT_ID"`
+	DefaultVaultID   string     `envconfig:"CBR_DEFAULT_VAULT_ID" desc:"vault used when the event and the tags name none"`
+	AllowedVaults    string     `envconfig:"CBR_ALLOWED_VAULTS" desc:"comma-separated vault IDs; any other vault is refused"`
+	ResultSource     string     `envconfig:"RESULT_SOURCE" default:"restorepoint" desc:"source attribute of result events"`
+	ResultSink       string     `envconfig:"RESULT_SINK" desc:"URL every result event is also POSTed to"`
+	KSink            string     `envconfig:"K_SINK" desc:"sink injected by a Knative SinkBinding; used when RESULT_SINK is unset"`
+	WebhookSecret    iam.Secret `envconfig:"WEBHOOK_SECRET" desc:"when set, requests need Authorization: Bearer SECRET or an X-Hub-Signature-256 HMAC of the body"`
+	LogLevel         string     `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+
+	Port           int           `envconfig:"PORT" default:"8080" desc:"HTTP port (FunctionGraph: 8000)"`
+	Timeout        time.Duration `envconfig:"CBR_TIMEOUT" default:"10s" desc:"timeout of one CBR or IAM call"`
+	MaxAttempts    int           `envconfig:"CBR_MAX_ATTEMPTS" default:"4" desc:"attempts per CBR call, retries included"`
+	Incremental    bool          `envconfig:"CBR_INCREMENTAL" default:"true" desc:"incremental backups unless the event says otherwise"`
+	DryRun         bool          `envconfig:"DRY_RUN" default:"false" desc:"plan and report without calling the API"`
+	Wait           bool          `envconfig:"WAIT_FOR_AVAILABLE" default:"false" desc:"wait until each checkpoint is available"`
+	IdempotencyTTL time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"1h" desc:"how long a handled event answers duplicate deliveries"`
+	MaxBodyBytes   int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted"`
+}
+
+// Auth modes.
+const (
+	authToken         = "token"
+	authTokenFile     = "token-file"
+	authPassword      = "password"
+	authFunctionGraph = "functiongraph"
+)
+
+// loadConfig reads the environment and validates it, reporting every problem
+// at once. No secret value appears in an error.
+func loadConfig() (Config, error) {
+	var cfg Config
+	var problems []error
+	if err := envconfig.Process("", &cfg); err != nil {
+		var perr *envconfig.ParseError
+		if errors.As(err, &perr) {
+			err = fmt.Errorf("%s: cannot parse %q as %s", perr.KeyName, perr.Value, perr.TypeName)
+		}
+		problems = append(problems, err)
+	}
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
+		return cfg, &ConfigError{Problems: problems}
+	}
+	return cfg, nil
+}
+
+// loadPlanningConfig reads the environment for planning only (explain): the
+// project and the credentials are not needed, so their problems are not
+// reported.
+func loadPlanningConfig() (Config, error) {
+	cfg, err := loadConfig()
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		return cfg, err
+	}
+	var kept []error
+	for _, p := range ce.Problems {
+		if !credentialProblem(p) {
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) > 0 {
+		return cfg, &ConfigError{Problems: kept}
+	}
+	return cfg, nil
+}
+
+// credentialProblem reports whether p is about the project or credentials.
+func credentialProblem(p error) bool {
+	for _, key := range []string{"CBR_PROJECT_ID", "CBR_AUTH", "CBR_TOKEN", "IAM_"} {
+		if strings.HasPrefix(p.Error(), key) {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigError lists every problem found in the configuration.
+type ConfigError struct{ Problems []error }
+
+func (e *ConfigError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = "  " + p.Error()
+	}
+	return "configuration:\n" + strings.Join(lines, "\n")
+}
+
+var (
+	uuidish    = regexp.MustCompile(`^[0-9A-Za-z-]{1,64}$`)
+	regionName = regexp.MustCompile(`^[a-z0-9-]+$`)
+)
+
+func (c *Config) validate() []error {
+	var out []error
+	bad := func(format string, args ...any) { out = append(out, fmt.Errorf(format, args...)) }
+
+	if c.ProjectID == "" {
+		c.ProjectID = c.RuntimeProjectID
+	}
+	if c.ProjectID == "" {
+		bad("CBR_PROJECT_ID: required (or RUNTIME_PROJECT_ID on FunctionGraph)")
+	} else if !uuidish.MatchString(c.ProjectID) {
+		bad("CBR_PROJECT_ID: letters, digits and - only, at most 64 characters")
+	}
+	if c.Endpoint != "" {
+		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("CBR_ENDPOINT: must be an http(s) URL such as https://cbr.eu-de.otc.t-systems.com")
+		}
+	} else if !regionName.MatchString(c.Region) {
+		bad("CBR_REGION: must be a region name such as eu-de")
+	}
+	if _, err := parseRoutes(c.VaultRoutes); err != nil {
+		bad("CBR_VAULT_ROUTES: %v", err)
+	}
+	if c.Auth == "" {
+		c.Auth = c.chooseAuth()
+	}
+	switch c.Auth {
+	case authToken:
+		if c.Token == "" {
+			bad("CBR_TOKEN: required when CBR_AUTH=token")
+		}
+	case authTokenFile:
+		if c.TokenFile == "" {
+			bad("CBR_TOKEN_FILE: required when CBR_AUTH=token-file")
+		}
+	case authPassword:
+		for name, v := range map[string]string{"IAM_ENDPOINT": c.IAMEndpoint, "IAM_USERNAME": c.IAMUsername, "IAM_DOMAIN_NAME": c.IAMDomainName} {
+			if v == "" {
+				bad("%s: required when CBR_AUTH=password", name)
+			}
+		}
+		if c.IAMPassword == "" && c.IAMPasswordFile == "" {
+			bad("IAM_PASSWORD: IAM_PASSWORD or IAM_PASSWORD_FILE required when CBR_AUTH=password")
+		}
+	case authFunctionGraph:
+	case "":
+		bad("CBR_AUTH: no credentials: set CBR_TOKEN, CBR_TOKEN_FILE, IAM_USERNAME with IAM_PASSWORD, or CBR_AUTH=functiongraph")
+	default:
+		bad("CBR_AUTH: must be token, token-file, password or functiongraph, not %q", c.Auth)
+	}
+	for name, sink := range map[string]string{"RESULT_SINK": c.ResultSink, "K_SINK": c.KSink} {
+		if sink == "" {
+			continue
+		}
+		if u, err := url.Parse(sink); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("%s: must be an http(s) URL", name)
+		}
+	}
+	if c.ResultSource == "" {
+		bad("RESULT_SOURCE: must not be empty")
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		bad("PORT: must be between 0 and 65535")
+	}
+	if c.Timeout <= 0 {
+		bad("CBR_TIMEOUT: must be positive")
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 20 {
+		bad("CBR_MAX_ATTEMPTS: must be between 1 and 20")
+	}
+	if c.IdempotencyTTL <= 0 {
+		bad("IDEMPOTENCY_TTL: must be positive")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("MAX_BODY_BYTES: must be at least 1024")
+	}
+	if _, err := c.logLevel(); err != nil {
+		bad("LOG_LEVEL: %v", err)
+	}
+	return sortErrors(out)
+}
+
+// chooseAuth picks the auth mode from the credentials that are set.
+func (c *Config) chooseAuth() string {
+	switch {
+	case c.Token != "":
+		return authToken
+	case c.TokenFile != "":
+		return authTokenFile
+	case c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != "":
+		return authPassword
+	}
+	return ""
+}
+
+// endpoint returns the CBR endpoint: CBR_ENDPOINT, else the region's.
+func (c *Config) endpoint() string {
+	if c.Endpoint != "" {
+		return strings.TrimRight(c.Endpoint, "/")
+	}
+	return "https://cbr." + c.Region + ".otc.t-systems.com"
+}
+
+// sink returns where result events go: RESULT_SINK, else K_SINK.
+func (c *Config) sink() string {
+	if c.ResultSink != "" {
+		return c.ResultSink
+	}
+	return c.KSink
+}
+
+func (c *Config) logLevel() (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(c.LogLevel))
+	return l, err
+}
+
+// functionConfig maps the environment onto the function's decisions.
+func (c *Config) functionConfig() function.Config {
+	routes, _ := parseRoutes(c.VaultRoutes)
+	var allowed []string
+	for _, v := range strings.Split(c.AllowedVaults, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			allowed = append(allowed, v)
+		}
+	}
+	return function.Config{
+		BackupTag:        c.BackupTag,
+		VaultTag:         c.VaultTag,
+		VaultRoutes:      routes,
+		DefaultVaultID:   c.DefaultVaultID,
+		AllowedVaults:    allowed,
+		FullBackups:      !c.Incremental,
+		DryRun:           c.DryRun,
+		WaitForAvailable: c.Wait,
+		IdempotencyTTL:   c.IdempotencyTTL,
+	}
+}
+
+// parseRoutes reads "value:vault,value:vault".
+func parseRoutes(s string) (map[string]string, error) {
+	routes := make(map[string]string)
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		value, vault, ok := strings.Cut(item, ":")
+		value, vault = strings.TrimSpace(value), strings.TrimSpace(vault)
+		if !ok || value == "" || vault == "" {
+			return nil, fmt.Errorf("%q is not value:vault-id (e.g. daily:3b5816b5-f29c-4172-9d9a-76c719a659ce)", item)
+		}
+		if _, dup := routes[value]; dup {
+			return nil, fmt.Errorf("value %q is routed twice", value)
+		}
+		routes[value] = vault
+	}
+	return routes, nil
+}
+
+// sortErrors orders problems by their text, so that reports are stable.
+func sortErrors(errs []error) []error {
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
+}
+
+// envTable is the template of `restorepoint help env`: a Markdown table that
+// the README carries verbatim.
+const envTable = `| Variable | Default | Meaning |
+|---|---|---|
+{{range .}}| ` + "`{{usage_key .}}`" + ` | {{usage_default .}} | {{usage_description .}} |
+{{end}}`
+
+// printEnv writes the table of every variable.
+func printEnv(w io.Writer) error {
+	return envconfig.Usagef("", &Config{}, w, envTable)
+}
+
+// defaultConfig returns the configuration with every default applied and
+// nothing read from the environment (for the demo and tests).
+func defaultConfig() Config {
+	var c Config
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		def, ok := v.Type().Field(i).Tag.Lookup("default")
+		if !ok {
+			continue
+		}
+		f := v.Field(i)
+		switch f.Interface().(type) {
+		case time.Duration:
+			d, _ := time.ParseDuration(def)
+			f.SetInt(int64(d))
+		case bool:
+			f.SetBool(def == "true")
+		case int, int64:
+			n, _ := strconv.ParseInt(def, 10, 64)
+			f.SetInt(n)
+		case string:
+			f.SetString(def)
+		}
+	}
+	return c
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	ceclient "github.com/cloudevents/sdk-go/v2/client"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/protocol"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/events"
+)
+
+// demoStep is one event the demo sends, and what it shows.
+type demoStep struct {
+	title string
+	event event.Event
+}
+
+// runDemo runs the whole job offline: the embedded emulator, the HTTP
+// receiver and a result sink on loopback ports, and a few events sent with
+// the CloudEvents client. It prints every result event.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	verbose := fs.Bool("v", false, "also print the receiver's log lines")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: restorepoint demo [-v]\n\nRuns the CBR emulator, the CloudEvents receiver and a result sink on loopback\nports, sends a few trigger events and prints each result event. Needs no network\nand no credentials; reads no environment.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+
+	emu := cbrtest.New(cbrtest.Options{})
+	emuURL, stopEmu, err := listen(ctx, emu)
+	if err != nil {
+		return err
+	}
+	defer stopEmu()
+	sink := &recordingSink{}
+	sinkURL, stopSink, err := listen(ctx, sink)
+	if err != nil {
+		return err
+	}
+	defer stopSink()
+
+	cfg := defaultConfig()
+	cfg.Endpoint = emuURL
+	cfg.ProjectID = cbrtest.DefaultProjectID
+	cfg.Auth, cfg.Token = authToken, cbrtest.DefaultToken
+	cfg.VaultRoutes = "daily:" + cbrtest.ExampleVaultID + ",weekly:" + cbrtest.WeeklyVaultID
+	cfg.ResultSink = sinkURL
+	cfg.ResultSource = "restorepoint-demo"
+	if problems := cfg.validate(); len(problems) > 0 {
+		return &ConfigError{Problems: problems}
+	}
+	logOut := io.Discard
+	if *verbose {
+		logOut = stderr
+	}
+	a, err := newApp(cfg, newLogger(cfg, logOut))
+	if err != nil {
+		return err
+	}
+	recvURL, stopRecv, err := listen(ctx, a.httpHandler())
+	if err != nil {
+		return err
+	}
+	defer stopRecv()
+
+	client, err := ceclient.NewHTTP(cehttp.WithTarget(recvURL))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restorepoint demo: CBR emulator %s, receiver %s, result sink %s\n", emuURL, recvURL, sinkURL)
+	for i, step := range demoSteps() {
+		fmt.Fprintf(stdout, "\n%d. %s\n   -> %s  id=%s\n", i+1, step.title, step.event.Type(), step.event.ID())
+		reply, res := client.Request(ctx, step.event)
+		status := 0
+		var hr *cehttp.Result
+		if errors.As(res, &hr) {
+			status = hr.StatusCode
+		} else if !protocol.IsACK(res) {
+			return fmt.Errorf("demo: sending %s: %w", step.event.ID(), res)
+		}
+		if reply == nil {
+			fmt.Fprintf(stdout, "   <- HTTP %d, no result event\n", status)
+			continue
+		}
+		fmt.Fprintf(stdout, "   <- HTTP %d  %s  subject=%s\n", status, reply.Type(), reply.Subject())
+		var data bytes.Buffer
+		if err := json.Indent(&data, reply.Data(), "      ", "  "); err != nil {
+			return fmt.Errorf("demo: result data: %w", err)
+		}
+		fmt.Fprintf(stdout, "      %s\n", data.String())
+	}
+	fmt.Fprintf(stdout, "\nThe emulator created %d checkpoints; the result sink received %d result events.\n",
+		emu.CountCreates(), sink.count())
+	return nil
+}
+
+// demoSteps are the events the demo sends.
+func demoSteps() []demoStep {
+	at := time.Now().UTC()
+	mk := func(id, typ string, data any) event.Event {
+		e := event.New()
+		e.SetID(id)
+		e.SetSource("demo/ops")
+		e.SetType(typ)
+		e.SetTime(at)
+		_ = e.SetData(event.ApplicationJSON, data)
+		return e
+	}
+	tagged := mk("demo-1", events.TypeServerTagged, map[string]any{
+		"server_id": cbrtest.DemoServerID, "server_name": cbrtest.DemoServerName, "tags": map[string]string{"backup": "daily"},
+	})
+	deploy := mk("demo-2", events.TypeDeployPre, map[string]any{
+		"service": "shop", "version": "1.4.2", "environment": "production", "vault_id": cbrtest.ExampleVaultID,
+		"resources": []any{
+			map[string]string{"id": cbrtest.DemoDataVolumeID, "type": "OS::Cinder::Volume", "name": cbrtest.DemoDataVolumeName},
+			"0f1e2d3c-4b5a-4697-8877-665544332211",
+		},
+	})
+	off := mk("demo-3", events.TypeServerTagged, map[string]any{
+		"server_id": cbrtest.WeeklyServerID, "server_name": cbrtest.WeeklyServerName, "tags": map[string]string{"backup": "off"},
+	})
+	invalid := mk("demo-4", events.TypeDeployPre, map[string]any{"version": "2.0.0", "resources": []string{}})
+	return []demoStep{
+		{"A server is tagged backup=daily: routed to vault-be94 by CBR_VAULT_ROUTES", tagged},
+		{"A deployment is about to start: back up its volume first (one resource is not in the vault, so the API skips it)", deploy},
+		{"The first event is delivered again: answered from the idempotency record, no second checkpoint", tagged},
+		{"A server is tagged backup=off: ignored, with the reason", off},
+		{"An invalid event (no service): refused with 400, naming the field", invalid},
+	}
+}
+
+// listen serves h on a free loopback port until stop is called or ctx ends.
+func listen(ctx context.Context, h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = serveHTTP(ctx, ln, h)
+	}()
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+// recordingSink is a result sink that keeps what it receives.
+type recordingSink struct {
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func (s *recordingSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e, err := cehttp.NewEventFromHTTPRequest(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	s.events = append(s.events, *e)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *recordingSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.events)
+}

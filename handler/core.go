@@ -1,0 +1,235 @@
+// Package handler adapts each platform's envelope (CloudEvents over HTTP,
+// AWS Lambda, FunctionGraph) to a trigger, runs the function, and turns the
+// result back into the platform's answer. One table, statusOf, maps every
+// outcome to an HTTP status; the other front doors derive from it.
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/function"
+)
+
+// Function is the core the front doors call; *function.Function implements it.
+type Function interface {
+	Handle(ctx context.Context, t events.Trigger) (events.Result, error)
+	Delivered(ctx context.Context, t events.Trigger) error
+}
+
+// Sink receives every final result event (RESULT_SINK or K_SINK).
+type Sink interface {
+	Send(ctx context.Context, e event.Event) error
+}
+
+// Core runs triggers for every front door: decode, handle, emit the result
+// event to the sink, log one line, and decide the platform's answer.
+type Core struct {
+	// Function handles decoded triggers.
+	Function Function
+	// Sink, when not nil, receives every final result event.
+	Sink Sink
+	// Source is the source attribute of result events.
+	Source string
+	// Logger gets one line per trigger.
+	Logger *slog.Logger
+	// Now is the clock for result event times (time.Now when nil).
+	Now func() time.Time
+}
+
+// Outcome is what became of one trigger.
+type Outcome struct {
+	// Result is the function's result; its Type is empty when there is none
+	// (a duplicate still in progress).
+	Result events.Result
+	// Event is the result event, when there is a result.
+	Event *event.Event
+	// Status is the HTTP status that answers the trigger.
+	Status int
+	// RetryAfter is sent as Retry-After with a 429.
+	RetryAfter time.Duration
+	// Err explains a status without a result (in progress, sink down).
+	Err error
+}
+
+// Retry reports whether the platform should deliver the trigger again.
+func (o Outcome) Retry() bool { return retryStatus(o.Status) }
+
+// Final reports whether the outcome is the trigger's last word: a result the
+// platform should not retry.
+func (o Outcome) Final() bool { return o.Event != nil && !o.Retry() }
+
+// retryStatus says whether a status asks the sender to deliver again, as the
+// Knative data plane reads it: 404, 409, 429 and 5xx are retried.
+func retryStatus(status int) bool {
+	return status == http.StatusNotFound || status == http.StatusConflict ||
+		status == http.StatusTooManyRequests || status >= 500
+}
+
+// statusOf is the one table from results to HTTP statuses.
+func statusOf(r events.Result) int {
+	if r.Failed == nil {
+		return http.StatusOK
+	}
+	switch r.Failed.Error.Class {
+	case events.ClassInvalid:
+		return http.StatusBadRequest
+	case events.ClassRejected:
+		return http.StatusUnprocessableEntity
+	case events.ClassThrottled:
+		return http.StatusTooManyRequests
+	case events.ClassUnauthorized:
+		return http.StatusBadGateway
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+// HandleEvent decodes e and runs it. An event that does not decode ends in a
+// failed result of class invalid.
+func (c *Core) HandleEvent(ctx context.Context, e event.Event) Outcome {
+	t, err := events.DecodeEvent(e)
+	if err != nil {
+		t = events.Trigger{Ref: events.Ref{ID: e.ID(), Source: e.Source(), Type: e.Type(), Subject: e.Subject()}}
+	}
+	return c.Run(ctx, t, err)
+}
+
+// Run handles t, or reports decodeErr as a failed result when t could not be
+// decoded, and sends the result on to the sink.
+func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outcome {
+	start := c.now()
+	var (
+		res events.Result
+		err error
+	)
+	if decodeErr != nil {
+		res = events.Result{
+			Type:        events.TypeCheckpointFailed,
+			TraceParent: t.TraceParent,
+			Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{
+				Class: events.ClassInvalid, Message: decodeErr.Error(),
+			}},
+		}
+	} else {
+		res, err = c.Function.Handle(ctx, t)
+	}
+	out := c.outcome(ctx, t, res, err)
+	c.log(ctx, t, out, time.Since(start))
+	return out
+}
+
+func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result, err error) Outcome {
+	if errors.Is(err, function.ErrInProgress) {
+		return Outcome{Status: http.StatusConflict, Err: err}
+	}
+	if err != nil {
+		return Outcome{Status: http.StatusInternalServerError, Err: err}
+	}
+	if res.ID == "" {
+		res.ID = newID()
+	}
+	e, err := res.Event(c.Source, res.ID, c.now())
+	if err != nil {
+		return Outcome{Result: res, Status: http.StatusInternalServerError, Err: err}
+	}
+	out := Outcome{Result: res, Event: &e, Status: statusOf(res)}
+	if res.Failed != nil {
+		out.RetryAfter = res.Failed.Error.RetryAfter
+	}
+	if out.Retry() || c.Sink == nil || res.Delivered {
+		return out
+	}
+	// The result is final: it must reach the sink before the trigger is
+	// acknowledged, or the trigger is retried and the result sent again.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.Sink.Send(sendCtx, e); err != nil {
+		out.Status = http.StatusServiceUnavailable
+		out.Err = fmt.Errorf("result sink: %w", err)
+		return out
+	}
+	if res.Created != nil && !res.Created.DryRun {
+		if err := c.Function.Delivered(context.WithoutCancel(ctx), t); err != nil {
+			c.logger().WarnContext(ctx, "idempotency record not updated", "error", err)
+		}
+	}
+	return out
+}
+
+func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("id", t.Ref.ID),
+		slog.String("source", t.Ref.Source),
+		slog.String("type", t.Ref.Type),
+		slog.String("outcome", outcomeName(out)),
+		slog.Int("status", out.Status),
+		slog.Duration("duration", took),
+	}
+	r := out.Result
+	if r.Subject != "" {
+		attrs = append(attrs, slog.String("vault", r.Subject))
+	}
+	switch {
+	case r.Created != nil:
+		ids := make([]string, 0, len(r.Created.Checkpoints))
+		for _, raw := range r.Created.Checkpoints {
+			ids = append(ids, checkpointID(raw))
+		}
+		attrs = append(attrs, slog.Any("checkpoints", ids), slog.Int("skipped", len(r.Created.SkippedResources)),
+			slog.Bool("duplicate", r.Created.Duplicate), slog.Bool("dry_run", r.Created.DryRun))
+	case r.Failed != nil:
+		attrs = append(attrs, slog.String("class", r.Failed.Error.Class), slog.String("code", r.Failed.Error.Code),
+			slog.String("error", r.Failed.Error.Message))
+	case r.Ignored != nil:
+		attrs = append(attrs, slog.String("reason", r.Ignored.Reason))
+	}
+	if out.Err != nil {
+		attrs = append(attrs, slog.String("error", out.Err.Error()))
+	}
+	level := slog.LevelInfo
+	if out.Status >= 500 || out.Err != nil {
+		level = slog.LevelWarn
+	}
+	c.logger().LogAttrs(ctx, level, "trigger", attrs...)
+}
+
+func outcomeName(o Outcome) string {
+	r := o.Result
+	switch {
+	case r.Created != nil && r.Created.DryRun:
+		return "planned"
+	case r.Created != nil && r.Created.Duplicate:
+		return "duplicate"
+	case r.Created != nil:
+		return "created"
+	case r.Failed != nil:
+		return "failed"
+	case r.Ignored != nil:
+		return "ignored"
+	case o.Status == http.StatusConflict:
+		return "in_progress"
+	}
+	return "error"
+}
+
+func (c *Core) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Core) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
