@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -106,7 +107,7 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer msg.Finish(nil)
 	if msg.ReadEncoding() == binding.EncodingUnknown {
-		h.receivePayload(ctx, w, body)
+		h.receivePayload(ctx, w, r.Header.Get("Content-Type"), body)
 		return
 	}
 	e, err := binding.ToEvent(ctx, msg)
@@ -123,14 +124,29 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 
 // receivePayload takes a body that is not a CloudEvent: a CTS trigger or an
 // EventBridge event, as FunctionGraph and webhooks may POST them.
-func (h *httpHandler) receivePayload(ctx context.Context, w http.ResponseWriter, body []byte) {
+func (h *httpHandler) receivePayload(ctx context.Context, w http.ResponseWriter, contentType string, body []byte) {
+	const expected = "expected a CloudEvent (binary mode ce-* headers, Content-Type application/cloudevents+json, " +
+		"or application/cloudevents-batch+json), a CTS trigger payload {\"cts\":{...}} or an EventBridge event as application/json"
+	if !isJSON(contentType) {
+		writeError(w, http.StatusUnsupportedMediaType, expected+", not Content-Type "+strconv.Quote(contentType))
+		return
+	}
 	t, err := events.Decode(body)
 	if errors.Is(err, events.ErrUnrecognized) {
-		writeError(w, http.StatusUnsupportedMediaType,
-			"expected a CloudEvent (binary mode ce-* headers, Content-Type application/cloudevents+json, or application/cloudevents-batch+json), a CTS trigger payload {\"cts\":{...}} or an EventBridge event")
+		writeError(w, http.StatusUnsupportedMediaType, expected)
 		return
 	}
 	h.reply(ctx, w, h.core.Run(ctx, t, err))
+}
+
+// isJSON reports whether a Content-Type names JSON (or is missing, as some
+// webhook senders leave it).
+func isJSON(contentType string) bool {
+	if contentType == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 func (h *httpHandler) receiveBatch(ctx context.Context, w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,43 @@
+package handler_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// binaryMessage is e as a message that writes binary mode.
+func binaryMessage(e event.Event) binding.Message { return binding.ToMessage(&e) }
+
+// lockedWriter makes a buffer safe for concurrent log writes.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func newTestLogger(buf *bytes.Buffer) *slog.Logger {
+	var w io.Writer = &lockedWriter{buf: buf}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,497 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ceclient "github.com/cloudevents/sdk-go/v2/client"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/handler"
+	"github.com/restorepoint/restorepoint/iam"
+)
+
+const webhookSecret = "hook-SECRET-7d1f"
+
+// front is the HTTP front door wired to an emulator and a recording sink,
+// all over loopback.
+type front struct {
+	emu    *cbrtest.Server
+	sink   *recordingSink
+	srv    *httptest.Server
+	client ceclient.Client
+	logs   *bytes.Buffer
+}
+
+type frontOptions struct {
+	http     handler.HTTPOptions
+	function function.Config
+	noSink   bool
+	attempts int
+}
+
+func newFront(t *testing.T, opts frontOptions) *front {
+	t.Helper()
+	emu := cbrtest.NewServer(cbrtest.Options{})
+	t.Cleanup(emu.Close)
+	attempts := opts.attempts
+	if attempts == 0 {
+		attempts = 2
+	}
+	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.ContextSource{Fallback: iam.NewStatic(cbrtest.DefaultToken)},
+		cbr.WithMaxAttempts(attempts), cbr.WithBackoff(time.Millisecond, 2*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &front{emu: emu, sink: newRecordingSink(t), logs: &bytes.Buffer{}}
+	core := &handler.Core{
+		Function: function.New(opts.function, api),
+		Source:   "restorepoint-test",
+		Logger:   newTestLogger(f.logs),
+	}
+	if !opts.noSink {
+		s, err := handler.NewHTTPSink(f.sink.srv.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		core.Sink = s
+	}
+	f.srv = httptest.NewServer(handler.NewHTTP(core, opts.http))
+	t.Cleanup(f.srv.Close)
+	f.client, err = ceclient.NewHTTP(cehttp.WithTarget(f.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, secret := range []string{cbrtest.DefaultToken, webhookSecret} {
+			if strings.Contains(f.logs.String(), secret) {
+				t.Errorf("logs contain a secret: %s", f.logs.String())
+			}
+		}
+	})
+	return f
+}
+
+// send delivers e with the sdk-go client and returns the reply and status.
+func (f *front) send(t *testing.T, e event.Event) (*event.Event, int) {
+	t.Helper()
+	reply, res := f.client.Request(context.Background(), e)
+	var hr *cehttp.Result
+	if !errors.As(res, &hr) {
+		t.Fatalf("send %s: %v", e.ID(), res)
+	}
+	return reply, hr.StatusCode
+}
+
+// post sends a raw request and returns the response with its body read.
+func (f *front) post(t *testing.T, contentType string, body []byte, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
+}
+
+func newEvent(id, typ string, data any) event.Event {
+	e := event.New()
+	e.SetID(id)
+	e.SetSource("/test")
+	e.SetType(typ)
+	if err := e.SetData(event.ApplicationJSON, data); err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func taggedEvent(id string) event.Event {
+	return newEvent(id, events.TypeServerTagged, map[string]any{
+		"server_id": cbrtest.ExampleServerID, "server_name": cbrtest.ExampleServerName,
+		"tags": map[string]string{"backup": "daily", "backup-vault": cbrtest.ExampleVaultID},
+	})
+}
+
+func deployEvent(id string, resources ...any) event.Event {
+	return newEvent(id, events.TypeDeployPre, map[string]any{
+		"service": "shop", "version": "1.0", "vault_id": cbrtest.ExampleVaultID, "resources": resources,
+	})
+}
+
+// recordingSink is a result sink that keeps the events it receives and can
+// be switched off.
+type recordingSink struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	events []event.Event
+	down   bool
+}
+
+func newRecordingSink(t *testing.T) *recordingSink {
+	s := &recordingSink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.down {
+			http.Error(w, "sink down", http.StatusServiceUnavailable)
+			return
+		}
+		e, err := cehttp.NewEventFromHTTPRequest(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.events = append(s.events, *e)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *recordingSink) received() []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]event.Event(nil), s.events...)
+}
+
+func (s *recordingSink) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func TestBinaryModeCreatesCheckpoint(t *testing.T) {
+	f := newFront(t, frontOptions{})
+	e := taggedEvent("bin-1")
+	e.SetExtension("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	reply, status := f.send(t, e)
+	if status != http.StatusOK || reply == nil {
+		t.Fatalf("status %d, reply %v", status, reply)
+	}
+	if reply.Type() != events.TypeCheckpointCreated || reply.Subject() != cbrtest.ExampleVaultID || reply.Source() != "restorepoint-test" {
+		t.Fatalf("reply attributes: %s", reply)
+	}
+	if tp, _ := reply.Extensions()["traceparent"].(string); !strings.HasPrefix(tp, "00-4bf92f") {
+		t.Errorf("traceparent not carried over: %v", reply.Extensions())
+	}
+	var data events.Created
+	if err := reply.DataAs(&data); err != nil {
+		t.Fatal(err)
+	}
+	if data.Trigger.ID != "bin-1" || len(data.Checkpoints) != 1 || data.Duplicate {
+		t.Fatalf("data = %+v", data)
+	}
+	if n := f.emu.CountCreates(); n != 1 {
+		t.Fatalf("creates = %d", n)
+	}
+	sunk := f.sink.received()
+	if len(sunk) != 1 || sunk[0].ID() != reply.ID() {
+		t.Fatalf("sink received %d events", len(sunk))
+	}
+}
+
+func TestStructuredModeAndRawPayloads(t *testing.T) {
+	f := newFront(t, frontOptions{function: function.Config{DefaultVaultID: cbrtest.ExampleVaultID}})
+	for _, tc := range []struct {
+		file, contentType, wantType string
+	}{
+		{"server-tagged.json", "application/cloudevents+json", events.TypeCheckpointCreated},
+		{"deploy-pre.json", "application/cloudevents+json; charset=utf-8", events.TypeCheckpointCreated},
+		{"cts-create-tag.json", "application/json", events.TypeCheckpointCreated},
+		{"cts-delete-tag.json", "application/json", events.TypeTriggerIgnored},
+		{"eventbridge-deploy-pre.json", "application/json", events.TypeCheckpointCreated},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			body := readFixture(t, tc.file)
+			resp, data := f.post(t, tc.contentType, body, nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, data)
+			}
+			if got := resp.Header.Get("ce-type"); got != tc.wantType {
+				t.Fatalf("ce-type = %q, want %q; body %s", got, tc.wantType, data)
+			}
+		})
+	}
+}
+
+func TestBatchMode(t *testing.T) {
+	f := newFront(t, frontOptions{})
+	batch := []event.Event{taggedEvent("b-1"), deployEvent("b-2", cbrtest.DemoDataVolumeID), newEvent("b-3", events.TypeDeployPre, map[string]any{"version": "x"})}
+	body, _ := json.Marshal(batch)
+	resp, data := f.post(t, event.ApplicationCloudEventsBatchJSON, body, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, data)
+	}
+	var replies []event.Event
+	if err := json.Unmarshal(data, &replies); err != nil {
+		t.Fatalf("reply is not a batch: %v\n%s", err, data)
+	}
+	got := map[string]string{}
+	for _, r := range replies {
+		var d struct {
+			Trigger events.Ref `json:"trigger"`
+		}
+		_ = r.DataAs(&d)
+		got[d.Trigger.ID] = r.Type()
+	}
+	want := map[string]string{"b-1": events.TypeCheckpointCreated, "b-2": events.TypeCheckpointCreated, "b-3": events.TypeCheckpointFailed}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("batch results = %v, want %v", got, want)
+	}
+	if f.emu.CountCreates() != 2 || len(f.sink.received()) != 3 {
+		t.Fatalf("creates = %d, sink = %d", f.emu.CountCreates(), len(f.sink.received()))
+	}
+
+	// One event needing a retry makes the whole batch retried; the redelivery
+	// is answered from the records.
+	f.emu.Inject(cbrtest.Fault{Method: http.MethodPost, Status: 503, Times: 10})
+	batch = []event.Event{taggedEvent("b-1"), deployEvent("b-4", cbrtest.DemoVolumeID)}
+	body, _ = json.Marshal(batch)
+	resp, data = f.post(t, event.ApplicationCloudEventsBatchJSON, body, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %s", resp.StatusCode, data)
+	}
+	f.emu.ClearFaults()
+	resp, data = f.post(t, event.ApplicationCloudEventsBatchJSON, body, nil)
+	if resp.StatusCode != http.StatusOK || f.emu.CountCreates() != 3 {
+		t.Fatalf("redelivery: status %d, creates %d: %s", resp.StatusCode, f.emu.CountCreates(), data)
+	}
+}
+
+func TestWebhookAuth(t *testing.T) {
+	f := newFront(t, frontOptions{http: handler.HTTPOptions{WebhookSecret: iam.Secret(webhookSecret)}})
+	body := readFixture(t, "server-tagged.json")
+	ct := "application/cloudevents+json"
+	tests := []struct {
+		name   string
+		header http.Header
+		want   int
+	}{
+		{"bearer right", http.Header{"Authorization": {"Bearer " + webhookSecret}}, http.StatusOK},
+		{"signature right", http.Header{"X-Hub-Signature-256": {handler.SignBody([]byte(webhookSecret), body)}}, http.StatusOK},
+		{"none", nil, http.StatusUnauthorized},
+		{"bearer wrong", http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized},
+		{"basic auth", http.Header{"Authorization": {"Basic " + webhookSecret}}, http.StatusUnauthorized},
+		{"signature forged", http.Header{"X-Hub-Signature-256": {handler.SignBody([]byte("guess"), body)}}, http.StatusUnauthorized},
+		{"signature of another body", http.Header{"X-Hub-Signature-256": {handler.SignBody([]byte(webhookSecret), []byte("{}"))}}, http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, data := f.post(t, ct, body, tc.header)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, data)
+			}
+			if tc.want == http.StatusUnauthorized && (!strings.Contains(string(data), "error") || strings.Contains(string(data), webhookSecret)) {
+				t.Fatalf("401 body %s", data)
+			}
+		})
+	}
+	if n := f.emu.CountCreates(); n != 1 {
+		t.Fatalf("creates = %d, want 1 (the second good delivery is a duplicate)", n)
+	}
+}
+
+func TestStatusCodes(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       frontOptions
+		fault      *cbrtest.Fault
+		event      event.Event
+		want       int
+		wantType   string
+		wantHeader string
+	}{
+		{"created", frontOptions{}, nil, taggedEvent("s-1"), 200, events.TypeCheckpointCreated, ""},
+		{"ignored", frontOptions{}, nil, newEvent("s-2", events.TypeServerTagged, map[string]any{
+			"server_id": cbrtest.ExampleServerID, "tags": map[string]string{"backup": "off"}}), 200, events.TypeTriggerIgnored, ""},
+		{"dry run", frontOptions{function: function.Config{DryRun: true}}, nil, taggedEvent("s-3"), 200, events.TypeCheckpointCreated, ""},
+		{"invalid", frontOptions{}, nil, newEvent("s-4", events.TypeDeployPre, map[string]any{"service": ""}), 400, events.TypeCheckpointFailed, ""},
+		{"no vault", frontOptions{}, nil, newEvent("s-5", events.TypeServerTagged, map[string]any{
+			"server_id": cbrtest.ExampleServerID, "tags": map[string]string{"backup": "daily"}}), 400, events.TypeCheckpointFailed, ""},
+		{"rejected", frontOptions{}, &cbrtest.Fault{Status: 404, Code: "BackupService.6105"}, taggedEvent("s-6"), 422, events.TypeCheckpointFailed, ""},
+		{"throttled", frontOptions{}, &cbrtest.Fault{Status: 429, RetryAfter: "3", Times: 5}, taggedEvent("s-7"), 429, events.TypeCheckpointFailed, "3"},
+		{"unavailable", frontOptions{}, &cbrtest.Fault{Status: 503, Times: 5}, taggedEvent("s-8"), 503, events.TypeCheckpointFailed, ""},
+		{"token refused", frontOptions{}, &cbrtest.Fault{Status: 401, Times: 5}, taggedEvent("s-9"), 502, events.TypeCheckpointFailed, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFront(t, tc.opts)
+			if tc.fault != nil {
+				tc.fault.Method = http.MethodPost
+				f.emu.Inject(*tc.fault)
+			}
+			req, _ := http.NewRequest(http.MethodPost, f.srv.URL, nil)
+			if err := cehttp.WriteRequest(context.Background(), binaryMessage(tc.event), req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				body, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
+			}
+			if got := resp.Header.Get("ce-type"); got != tc.wantType {
+				t.Fatalf("ce-type = %q, want %q", got, tc.wantType)
+			}
+			if got := resp.Header.Get("Retry-After"); got != tc.wantHeader {
+				t.Fatalf("Retry-After = %q, want %q", got, tc.wantHeader)
+			}
+			// Final results reach the sink; retried ones do not (the platform retries).
+			wantSunk := 1
+			if tc.want == 429 || tc.want >= 500 {
+				wantSunk = 0
+			}
+			if n := len(f.sink.received()); n != wantSunk {
+				t.Fatalf("sink received %d, want %d", n, wantSunk)
+			}
+		})
+	}
+}
+
+func TestRequestErrors(t *testing.T) {
+	f := newFront(t, frontOptions{http: handler.HTTPOptions{MaxBodyBytes: 4096}})
+	tests := []struct {
+		name, contentType string
+		body              []byte
+		want              int
+		wantMsg           string
+	}{
+		{"too large", "application/cloudevents+json", bytes.Repeat([]byte("x"), 5000), 413, "MAX_BODY_BYTES"},
+		{"plain text", "text/plain", []byte("hello"), 415, "expected a CloudEvent"},
+		{"json of no known kind", "application/json", []byte(`{"hello":"world"}`), 415, "expected a CloudEvent"},
+		{"malformed structured", "application/cloudevents+json", []byte(`{"specversion":"1.0",`), 400, "malformed CloudEvent"},
+		{"structured without id", "application/cloudevents+json", []byte(`{"specversion":"1.0","source":"/x","type":"io.restorepoint.server.tagged"}`), 400, "id"},
+		{"malformed batch", event.ApplicationCloudEventsBatchJSON, []byte(`[{`), 400, "batch"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, data := f.post(t, tc.contentType, tc.body, nil)
+			if resp.StatusCode != tc.want || !strings.Contains(string(data), tc.wantMsg) {
+				t.Fatalf("status %d, want %d; body %s (want it to mention %q)", resp.StatusCode, tc.want, data, tc.wantMsg)
+			}
+		})
+	}
+	if n := len(f.emu.Requests()); n != 0 {
+		t.Fatalf("emulator saw %d requests", n)
+	}
+}
+
+func TestDuplicateInProgressIs409(t *testing.T) {
+	f := newFront(t, frontOptions{})
+	f.emu.SetLatency(300 * time.Millisecond)
+	e := taggedEvent("slow-1")
+	first := make(chan int, 1)
+	go func() {
+		_, status := f.send(t, e)
+		first <- status
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	for len(f.emu.Requests()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	reply, status := f.send(t, e)
+	if status != http.StatusConflict || reply != nil {
+		t.Fatalf("duplicate in flight: status %d, reply %v", status, reply)
+	}
+	if s := <-first; s != http.StatusOK {
+		t.Fatalf("first delivery: %d", s)
+	}
+	reply, status = f.send(t, e)
+	var d events.Created
+	if status != 200 || reply.DataAs(&d) != nil || !d.Duplicate {
+		t.Fatalf("redelivery: %d %+v", status, d)
+	}
+	if f.emu.CountCreates() != 1 || len(f.sink.received()) != 1 {
+		t.Fatalf("creates %d, sink %d", f.emu.CountCreates(), len(f.sink.received()))
+	}
+}
+
+func TestFunctionGraphRequestToken(t *testing.T) {
+	emu := cbrtest.NewServer(cbrtest.Options{Token: "cff-token-1"})
+	t.Cleanup(emu.Close)
+	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.ContextSource{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := &handler.Core{Function: function.New(function.Config{DefaultVaultID: cbrtest.ExampleVaultID}, api), Source: "fg"}
+	srv := httptest.NewServer(handler.NewHTTP(core, handler.HTTPOptions{RequestTokens: true}))
+	t.Cleanup(srv.Close)
+	body := readFixture(t, "cts-create-tag.json")
+
+	for _, tc := range []struct {
+		token    string
+		want     int
+		wantType string
+	}{
+		{"", 503, events.TypeCheckpointFailed},
+		{"cff-token-1", 200, events.TypeCheckpointCreated},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if tc.token != "" {
+			req.Header.Set(handler.HeaderFunctionGraphToken, tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || resp.Header.Get("ce-type") != tc.wantType {
+			t.Fatalf("token %q: status %d type %q: %s", tc.token, resp.StatusCode, resp.Header.Get("ce-type"), data)
+		}
+		if tc.token == "" && !strings.Contains(string(data), "X-CFF-Auth-Token") {
+			t.Fatalf("failure does not name the missing header: %s", data)
+		}
+	}
+	if reqs := emu.Requests(); len(reqs) != 1 || reqs[0].Token != "cff-token-1" {
+		t.Fatalf("emulator requests: %+v", reqs)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	ready := errors.New("token source: iam: no token")
+	h := handler.NewHTTP(&handler.Core{}, handler.HTTPOptions{Ready: func(context.Context) error { return ready }})
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d", path, rec.Code, want)
+		}
+	}
+	ready = nil
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != 200 {
+		t.Errorf("/readyz when ready: %d", rec.Code)
+	}
+}
