@@ -360,8 +360,8 @@ func TestConcurrentDuplicatesMakeOneCheckpoint(t *testing.T) {
 	e.srv.SetLatency(50 * time.Millisecond)
 	tr := tagged("storm", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
 	var (
-		wg                            sync.WaitGroup
-		mu                            sync.Mutex
+		wg                             sync.WaitGroup
+		mu                             sync.Mutex
 		created, inProgress, duplicate int
 	)
 	for range 50 {
@@ -535,3 +535,9 @@ func TestCheckpointRequestedPassThrough(t *testing.T) {
 		t.Fatalf("creates = %d", e.srv.CountCreates())
 	}
 }
+
+const exampleVault = cbrtest.ExampleVaultID
+
+// cbrtestOptions is an emulator whose checkpoints never block a new backup
+// of the same resource.
+func cbrtestOptions() cbrtest.Options { return cbrtest.Options{AvailableAfter: -1} }

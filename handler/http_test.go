@@ -495,3 +495,30 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/readyz when ready: %d", rec.Code)
 	}
 }
+
+func TestOneLogLinePerTrigger(t *testing.T) {
+	f := newFront(t, frontOptions{})
+	reply, status := f.send(t, deployEvent("log-1", cbrtest.DemoDataVolumeID, "0f1e2d3c-4b5a-4697-8877-665544332211"))
+	if status != 200 || reply == nil {
+		t.Fatalf("status %d", status)
+	}
+	var lines []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(f.logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["msg"] == "trigger" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d trigger lines, want 1:\n%s", len(lines), f.logs)
+	}
+	l := lines[0]
+	cps, _ := l["checkpoints"].([]any)
+	if l["id"] != "log-1" || l["source"] != "/test" || l["type"] != events.TypeDeployPre || l["outcome"] != "created" ||
+		l["vault"] != cbrtest.ExampleVaultID || len(cps) != 1 || l["skipped"] != float64(1) || l["duration"] == nil {
+		t.Fatalf("log line = %v", l)
+	}
+}
