@@ -518,7 +518,7 @@ func TestOneLogLinePerTrigger(t *testing.T) {
 	l := lines[0]
 	cps, _ := l["checkpoints"].([]any)
 	if l["id"] != "log-1" || l["source"] != "/test" || l["type"] != events.TypeDeployPre || l["outcome"] != "created" ||
-		l["vault"] != cbrtest.ExampleVaultID || len(cps) != 1 || l["skipped"] != float64(1) || l["duration"] == nil {
+		l["vault"] != cbrtest.ExampleVaultID || len(cps) != 1 || l["skipped"] != float64(1) || l["duration_ms"] == nil {
 		t.Fatalf("log line = %v", l)
 	}
 }
