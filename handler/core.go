@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -42,6 +43,15 @@ type Core struct {
 	Logger *slog.Logger
 	// Now is the clock for result event times (time.Now when nil).
 	Now func() time.Time
+	// SinkFailures sends every result event to the Sink, also the failures
+	// the platform will retry. The HTTP front door leaves it off (the sender
+	// retries and the final answer reaches the sink); the Lambda front door
+	// turns it on, because its failures end in the platform's retries and
+	// on-failure destination, which never see a reply.
+	SinkFailures bool
+
+	// active holds the keys of the triggers being handled; see claim.
+	active sync.Map
 }
 
 // Outcome is what became of one trigger.
@@ -65,6 +75,12 @@ func (o Outcome) Retry() bool { return retryStatus(o.Status) }
 // Final reports whether the outcome is the trigger's last word: a result the
 // platform should not retry.
 func (o Outcome) Final() bool { return o.Event != nil && !o.Retry() }
+
+// Succeeded reports whether the trigger was handled: created, planned or
+// ignored, with the result delivered where it had to go.
+func (o Outcome) Succeeded() bool {
+	return o.Event != nil && o.Err == nil && o.Status >= 200 && o.Status < 300
+}
 
 // retryStatus says whether a status asks the sender to deliver again, as the
 // Knative data plane reads it: 404, 409, 429 and 5xx are retried.
@@ -118,12 +134,28 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 				Class: events.ClassInvalid, Message: decodeErr.Error(),
 			}},
 		}
+	} else if release, ok := c.claim(t); !ok {
+		err = function.ErrInProgress
 	} else {
+		defer release()
 		res, err = c.Function.Handle(ctx, t)
 	}
 	out := c.outcome(ctx, t, res, err)
 	c.log(ctx, t, out, time.Since(start))
 	return out
+}
+
+// claim marks t as being handled by this process, from the function call
+// until its result has reached the sink and been marked delivered. A copy of
+// t delivered meanwhile is answered 409, as when the idempotency store finds
+// t in progress: let through, it would read the stored, not yet delivered
+// result and send it to the sink a second time.
+func (c *Core) claim(t events.Trigger) (release func(), ok bool) {
+	key := t.Ref.Key()
+	if _, busy := c.active.LoadOrStore(key, struct{}{}); busy {
+		return nil, false
+	}
+	return func() { c.active.Delete(key) }, true
 }
 
 func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result, err error) Outcome {
@@ -144,14 +176,26 @@ func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result,
 	if res.Failed != nil {
 		out.RetryAfter = res.Failed.Error.RetryAfter
 	}
-	if out.Retry() || c.Sink == nil || res.Delivered {
+	if (out.Retry() && !c.SinkFailures) || c.Sink == nil || res.Delivered {
 		return out
 	}
-	// The result is final: it must reach the sink before the trigger is
-	// acknowledged, or the trigger is retried and the result sent again.
+	// The result is final (or, with SinkFailures, is this attempt's): it must
+	// reach the sink before the trigger is acknowledged, or the trigger is
+	// retried and the result sent again.
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := c.Sink.Send(sendCtx, e); err != nil {
+	sinkEvent := e
+	if res.Created != nil && res.Created.Duplicate {
+		// A stored result the sink never got (an earlier send failed): the
+		// sink gets it as it was first made, not marked as a duplicate.
+		first, created := res, *res.Created
+		created.Duplicate = false
+		first.Created = &created
+		if fe, err := first.Event(c.Source, res.ID, c.now()); err == nil {
+			sinkEvent = fe
+		}
+	}
+	if err := c.Sink.Send(sendCtx, sinkEvent); err != nil {
 		out.Status = http.StatusServiceUnavailable
 		out.Err = fmt.Errorf("result sink: %w", err)
 		return out
@@ -171,7 +215,7 @@ func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time
 		slog.String("type", t.Ref.Type),
 		slog.String("outcome", outcomeName(out)),
 		slog.Int("status", out.Status),
-		slog.Duration("duration", took),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 	}
 	r := out.Result
 	if r.Subject != "" {
