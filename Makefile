@@ -6,8 +6,9 @@ BIN       := bin/restorepoint
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
+DIST      ?= dist
 
-.PHONY: all build test vet fmt-check fuzz-short fuzz demo clean
+.PHONY: all build test vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench
 
 all: build
 
@@ -44,6 +45,25 @@ fuzz:
 ## demo: the whole job against the embedded CBR emulator, offline
 demo:
 	$(GO) run ./cmd/restorepoint demo
+
+## lambda-zip: dist/restorepoint-lambda.zip, the AWS Lambda package (provided.al2023, arm64)
+lambda-zip:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/lambda/bootstrap ./cmd/restorepoint
+	$(GO) run ./internal/tools/zipbootstrap -o $(DIST)/restorepoint-lambda.zip $(DIST)/lambda/bootstrap
+
+## functiongraph-zip: dist/restorepoint-functiongraph.zip, the FunctionGraph HTTP function package (linux/amd64)
+functiongraph-zip:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/functiongraph/bootstrap ./cmd/restorepoint
+	$(GO) run ./internal/tools/zipbootstrap -o $(DIST)/restorepoint-functiongraph.zip $(DIST)/functiongraph/bootstrap
+
+# build-RestorePointFunction is called by `sam build` (template.yaml, BuildMethod: makefile).
+build-RestorePointFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 2; }
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./cmd/restorepoint
+
+## bench: restorepoint against the floor, side by side (about 2-4 minutes); writes docs/benchmarks.md
+bench:
+	GO='$(GO)' $(GO) run ./bench -out docs/benchmarks.md
 
 clean:
 	rm -rf bin dist

@@ -3,9 +3,11 @@ module github.com/restorepoint/restorepoint
 go 1.26
 
 require (
+	github.com/aws/aws-lambda-go v1.55.1
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/google/uuid v1.6.0
 	github.com/kelseyhightower/envconfig v1.4.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -50,9 +50,14 @@ type Core struct {
 	// on-failure destination, which never see a reply.
 	SinkFailures bool
 
-	// active holds the keys of the triggers being handled; see claim.
-	active sync.Map
+	// active holds the keys of the triggers being handled (see claim); it is
+	// guarded by activeMu and made on first use.
+	active map[string]struct{}
 }
+
+// activeMu guards Core.active. One lock for all cores: it is held for a map
+// access only.
+var activeMu sync.Mutex
 
 // Outcome is what became of one trigger.
 type Outcome struct {
@@ -152,10 +157,20 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 // result and send it to the sink a second time.
 func (c *Core) claim(t events.Trigger) (release func(), ok bool) {
 	key := t.Ref.Key()
-	if _, busy := c.active.LoadOrStore(key, struct{}{}); busy {
+	activeMu.Lock()
+	defer activeMu.Unlock()
+	if _, busy := c.active[key]; busy {
 		return nil, false
 	}
-	return func() { c.active.Delete(key) }, true
+	if c.active == nil {
+		c.active = make(map[string]struct{})
+	}
+	c.active[key] = struct{}{}
+	return func() {
+		activeMu.Lock()
+		defer activeMu.Unlock()
+		delete(c.active, key)
+	}, true
 }
 
 func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result, err error) Outcome {

@@ -3,6 +3,7 @@
 // (Knative, webhooks, FunctionGraph HTTP functions) and AWS Lambda.
 //
 //	restorepoint [serve]        serve HTTP (Lambda when AWS_LAMBDA_RUNTIME_API is set)
+//	restorepoint lambda         serve AWS Lambda invocations
 //	restorepoint emulator       run the embedded CBR + IAM emulator
 //	restorepoint explain FILE   show what an event would do, without calling the API
 //	restorepoint demo           the whole job against the emulator, offline
@@ -55,9 +56,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch cmd {
 	case "":
+		if getenv(envLambdaRuntimeAPI) != "" {
+			return runLambda(ctx, stderr)
+		}
 		return runServe(ctx, nil, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args, stdout, stderr)
+	case "lambda":
+		return runLambda(ctx, stderr)
 	case "emulator":
 		return runEmulator(ctx, args, stdout, stderr)
 	case "explain":
@@ -77,6 +83,8 @@ const usage = `restorepoint turns events into Open Telekom Cloud CBR restore poi
 
 Usage:
   restorepoint [serve]          serve CloudEvents over HTTP on $PORT
+                                (AWS Lambda when AWS_LAMBDA_RUNTIME_API is set)
+  restorepoint lambda           serve AWS Lambda invocations through the Runtime API
   restorepoint emulator [flags] run the embedded CBR + IAM emulator
   restorepoint explain [FILE|-] print what an event would do, without calling the API
   restorepoint demo             the whole job against the embedded emulator, offline

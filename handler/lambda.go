@@ -1,0 +1,370 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	awsevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/restorepoint/restorepoint/events"
+)
+
+// lambdaConcurrency bounds how many records of one SQS or SNS batch run at once.
+const lambdaConcurrency = 8
+
+// Lambda is the AWS Lambda front door. Its Handle method takes every payload
+// restorepoint is invoked with:
+//
+//   - an EventBridge event, a structured CloudEvent or a CTS trigger
+//     {"cts":{...}}: the answer is the result event as structured CloudEvent
+//     JSON, so that an on-success destination receives it;
+//   - an SQS event whose record bodies are any of the above: the answer is an
+//     aws-lambda-go events.SQSEventResponse listing every record that did
+//     not succeed (the
+//     event source mapping needs ReportBatchItemFailures);
+//   - an SNS event whose messages are any of the above: answered as the
+//     message alone would be;
+//   - a Lambda Function URL or API Gateway HTTP API (payload 2.0) request: it
+//     is served by the HTTP front door, with its status codes and its webhook
+//     secret, and answered with an aws-lambda-go
+//     events.LambdaFunctionURLResponse.
+//
+// A trigger that does not succeed ends the invocation with a *TriggerError,
+// after its failed result event went to the sink, so that the platform's
+// retries and on-failure destination apply. Whether a trigger succeeded is
+// decided by Outcome.Succeeded, from the one status table.
+//
+// The invocation's deadline, carried by ctx, bounds every API call.
+type Lambda struct {
+	core *Core        // Core with SinkFailures: failures go to the sink too
+	http http.Handler // the HTTP front door, for Function URL requests
+}
+
+// NewLambda returns the Lambda front door around core. Function URL requests
+// are served by NewHTTP(core, opts) and keep its behaviour; every other
+// payload is run by a copy of core with SinkFailures set.
+func NewLambda(core *Core, opts HTTPOptions) *Lambda {
+	withFailures := *core
+	withFailures.SinkFailures = true
+	return &Lambda{core: &withFailures, http: NewHTTP(core, opts)}
+}
+
+// TriggerError ends a Lambda invocation whose trigger did not succeed. Lambda
+// reports it as errorType "TriggerError"; its message names the trigger and
+// the failure and never holds a secret.
+type TriggerError struct {
+	// Status is the HTTP status the HTTP front door answers the same outcome
+	// with.
+	Status int
+	// Retryable reports whether a later attempt may succeed.
+	Retryable bool
+	// Result is the failed result event as structured CloudEvent JSON, when
+	// there is one.
+	Result json.RawMessage
+	// msg is the error message.
+	msg string
+}
+
+func (e *TriggerError) Error() string { return e.msg }
+
+// Handle runs one invocation; see Lambda. Use it with lambda.Start or
+// lambda.NewHandler.
+func (l *Lambda) Handle(ctx context.Context, payload json.RawMessage) (json.RawMessage, error) {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(payload, &top) == nil {
+		if raw, ok := top["Records"]; ok {
+			return l.handleRecords(ctx, raw)
+		}
+		if isHTTPRequest(top) {
+			return l.handleHTTP(ctx, payload)
+		}
+	}
+	return l.answer(l.runPayload(ctx, payload))
+}
+
+// runPayload decodes and runs one payload: a structured CloudEvent, an
+// EventBridge event or a CTS trigger.
+func (l *Lambda) runPayload(ctx context.Context, payload []byte) Outcome {
+	t, err := events.Decode(payload)
+	// As on the HTTP front door, a payload that is no JSON object, or an
+	// object of no known shape, is no trigger: there is nothing to name in a
+	// failed result event.
+	var de *events.DecodeError
+	if errors.Is(err, events.ErrUnrecognized) || (errors.As(err, &de) && de.Field == "payload") {
+		l.core.logger().WarnContext(ctx, "unrecognized payload", "error", err)
+		return Outcome{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf(
+			"unrecognized payload: expected a structured CloudEvent, an EventBridge event, a CTS trigger {\"cts\":{...}}, "+
+				"an SQS or SNS event carrying one of these, or a Function URL request: %w", err)}
+	}
+	if err != nil && t.Ref.ID == "" {
+		t.Ref = payloadRef(payload)
+	}
+	return l.core.Run(ctx, t, err)
+}
+
+// payloadRef reads what it can of the identity of a payload that did not
+// decode, so that its failed result names the trigger: id and source, and
+// type (a CloudEvent's) or detail-type (an EventBridge event's).
+func payloadRef(payload []byte) events.Ref {
+	var p struct {
+		ID         any `json:"id"`
+		Source     any `json:"source"`
+		Type       any `json:"type"`
+		DetailType any `json:"detail-type"`
+		Subject    any `json:"subject"`
+	}
+	if json.Unmarshal(payload, &p) != nil {
+		return events.Ref{}
+	}
+	str := func(v any) string { s, _ := v.(string); return s }
+	ref := events.Ref{ID: str(p.ID), Source: str(p.Source), Type: str(p.Type), Subject: str(p.Subject)}
+	if ref.Type == "" {
+		ref.Type = str(p.DetailType)
+	}
+	return ref
+}
+
+// answer turns the outcome of one trigger into the invocation's answer.
+func (l *Lambda) answer(o Outcome) (json.RawMessage, error) {
+	var body json.RawMessage
+	if o.Event != nil {
+		b, err := json.Marshal(o.Event)
+		if err != nil {
+			return nil, fmt.Errorf("result event: %w", err)
+		}
+		body = b
+	}
+	if o.Succeeded() {
+		return body, nil
+	}
+	return nil, triggerError(o, body)
+}
+
+// triggerError describes an outcome that did not succeed.
+func triggerError(o Outcome, body json.RawMessage) *TriggerError {
+	e := &TriggerError{Status: o.Status, Retryable: o.Retry(), Result: body}
+	var what string
+	switch f := o.Result.Failed; {
+	case f != nil:
+		what = fmt.Sprintf("%s: %s", o.Result.Type, f.Error.Class)
+		if f.Error.Code != "" {
+			what += " " + f.Error.Code
+		}
+		what += fmt.Sprintf(": %s (trigger source %q id %q)", f.Error.Message, f.Trigger.Source, f.Trigger.ID)
+		if o.Err != nil {
+			what += "; " + o.Err.Error()
+		}
+	case o.Err != nil:
+		what = o.Err.Error()
+	default:
+		what = "trigger not handled"
+	}
+	retry := "not retryable"
+	if e.Retryable {
+		retry = "retryable"
+	}
+	e.msg = fmt.Sprintf("%s [status %d, %s]", what, o.Status, retry)
+	return e
+}
+
+// record is one message of an SQS or SNS event.
+type record struct {
+	EventSource string `json:"eventSource"` // "aws:sqs" or "aws:sns" (SNS spells it EventSource)
+	MessageID   string `json:"messageId"`   // SQS
+	Body        string `json:"body"`        // SQS
+	SNS         *struct {
+		Message string `json:"Message"`
+	} `json:"Sns"`
+}
+
+// handleRecords runs the records of an SQS or an SNS event.
+func (l *Lambda) handleRecords(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
+	var recs []record
+	if err := json.Unmarshal(raw, &recs); err != nil || len(recs) == 0 {
+		return nil, &TriggerError{Status: http.StatusBadRequest,
+			msg: "unrecognized payload: Records must be a non-empty list of SQS or SNS records"}
+	}
+	switch src := recs[0].EventSource; src {
+	case "aws:sqs":
+		return l.handleSQS(ctx, recs)
+	case "aws:sns":
+		return l.handleSNS(ctx, recs)
+	default:
+		return nil, &TriggerError{Status: http.StatusUnsupportedMediaType,
+			msg: fmt.Sprintf("unrecognized payload: records from %q; expected aws:sqs or aws:sns", src)}
+	}
+}
+
+// handleSQS runs every record of an SQS batch and lists the ones that did not
+// succeed, so that only those are delivered again.
+func (l *Lambda) handleSQS(ctx context.Context, recs []record) (json.RawMessage, error) {
+	outs := l.runAll(ctx, recs, func(r record) []byte { return []byte(r.Body) })
+	resp := awsevents.SQSEventResponse{BatchItemFailures: []awsevents.SQSBatchItemFailure{}}
+	for i, o := range outs {
+		if !o.Succeeded() {
+			resp.BatchItemFailures = append(resp.BatchItemFailures,
+				awsevents.SQSBatchItemFailure{ItemIdentifier: recs[i].MessageID})
+		}
+	}
+	return json.Marshal(resp)
+}
+
+// handleSNS runs the message of every record. SNS invokes with one record; if
+// there are several, the answer is the list of their result events, and an
+// error if any did not succeed.
+func (l *Lambda) handleSNS(ctx context.Context, recs []record) (json.RawMessage, error) {
+	outs := l.runAll(ctx, recs, func(r record) []byte {
+		if r.SNS == nil {
+			return nil
+		}
+		return []byte(r.SNS.Message)
+	})
+	if len(outs) == 1 {
+		return l.answer(outs[0])
+	}
+	bodies := make([]json.RawMessage, 0, len(outs))
+	var firstErr error
+	for _, o := range outs {
+		body, err := l.answer(o)
+		if err != nil {
+			var te *TriggerError
+			if errors.As(err, &te) {
+				body = te.Result
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		if body != nil {
+			bodies = append(bodies, body)
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return json.Marshal(bodies)
+}
+
+// runAll runs the payload of every record, a few at a time.
+func (l *Lambda) runAll(ctx context.Context, recs []record, payload func(record) []byte) []Outcome {
+	outs := make([]Outcome, len(recs))
+	sem := make(chan struct{}, lambdaConcurrency)
+	var wg sync.WaitGroup
+	for i := range recs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			outs[i] = l.runPayload(ctx, payload(recs[i]))
+		})
+	}
+	wg.Wait()
+	return outs
+}
+
+// httpRequest is what the HTTP front door needs of a Lambda Function URL or
+// API Gateway HTTP API (payload format 2.0) request; both have this shape.
+type httpRequest struct {
+	RawPath         string            `json:"rawPath"`
+	RawQueryString  string            `json:"rawQueryString"`
+	Cookies         []string          `json:"cookies"`
+	Headers         map[string]string `json:"headers"`
+	Body            string            `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
+	RequestContext  struct {
+		DomainName string `json:"domainName"`
+		HTTP       struct {
+			Method   string `json:"method"`
+			SourceIP string `json:"sourceIp"`
+		} `json:"http"`
+	} `json:"requestContext"`
+}
+
+// isHTTPRequest reports whether a payload is a Function URL or HTTP API request.
+func isHTTPRequest(top map[string]json.RawMessage) bool {
+	rc, ok := top["requestContext"]
+	if !ok {
+		return false
+	}
+	var ctx struct {
+		HTTP *struct {
+			Method string `json:"method"`
+		} `json:"http"`
+	}
+	return json.Unmarshal(rc, &ctx) == nil && ctx.HTTP != nil && ctx.HTTP.Method != ""
+}
+
+// handleHTTP serves a Function URL or HTTP API request with the HTTP front
+// door and answers with its response. The answer is never an error: the
+// status code tells the caller what happened.
+func (l *Lambda) handleHTTP(ctx context.Context, payload []byte) (json.RawMessage, error) {
+	var in httpRequest
+	if err := json.Unmarshal(payload, &in); err != nil {
+		return httpAnswer(http.StatusBadRequest, nil, []byte(`{"error":"malformed Function URL request"}`))
+	}
+	body := []byte(in.Body)
+	if in.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(in.Body)
+		if err != nil {
+			return httpAnswer(http.StatusBadRequest, nil, []byte(`{"error":"body is not base64 although isBase64Encoded is true"}`))
+		}
+		body = b
+	}
+	target := in.RawPath
+	if target == "" {
+		target = "/"
+	}
+	if in.RawQueryString != "" {
+		target += "?" + in.RawQueryString
+	}
+	req, err := http.NewRequestWithContext(ctx, in.RequestContext.HTTP.Method, target, bytes.NewReader(body))
+	if err != nil {
+		return httpAnswer(http.StatusBadRequest, nil, []byte(`{"error":"malformed request line"}`))
+	}
+	for k, v := range in.Headers {
+		req.Header.Set(k, v)
+	}
+	for _, c := range in.Cookies {
+		req.Header.Add("Cookie", c)
+	}
+	if in.RequestContext.DomainName != "" {
+		req.Host = in.RequestContext.DomainName
+	}
+	if ip := in.RequestContext.HTTP.SourceIP; ip != "" {
+		req.RemoteAddr = ip + ":0"
+	}
+	rec := httptest.NewRecorder()
+	l.http.ServeHTTP(rec, req)
+	return httpAnswer(rec.Code, rec.Header(), rec.Body.Bytes())
+}
+
+// httpAnswer renders an HTTP response as a Function URL (and HTTP API 2.0)
+// response: a body that is not UTF-8 text is sent base64-encoded.
+func httpAnswer(status int, header http.Header, body []byte) (json.RawMessage, error) {
+	resp := awsevents.LambdaFunctionURLResponse{StatusCode: status, Headers: map[string]string{}}
+	for k, vs := range header {
+		if strings.EqualFold(k, "Set-Cookie") {
+			resp.Cookies = append(resp.Cookies, vs...)
+			continue
+		}
+		resp.Headers[strings.ToLower(k)] = strings.Join(vs, ",")
+	}
+	if header == nil {
+		resp.Headers["content-type"] = "application/json"
+	}
+	if utf8.Valid(body) {
+		resp.Body = string(body)
+	} else {
+		resp.Body = base64.StdEncoding.EncodeToString(body)
+		resp.IsBase64Encoded = true
+	}
+	return json.Marshal(resp)
+}
