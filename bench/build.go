@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// binaries are the programs the harness builds into its temporary directory.
+type binaries struct {
+	restorepoint, floor   string // for this machine: the receivers under test
+	bootstrap, floorArm64 string // linux/arm64, stripped: the sizes reported
+	lambda, rie           string // for this machine, when Lambda is measured
+}
+
+// Build flags of every binary: stripped, without cgo, as deployed.
+const ldflags = "-s -w"
+
+// goBuild runs go build in dir with extra environment variables.
+func goBuild(ctx context.Context, goCmd, dir string, env []string, args ...string) error {
+	cmd := exec.CommandContext(ctx, goCmd, append([]string{"build", "-trimpath", "-ldflags", ldflags}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), append([]string{"CGO_ENABLED=0"}, env...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return nil
+}
+
+// buildAll builds the receivers and the stripped linux/arm64 binaries.
+func buildAll(ctx context.Context, goCmd, root, dir string) (binaries, error) {
+	b := binaries{
+		restorepoint: filepath.Join(dir, "restorepoint"),
+		floor:        filepath.Join(dir, "floor"),
+		bootstrap:    filepath.Join(dir, "bootstrap-linux-arm64"),
+		floorArm64:   filepath.Join(dir, "floor-linux-arm64"),
+	}
+	arm64 := []string{"GOOS=linux", "GOARCH=arm64"}
+	for _, step := range []struct {
+		env  []string
+		args []string
+	}{
+		// As packaged (make lambda-zip, functiongraph-zip): lambda.norpc
+		// leaves out net/rpc and encoding/gob, whose init costs start-up time.
+		{nil, []string{"-tags", "lambda.norpc", "-o", b.restorepoint, "./cmd/restorepoint"}},
+		{nil, []string{"-o", b.floor, "./bench/floor"}},
+		{arm64, []string{"-tags", "lambda.norpc", "-o", b.bootstrap, "./cmd/restorepoint"}},
+		{arm64, []string{"-tags", "lambda.norpc", "-o", b.floorArm64, "./bench/floor"}},
+	} {
+		if err := goBuild(ctx, goCmd, root, step.env, step.args...); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// lambdaMissing says why the Lambda cold start cannot be measured in this
+// tree, or "" when it can: the Runtime Interface Emulator's tools module and
+// the Lambda front door must both be there.
+func lambdaMissing(root string) string {
+	for _, f := range []string{"tools/rie/go.mod", "handler/lambda.go"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			return f + " not in the tree (Lambda support not merged yet)"
+		}
+	}
+	return ""
+}
+
+// buildLambda builds, for this machine, the bootstrap (as for Lambda:
+// -tags lambda.norpc) and the Runtime Interface Emulator from its tools module.
+func buildLambda(ctx context.Context, goCmd, root, dir string, b *binaries) error {
+	b.lambda = filepath.Join(dir, "bootstrap-"+runtime.GOOS+"-"+runtime.GOARCH)
+	b.rie = filepath.Join(dir, "aws-lambda-rie")
+	if err := goBuild(ctx, goCmd, root, nil, "-tags", "lambda.norpc", "-o", b.lambda, "./cmd/restorepoint"); err != nil {
+		return err
+	}
+	return goBuild(ctx, goCmd, filepath.Join(root, "tools", "rie"), nil,
+		"-o", b.rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+}
+
+// fileSize returns the size of the file at path in bytes.
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}

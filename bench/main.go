@@ -1,0 +1,395 @@
+// Command bench is restorepoint's benchmark harness: make bench runs it as
+//
+//	go run ./bench -out docs/benchmarks.md
+//
+// It builds restorepoint and the floor (bench/floor, the least program that
+// turns the same CloudEvent into the same CBR create-checkpoint POST) into a
+// temporary directory and measures both, side by side, on this machine:
+//
+//   - throughput and latency of the HTTP receiver under 1, 16 and 64
+//     concurrent senders, against "restorepoint emulator" with no added
+//     latency, each run with a fresh emulator and receiver;
+//   - peak resident memory (VmHWM) and CPU time per event under that load;
+//   - cold start: process start to the answer to the first event, over HTTP
+//     and, when the tree has Lambda support, under the Lambda Runtime
+//     Interface Emulator;
+//   - the in-process cost per event (go test -bench -benchmem);
+//   - the size of the stripped linux/arm64 bootstrap.
+//
+// It prints a table (figure, restorepoint, floor, ratio, target, met?) and,
+// with -out, writes it with the machine and the command between the markers
+// of that Markdown file. All traffic stays on 127.0.0.1; every child process
+// is stopped on exit, error or interrupt; the whole run is bounded by
+// -timeout. A run in which any event failed is invalid: the harness exits 1
+// and does not write -out.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	root       string
+	out        string
+	goCmd      string
+	events     int
+	warmup     int
+	reps       int
+	colds      int
+	levels     []int
+	benchtime  string
+	timeout    time.Duration
+	skipGoTest bool
+	rpBin      string
+}
+
+func main() {
+	o := options{goCmd: "go"}
+	if g := os.Getenv("GO"); g != "" {
+		o.goCmd = g
+	}
+	levels := "1,16,64"
+	flag.StringVar(&o.root, "root", ".", "the repository's root directory")
+	flag.StringVar(&o.out, "out", "", "Markdown file to write the results into (between its bench markers)")
+	flag.IntVar(&o.events, "events", 4000, "measured events per load run")
+	flag.IntVar(&o.warmup, "warmup", 300, "events sent before each load run is measured")
+	flag.IntVar(&o.reps, "reps", 3, "load runs per receiver and concurrency")
+	flag.IntVar(&o.colds, "coldstarts", 10, "cold starts per receiver")
+	flag.StringVar(&levels, "senders", levels, "comma-separated concurrency levels")
+	flag.StringVar(&o.benchtime, "benchtime", "1s", "go test -benchtime of the in-process benchmarks")
+	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute+30*time.Second, "bound on the whole run")
+	flag.BoolVar(&o.skipGoTest, "skip-gotest", false, "skip the in-process go test benchmarks")
+	flag.StringVar(&o.rpBin, "restorepoint", "", "measure this restorepoint binary instead of building one (to compare builds)")
+	flag.Parse()
+	var err error
+	if o.levels, err = parseLevels(levels); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -senders:", err)
+		os.Exit(2)
+	}
+	if o.events < 1 || o.warmup < 1 || o.reps < 1 || o.colds < 1 || o.events > 100000 || o.reps > 20 || o.colds > 100 {
+		fmt.Fprintln(os.Stderr, "bench: -events (1..100000), -warmup (>= 1), -reps (1..20) and -coldstarts (1..100) out of range")
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// parseLevels parses "1,16,64" into ascending distinct levels of 1 to 1024.
+func parseLevels(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 1024 {
+			return nil, fmt.Errorf("%q: want numbers from 1 to 1024", f)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// levelStats gathers the load runs of one receiver at one concurrency.
+type levelStats struct {
+	throughput []float64       // events/s of each run
+	lat        []time.Duration // every answered event of every run
+	sent, errs int             // over all runs
+	firstErr   string          // the first failure, if any
+	peakRSS    int64           // the largest VmHWM, bytes
+	cpu        []float64       // CPU µs per event of each run
+}
+
+// results is everything measured.
+type results struct {
+	load       map[string]map[int]*levelStats // receiver -> senders -> stats
+	cold       map[string][]time.Duration     // receiver -> cold starts
+	lambda     map[string][]time.Duration     // receiver -> cold starts under RIE
+	lambdaNote string                         // why Lambda was not measured
+	size       map[string]int64               // receiver -> linux/arm64 binary size
+	gobench    []benchResult
+	goBenchErr string
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func run(o options) error {
+	began, loadBefore := time.Now(), loadAvg()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+
+	root, err := filepath.Abs(o.root)
+	if err != nil {
+		return err
+	}
+	fixture, err := os.ReadFile(filepath.Join(root, "testdata", "events", "server-tagged.json"))
+	if err != nil {
+		return fmt.Errorf("%w (run from the repository root, or set -root)", err)
+	}
+	dir, err := os.MkdirTemp("", "restorepoint-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ps := newProcs(dir)
+	defer ps.stopAll()
+
+	logf("building into %s", dir)
+	bins, err := buildAll(ctx, o.goCmd, root, dir)
+	if err != nil {
+		return err
+	}
+	if o.rpBin != "" {
+		if bins.restorepoint, err = filepath.Abs(o.rpBin); err != nil {
+			return err
+		}
+	}
+	rp := receiver{name: "restorepoint", bin: bins.restorepoint, args: []string{"serve"}, check: checkCreated}
+	floor := receiver{name: "floor", bin: bins.floor}
+	receivers := []receiver{rp, floor}
+
+	res := results{
+		load:   map[string]map[int]*levelStats{rp.name: {}, floor.name: {}},
+		cold:   map[string][]time.Duration{},
+		lambda: map[string][]time.Duration{},
+		size:   map[string]int64{},
+	}
+	for name, path := range map[string]string{rp.name: bins.bootstrap, floor.name: bins.floorArm64} {
+		if res.size[name], err = fileSize(path); err != nil {
+			return err
+		}
+	}
+
+	// Throughput and latency; the order of the two receivers alternates
+	// from run to run so that neither always runs on a warmer machine.
+	for _, senders := range o.levels {
+		for rep := range o.reps {
+			order := receivers
+			if rep%2 == 1 {
+				order = []receiver{floor, rp}
+			}
+			for _, r := range order {
+				tag := fmt.Sprintf("bench-%s-%d-%d", r.name, senders, rep)
+				run, err := measureLoad(ctx, ps, r, bins.restorepoint, fixture, senders, o.warmup, o.events, tag)
+				if err != nil {
+					return fmt.Errorf("%s, %d senders: %w", r.name, senders, err)
+				}
+				st := res.load[r.name][senders]
+				if st == nil {
+					st = &levelStats{}
+					res.load[r.name][senders] = st
+				}
+				st.throughput = append(st.throughput, run.throughput())
+				st.lat = append(st.lat, run.lat...)
+				st.sent += run.sent
+				st.errs += run.errors()
+				if st.firstErr == "" {
+					st.firstErr = run.firstErr
+				}
+				st.peakRSS = max(st.peakRSS, run.peakRSS)
+				st.cpu = append(st.cpu, float64(run.cpuPerItem)/float64(time.Microsecond))
+				logf("%-12s %3d senders, run %d: %6.0f events/s, p50 %.2f ms, p99 %.2f ms, %d failed, VmHWM %.1f MB",
+					r.name, senders, rep+1, run.throughput(), ms(percentile(run.lat, 50)), ms(percentile(run.lat, 99)),
+					run.errors(), float64(run.peakRSS)/1e6)
+			}
+		}
+	}
+
+	// Cold starts over HTTP, against one emulator.
+	emu, emuURL, err := startEmulator(ctx, ps, bins.restorepoint)
+	if err != nil {
+		return err
+	}
+	events, err := makeEvents(fixture, "bench-cold", 2*o.colds)
+	if err != nil {
+		return err
+	}
+	for i := range o.colds {
+		order := receivers
+		if i%2 == 1 {
+			order = []receiver{floor, rp}
+		}
+		for j, r := range order {
+			d, err := coldStart(ctx, ps, r, emuURL, events[2*i+j])
+			if err != nil {
+				return fmt.Errorf("cold start of %s: %w", r.name, err)
+			}
+			res.cold[r.name] = append(res.cold[r.name], d)
+		}
+	}
+	logf("cold start (HTTP): restorepoint median %.1f ms, floor median %.1f ms",
+		ms(percentile(res.cold[rp.name], 50)), ms(percentile(res.cold[floor.name], 50)))
+
+	// Cold starts under the Lambda Runtime Interface Emulator.
+	res.lambdaNote = lambdaMissing(root)
+	if res.lambdaNote == "" {
+		if err := buildLambda(ctx, o.goCmd, root, dir, &bins); err != nil {
+			res.lambdaNote = "build failed: " + firstLine(err.Error())
+		}
+	}
+	if res.lambdaNote == "" {
+		lambdaEvents, err := makeEvents(fixture, "bench-lambda", 2*o.colds)
+		if err != nil {
+			return err
+		}
+		type fn struct{ name, bootstrap, want string }
+		fns := []fn{{rp.name, bins.lambda, "io.restorepoint.checkpoint.created"}, {floor.name, bins.floor, `"ok":true`}}
+	lambda:
+		for i := range o.colds {
+			for j, f := range fns {
+				d, err := lambdaColdStart(ctx, ps, bins.rie, f.bootstrap, f.name, emuURL, lambdaEvents[2*i+j], f.want)
+				if err != nil {
+					if ctx.Err() != nil {
+						return err
+					}
+					res.lambdaNote = f.name + " failed under RIE: " + firstLine(err.Error())
+					logf("Lambda cold start: %v", err)
+					break lambda
+				}
+				res.lambda[f.name] = append(res.lambda[f.name], d)
+			}
+		}
+		if res.lambdaNote == "" {
+			logf("cold start (Lambda RIE): restorepoint median %.1f ms, floor median %.1f ms",
+				ms(percentile(res.lambda[rp.name], 50)), ms(percentile(res.lambda[floor.name], 50)))
+		}
+	} else {
+		logf("Lambda cold start not measured: %s", res.lambdaNote)
+	}
+	emu.stop()
+
+	if !o.skipGoTest {
+		logf("go test -bench (benchtime %s)", o.benchtime)
+		if res.gobench, err = runGoBench(ctx, o.goCmd, root, o.benchtime); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			res.goBenchErr = firstLine(err.Error())
+		}
+	} else {
+		res.goBenchErr = "skipped (-skip-gotest)"
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	rows := buildRows(res, o.levels)
+	detail := benchTable(res)
+	fmt.Println()
+	fmt.Print(table(rows))
+	fmt.Println()
+	fmt.Print(detail)
+
+	invalid := validity(res)
+	if invalid != "" {
+		return errors.New("invalid run, " + invalid + "; " + o.out + " not written")
+	}
+	if o.out != "" {
+		m := machine(o.goCmd, root)
+		m.loadBefore, m.load = loadBefore, loadAvg()
+		doc := report(rows, detail, m, o, time.Since(began))
+		if err := writeDoc(filepath.Join(root, o.out), doc); err != nil {
+			return err
+		}
+		logf("wrote %s", o.out)
+	}
+	return nil
+}
+
+// validity returns why the run is invalid (some event failed), or "".
+func validity(res results) string {
+	var bad []string
+	for _, name := range []string{"restorepoint", "floor"} {
+		for senders, st := range res.load[name] {
+			if st.errs > 0 {
+				bad = append(bad, fmt.Sprintf("%s at %d senders: %d of %d events failed (first: %s)",
+					name, senders, st.errs, st.sent, st.firstErr))
+			}
+		}
+	}
+	return strings.Join(bad, "; ")
+}
+
+// loadAvg is the 1-minute load average, to show how busy the machine was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// machineInfo describes where the benchmark ran.
+type machineInfo struct {
+	cpus               int
+	model, mem, kernel string
+	goVersion, commit  string
+	date               string
+	loadBefore, load   string // /proc/loadavg's 1-minute load before and after the run
+}
+
+func machine(goCmd, root string) machineInfo {
+	m := machineInfo{cpus: runtime.NumCPU(), date: time.Now().UTC().Format("2006-01-02 15:04 MST")}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if n, err := parseStatusField(b, "MemTotal"); err == nil {
+			m.mem = fmt.Sprintf("%.1f GB", float64(n)/1e9)
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command(goCmd, "version").Output(); err == nil {
+		m.goVersion = strings.TrimSpace(string(out))
+	}
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if c := git("rev-parse", "--short", "HEAD"); c != "" {
+		m.commit = c
+		if git("status", "--porcelain") != "" {
+			m.commit += " with uncommitted changes"
+		}
+	}
+	return m
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+)
+
+// receiver is a program under test: restorepoint or the floor.
+type receiver struct {
+	name  string
+	bin   string
+	args  []string
+	check checkFunc // of a 200 answer; nil accepts any
+}
+
+// env is the whole environment a receiver runs with.
+func env(emulator string, port int) []string {
+	return []string{
+		"CBR_ENDPOINT=" + emulator,
+		"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
+		"CBR_TOKEN=" + cbrtest.DefaultToken,
+		"PORT=" + strconv.Itoa(port),
+	}
+}
+
+// startEmulator starts "restorepoint emulator" on a free loopback port, with
+// checkpoints available at once (so that no resource is skipped as still
+// being backed up), and returns it with its URL.
+func startEmulator(ctx context.Context, ps *procs, restorepoint string) (*proc, string, error) {
+	log, err := os.Create(ps.dir + "/emulator-stdout.log")
+	if err != nil {
+		return nil, "", err
+	}
+	uw := &urlWriter{w: log, found: make(chan string, 1)}
+	p, err := ps.start("emulator", nil, uw, restorepoint, "emulator", "--addr", "127.0.0.1:0", "--available-after=-1ns")
+	if err != nil {
+		log.Close()
+		return nil, "", err
+	}
+	go func() { <-p.done; log.Close() }()
+	select {
+	case url := <-uw.found:
+		if !strings.HasPrefix(url, "http://127.0.0.1:") {
+			p.stop()
+			return nil, "", fmt.Errorf("emulator listens on %q, not on loopback", url)
+		}
+		return p, url, nil
+	case <-p.done:
+		return nil, "", p.failure(errors.New("exited before listening"))
+	case <-time.After(10 * time.Second):
+		p.stop()
+		return nil, "", p.failure(errors.New("no URL after 10s"))
+	case <-ctx.Done():
+		p.stop()
+		return nil, "", ctx.Err()
+	}
+}
+
+// startReceiver starts r against the emulator on a free port and waits until
+// it accepts connections. It returns the URL to post events to.
+func startReceiver(ctx context.Context, ps *procs, r receiver, emulator string) (*proc, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := ps.start(r.name, env(emulator, port), nil, r.bin, r.args...)
+	if err != nil {
+		return nil, "", err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := waitConnect(ctx, p, addr, 10*time.Second); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, "http://" + addr + "/", nil
+}
+
+// loadRun is one measured load run of one receiver at one concurrency.
+type loadRun struct {
+	loadResult
+	peakRSS    int64         // VmHWM after the run, bytes
+	cpuPerItem time.Duration // CPU time of the receiver per measured event
+}
+
+// measureLoad runs one load run: a fresh emulator and receiver, warmup
+// events, then n measured events from senders concurrent senders.
+func measureLoad(ctx context.Context, ps *procs, r receiver, restorepoint string, fixture []byte, senders, warmup, n int, tag string) (loadRun, error) {
+	var run loadRun
+	emu, emuURL, err := startEmulator(ctx, ps, restorepoint)
+	if err != nil {
+		return run, err
+	}
+	defer emu.stop()
+	p, url, err := startReceiver(ctx, ps, r, emuURL)
+	if err != nil {
+		return run, err
+	}
+	defer p.stop()
+
+	bodies, err := makeEvents(fixture, tag, warmup+n)
+	if err != nil {
+		return run, err
+	}
+	client := newClient(senders)
+	defer client.CloseIdleConnections()
+	if w := runLoad(ctx, client, url, bodies[:warmup], senders, r.check); w.errors() > 0 {
+		return run, p.failure(fmt.Errorf("warmup: %d of %d events failed, first: %s", w.errors(), warmup, w.firstErr))
+	}
+	cpu0, err := p.cpuTime()
+	if err != nil {
+		return run, err
+	}
+	run.loadResult = runLoad(ctx, client, url, bodies[warmup:], senders, r.check)
+	cpu1, err := p.cpuTime()
+	if err != nil {
+		return run, err
+	}
+	if run.ok > 0 {
+		run.cpuPerItem = (cpu1 - cpu0) / time.Duration(run.ok)
+	}
+	if run.peakRSS, err = p.procStatus("VmHWM"); err != nil {
+		return run, err
+	}
+	if p.exited() {
+		return run, p.failure(errors.New("exited during the run"))
+	}
+	return run, ctx.Err()
+}
+
+// coldStart measures one cold start of r: from just before the process is
+// started to the end of the answer to its first event, polling for the
+// listening port in between.
+func coldStart(ctx context.Context, ps *procs, r receiver, emulator string, event []byte) (time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	start := time.Now()
+	p, err := ps.start(r.name+"-cold", env(emulator, port), nil, r.bin, r.args...)
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	if err := waitConnect(ctx, p, addr, 10*time.Second); err != nil {
+		return 0, err
+	}
+	status, h, body, err := post(ctx, client, "http://"+addr+"/", event)
+	d := time.Since(start)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d: %.300s", status, body)
+	}
+	if err == nil && r.check != nil {
+		err = r.check(h, body)
+	}
+	if err != nil {
+		return 0, p.failure(err)
+	}
+	return d, nil
+}
+
+// lambdaColdStart measures one cold start under the Lambda Runtime Interface
+// Emulator: from just before RIE is started (it starts the bootstrap on the
+// first invocation, as Lambda does) to the end of the first invocation's
+// answer. want must occur in the answer.
+func lambdaColdStart(ctx context.Context, ps *procs, rie, bootstrap, name, emulator string, event []byte, want string) (time.Duration, error) {
+	rport, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	aport, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(rport)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+	start := time.Now()
+	p, err := ps.start(name+"-rie", env(emulator, 0), nil, rie, "--log-level", "error",
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(aport),
+		bootstrap)
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	if err := waitConnect(ctx, p, addr, 10*time.Second); err != nil {
+		return 0, err
+	}
+	status, _, body, err := post(ctx, client, "http://"+addr+"/2015-03-31/functions/function/invocations", event)
+	d := time.Since(start)
+	if err == nil && (status != http.StatusOK || !bytes.Contains(body, []byte(want))) {
+		err = fmt.Errorf("status %d, answer without %q: %.300s", status, want, body)
+	}
+	if err != nil {
+		return 0, p.failure(err)
+	}
+	return d, nil
+}
+
+// runGoBench runs the in-process benchmarks of both programs.
+func runGoBench(ctx context.Context, goCmd, root, benchtime string) ([]benchResult, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "test", "-run", "^$", "-bench", "^(BenchmarkPipeline|BenchmarkFloor)$",
+		"-benchmem", "-benchtime", benchtime, "-count", "1", "./function/", "./bench/floor/")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("go test -bench: %w\n%s", err, out)
+	}
+	res := parseBench(string(out))
+	if len(res) == 0 {
+		return nil, fmt.Errorf("go test -bench printed no results:\n%s", out)
+	}
+	return res, nil
+}

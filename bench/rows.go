@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Targets of issue 6.
+const (
+	targetThroughputRatio = 0.8                   // of the floor's, at the highest level
+	targetP99Margin       = time.Millisecond      // above the floor's
+	targetColdStart       = 20 * time.Millisecond // to the first completed trigger
+	targetPeakRSS         = 30e6                  // bytes
+	targetBootstrap       = 12e6                  // bytes
+	mb                    = 1e6                   // MB in this report
+)
+
+// buildRows turns the results into the report's rows.
+func buildRows(res results, levels []int) []row {
+	var rows []row
+	top := levels[len(levels)-1]
+	stat := func(name string, senders int) *levelStats { return res.load[name][senders] }
+	for _, n := range levels {
+		rp, fl := stat("restorepoint", n), stat("floor", n)
+		r := row{figure: fmt.Sprintf("throughput, %d senders", n), unit: "events/s",
+			rp: num(median(rp.throughput)), floor: num(median(fl.throughput))}
+		if n == top {
+			r.target = fmt.Sprintf("≥ %.1f× floor", targetThroughputRatio)
+			r.met = met(r.rp.v >= targetThroughputRatio*r.floor.v)
+		}
+		rows = append(rows, r)
+	}
+	for _, n := range levels {
+		rp, fl := stat("restorepoint", n), stat("floor", n)
+		rows = append(rows, row{figure: fmt.Sprintf("latency p50, %d senders", n), unit: "ms", decimals: 2,
+			rp: num(ms(percentile(rp.lat, 50))), floor: num(ms(percentile(fl.lat, 50)))})
+	}
+	for _, n := range levels {
+		rp, fl := stat("restorepoint", n), stat("floor", n)
+		p99, f99 := percentile(rp.lat, 99), percentile(fl.lat, 99)
+		rows = append(rows, row{figure: fmt.Sprintf("latency p99, %d senders", n), unit: "ms", decimals: 2,
+			rp: num(ms(p99)), floor: num(ms(f99)),
+			target: "≤ floor + 1 ms", met: met(p99 <= f99+targetP99Margin)})
+	}
+	var rpErrs, flErrs int
+	for _, n := range levels {
+		rpErrs += stat("restorepoint", n).errs
+		flErrs += stat("floor", n).errs
+	}
+	rows = append(rows, row{figure: "failed or non-200 events, all load runs",
+		rp: num(float64(rpErrs)), floor: num(float64(flErrs)),
+		target: "0 (else the run is invalid)", met: met(rpErrs == 0 && flErrs == 0)})
+	rows = append(rows, row{figure: fmt.Sprintf("CPU time per event, %d senders", top), unit: "µs", decimals: 0,
+		rp: num(median(stat("restorepoint", top).cpu)), floor: num(median(stat("floor", top).cpu))})
+	rpRSS, flRSS := float64(stat("restorepoint", top).peakRSS), float64(stat("floor", top).peakRSS)
+	rows = append(rows, row{figure: fmt.Sprintf("peak RSS (VmHWM), %d senders", top), unit: "MB", decimals: 1,
+		rp: num(rpRSS / mb), floor: num(flRSS / mb),
+		target: "≤ 30 MB", met: met(rpRSS <= targetPeakRSS)})
+
+	coldRP, coldFl := percentile(res.cold["restorepoint"], 50), percentile(res.cold["floor"], 50)
+	rows = append(rows, row{figure: fmt.Sprintf("cold start to first trigger, HTTP, median of %d", len(res.cold["restorepoint"])),
+		unit: "ms", decimals: 1, rp: num(ms(coldRP)), floor: num(ms(coldFl)),
+		target: "≤ 20 ms", met: met(coldRP <= targetColdStart)})
+	lr := row{figure: "cold start to first invocation, Lambda RIE", unit: "ms", decimals: 1, target: "≤ 20 ms"}
+	if res.lambdaNote != "" {
+		lr.rp, lr.floor = missing("not measured: "+res.lambdaNote), missing("")
+	} else {
+		d := percentile(res.lambda["restorepoint"], 50)
+		lr.figure += fmt.Sprintf(", median of %d", len(res.lambda["restorepoint"]))
+		lr.rp, lr.floor = num(ms(d)), num(ms(percentile(res.lambda["floor"], 50)))
+		lr.met = met(d <= targetColdStart)
+	}
+	rows = append(rows, lr)
+
+	floorBench, hasFloor := findBench(res.gobench, "Floor")
+	for _, kind := range benchKinds {
+		r := row{figure: "per-event cost in process, " + kind, unit: "ns/op"}
+		b, ok := findBench(res.gobench, "Pipeline/"+kind)
+		switch {
+		case ok:
+			r.rp = num(b.nsPerOp)
+		case res.goBenchErr != "":
+			r.rp = missing("not measured: " + res.goBenchErr)
+		default:
+			r.rp = missing("not measured")
+		}
+		if kind == "server.tagged" && hasFloor {
+			r.floor = num(floorBench.nsPerOp)
+		}
+		rows = append(rows, r)
+	}
+
+	rows = append(rows, row{figure: "stripped bootstrap, linux/arm64, lambda.norpc", unit: "MB", decimals: 2,
+		rp: num(float64(res.size["restorepoint"]) / mb), floor: num(float64(res.size["floor"]) / mb),
+		target: "≤ 12 MB", met: met(float64(res.size["restorepoint"]) <= targetBootstrap)})
+	return rows
+}
+
+// benchKinds are the trigger kinds of BenchmarkPipeline, in report order.
+var benchKinds = []string{"server.tagged", "deploy.pre", "checkpoint.requested", "cts", "eventbridge"}
+
+func findBench(res []benchResult, name string) (benchResult, bool) {
+	for _, r := range res {
+		if r.name == name {
+			return r, true
+		}
+	}
+	return benchResult{}, false
+}
+
+// benchTable is the detail of the in-process benchmarks: ns, bytes and
+// allocations per event for each trigger kind, and the floor's.
+func benchTable(res results) string {
+	if res.goBenchErr != "" && len(res.gobench) == 0 {
+		return "In-process benchmarks not run: " + res.goBenchErr + "\n"
+	}
+	cells := [][]string{{"decode → plan → encode", "ns/op", "B/op", "allocs/op"}}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+	for _, kind := range benchKinds {
+		if b, ok := findBench(res.gobench, "Pipeline/"+kind); ok {
+			cells = append(cells, []string{"restorepoint, " + kind, f(b.nsPerOp), f(b.bytesPerOp), f(b.allocsPerOp)})
+		}
+	}
+	if b, ok := findBench(res.gobench, "Floor"); ok {
+		cells = append(cells, []string{"floor, server.tagged", f(b.nsPerOp), f(b.bytesPerOp), f(b.allocsPerOp)})
+	}
+	return markdown(cells, []bool{false, true, true, true})
+}
+
+// report is the generated part of docs/benchmarks.md.
+func report(rows []row, detail string, m machineInfo, o options, took time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Last run: %s, `make bench` (`go run ./bench %s`), %s in all.\n\n",
+		m.date, strings.Join(argsForDoc(), " "), took.Round(time.Second))
+	fmt.Fprintf(&b, "Machine: %d CPUs (nproc), %s, %s memory, %s, %s", m.cpus, orUnknown(m.model), orUnknown(m.mem),
+		orUnknown(m.kernel), orUnknown(m.goVersion))
+	if m.commit != "" {
+		fmt.Fprintf(&b, ", commit %s", m.commit)
+	}
+	if m.loadBefore != "" {
+		fmt.Fprintf(&b, "; 1-minute load average %s before the run, %s after", m.loadBefore, m.load)
+	}
+	b.WriteString(".\n\n")
+	b.WriteString(table(rows))
+	fmt.Fprintf(&b, "\nLoad: %d measured events per run after %d warm-up events, %d runs per receiver and level, "+
+		"each with a fresh emulator and receiver; events/s is the median run, latencies are over all %d events "+
+		"of a level. MB = 10^6 bytes.\n\n", o.events, o.warmup, o.reps, o.events*o.reps)
+	b.WriteString("Per-event cost inside the process (`go test -bench 'BenchmarkPipeline|BenchmarkFloor' -benchmem`):\n\n")
+	b.WriteString(detail)
+	return b.String()
+}
+
+// argsForDoc is the harness's command line, for the report.
+func argsForDoc() []string { return os.Args[1:] }
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
