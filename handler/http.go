@@ -136,6 +136,13 @@ func (h *httpHandler) receivePayload(ctx context.Context, w http.ResponseWriter,
 		writeError(w, http.StatusUnsupportedMediaType, expected)
 		return
 	}
+	// A body that is not a JSON object at all (empty, a list, not JSON) is no
+	// trigger either: there is nothing to name in a failed result event.
+	var de *events.DecodeError
+	if errors.As(err, &de) && de.Field == "payload" {
+		writeError(w, http.StatusUnsupportedMediaType, expected+"; "+err.Error())
+		return
+	}
 	h.reply(ctx, w, h.core.Run(ctx, t, err))
 }
 
