@@ -182,8 +182,8 @@ func Decode(payload []byte) (Trigger, error) {
 	case o.present("cts"):
 		return decodeCTS(o)
 	}
-	return Trigger{}, &DecodeError{Field: rootField, Rule: "must be a CloudEvent (with specversion), " +
-		"an EventBridge event (with detail-type) or a CTS trigger (with cts)", unrecognized: true}
+	return Trigger{}, fieldErr(rootField, "must be a CloudEvent (with specversion), "+
+		"an EventBridge event (with detail-type) or a CTS trigger (with cts)")
 }
 
 // decodeStructured decodes a CloudEvent in the structured JSON format.

@@ -18,19 +18,17 @@ type DecodeError struct {
 	Field string
 	// Rule is what the field must be: "required, a UUID", "must be a boolean".
 	Rule string
-
-	unrecognized bool
 }
 
-// ErrUnrecognized matches (with errors.Is) the DecodeError of a JSON object
-// that is none of the payloads Decode knows.
+// ErrUnrecognized matches (with errors.Is) the DecodeError of a payload that
+// is no trigger at all: not a JSON object, or an object of no kind Decode knows.
 var ErrUnrecognized = errors.New("events: not a known trigger payload")
 
 // Error returns "<field>: <rule>".
 func (e *DecodeError) Error() string { return e.Field + ": " + e.Rule }
 
-// Is reports whether the payload was a JSON object of no known kind.
-func (e *DecodeError) Is(target error) bool { return target == ErrUnrecognized && e.unrecognized }
+// Is reports whether the error is about the payload as a whole (see ErrUnrecognized).
+func (e *DecodeError) Is(target error) bool { return target == ErrUnrecognized && e.Field == rootField }
 
 // rootField names the payload as a whole in a DecodeError.
 const rootField = "payload"

@@ -133,13 +133,7 @@ func (h *httpHandler) receivePayload(ctx context.Context, w http.ResponseWriter,
 	}
 	t, err := events.Decode(body)
 	if errors.Is(err, events.ErrUnrecognized) {
-		writeError(w, http.StatusUnsupportedMediaType, expected)
-		return
-	}
-	// A body that is not a JSON object at all (empty, a list, not JSON) is no
-	// trigger either: there is nothing to name in a failed result event.
-	var de *events.DecodeError
-	if errors.As(err, &de) && de.Field == "payload" {
+		// Nothing in it names a trigger a failed result could speak of.
 		writeError(w, http.StatusUnsupportedMediaType, expected+"; "+err.Error())
 		return
 	}

@@ -98,8 +98,7 @@ func (l *Lambda) runPayload(ctx context.Context, payload []byte) Outcome {
 	// As on the HTTP front door, a payload that is no JSON object, or an
 	// object of no known shape, is no trigger: there is nothing to name in a
 	// failed result event.
-	var de *events.DecodeError
-	if errors.Is(err, events.ErrUnrecognized) || (errors.As(err, &de) && de.Field == "payload") {
+	if errors.Is(err, events.ErrUnrecognized) {
 		l.core.logger().WarnContext(ctx, "unrecognized payload", "error", err)
 		return Outcome{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf(
 			"unrecognized payload: expected a structured CloudEvent, an EventBridge event, a CTS trigger {\"cts\":{...}}, "+
