@@ -126,6 +126,9 @@ func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
 // Handle carries out t and returns its result: created (or planned, on a dry
 // run), ignored, or failed. The only error is ErrInProgress, for a duplicate
 // of a trigger still being handled; it has no result and should be retried.
+//
+// A created result (not a dry run) whose Delivered is false is held for the
+// caller to deliver: the caller must Settle it.
 func (f *Function) Handle(ctx context.Context, t events.Trigger) (events.Result, error) {
 	r, err := f.handle(ctx, t)
 	if err == nil && r.ID == "" {
@@ -134,10 +137,12 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger) (events.Result,
 	return r, err
 }
 
-// Delivered notes that the result of t reached the result sink, so that a
-// duplicate delivery of t does not send it again.
-func (f *Function) Delivered(ctx context.Context, t events.Trigger) error {
-	return f.store.MarkDelivered(ctx, t.Ref.Key())
+// Settle ends the delivery of a created result that Handle returned without
+// Delivered set: delivered says whether it reached the result sink (or there
+// is none). Until then, duplicates of t get ErrInProgress; after a failed
+// delivery, the next duplicate is handed the result to deliver.
+func (f *Function) Settle(ctx context.Context, t events.Trigger, delivered bool) error {
+	return f.store.Settle(ctx, t.Ref.Key(), delivered)
 }
 
 func (f *Function) handle(ctx context.Context, t events.Trigger) (events.Result, error) {

@@ -336,6 +336,13 @@ func TestDuplicateDeliveryCallsAPIOnce(t *testing.T) {
 	e := newEnv(t, function.Config{}, cbrtest.Options{})
 	tr := tagged("dup", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
 	first := mustHandle(t, e.fn, tr)
+	// Until the caller settles the delivery of the first result, a duplicate waits.
+	if _, err := e.fn.Handle(context.Background(), tr); !errors.Is(err, function.ErrInProgress) {
+		t.Fatalf("duplicate before Settle: %v, want ErrInProgress", err)
+	}
+	if err := e.fn.Settle(context.Background(), tr, true); err != nil {
+		t.Fatal(err)
+	}
 	second := mustHandle(t, e.fn, tr)
 	if e.srv.CountCreates() != 1 {
 		t.Fatalf("creates = %d, want 1", e.srv.CountCreates())

@@ -44,15 +44,33 @@ func TestMemoryStoreLifecycle(t *testing.T) {
 	if err := s.Complete(ctx, "k", res, clk.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute))
-	if err != nil || got == nil || got.ID != "r1" || got.Delivered {
-		t.Fatalf("Begin after Complete = %+v, %v", got, err)
+	// The completing attempt holds the result for delivery until it settles.
+	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
+		t.Fatalf("Begin while delivering = %v, want ErrInProgress", err)
 	}
-	if err := s.MarkDelivered(ctx, "k"); err != nil {
+	// A failed delivery hands the result to the next duplicate, which holds it in turn.
+	if err := s.Settle(ctx, "k", false); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); got == nil || !got.Delivered {
-		t.Fatalf("after MarkDelivered: %+v", got)
+	got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute))
+	if err != nil || got == nil || got.ID != "r1" || got.Delivered {
+		t.Fatalf("Begin after a failed delivery = %+v, %v", got, err)
+	}
+	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
+		t.Fatalf("Begin while redelivering = %v, want ErrInProgress", err)
+	}
+	// A delivery lock expires with the attempt that held it.
+	clk.Advance(time.Minute)
+	if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); err != nil || got == nil {
+		t.Fatalf("Begin after the delivery lock expired = %+v, %v", got, err)
+	}
+	if err := s.Settle(ctx, "k", true); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); err != nil || got == nil || !got.Delivered {
+			t.Fatalf("Begin after delivery = %+v, %v", got, err)
+		}
 	}
 	// The record expires: the key can be claimed again.
 	clk.Advance(time.Hour)
@@ -83,6 +101,9 @@ func TestIdempotencyTTL(t *testing.T) {
 	e := newEnv(t, function.Config{IdempotencyTTL: 10 * time.Minute}, cbrtestOptions(), function.WithClock(clk.Now))
 	tr := tagged("ttl", map[string]string{"backup-vault": exampleVault})
 	mustHandle(t, e.fn, tr)
+	if err := e.fn.Settle(context.Background(), tr, true); err != nil {
+		t.Fatal(err)
+	}
 	clk.Advance(9 * time.Minute)
 	if res := mustHandle(t, e.fn, tr); !res.Created.Duplicate {
 		t.Fatal("within the TTL: not a duplicate")

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -22,7 +21,7 @@ import (
 // Function is the core the front doors call; *function.Function implements it.
 type Function interface {
 	Handle(ctx context.Context, t events.Trigger) (events.Result, error)
-	Delivered(ctx context.Context, t events.Trigger) error
+	Settle(ctx context.Context, t events.Trigger, delivered bool) error
 }
 
 // Sink receives every final result event (RESULT_SINK or K_SINK).
@@ -49,15 +48,7 @@ type Core struct {
 	// turns it on, because its failures end in the platform's retries and
 	// on-failure destination, which never see a reply.
 	SinkFailures bool
-
-	// active holds the keys of the triggers being handled (see claim); it is
-	// guarded by activeMu and made on first use.
-	active map[string]struct{}
 }
-
-// activeMu guards Core.active. One lock for all cores: it is held for a map
-// access only.
-var activeMu sync.Mutex
 
 // Outcome is what became of one trigger.
 type Outcome struct {
@@ -139,38 +130,12 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 				Class: events.ClassInvalid, Message: decodeErr.Error(),
 			}},
 		}
-	} else if release, ok := c.claim(t); !ok {
-		err = function.ErrInProgress
 	} else {
-		defer release()
 		res, err = c.Function.Handle(ctx, t)
 	}
 	out := c.outcome(ctx, t, res, err)
 	c.log(ctx, t, out, time.Since(start))
 	return out
-}
-
-// claim marks t as being handled by this process, from the function call
-// until its result has reached the sink and been marked delivered. A copy of
-// t delivered meanwhile is answered 409, as when the idempotency store finds
-// t in progress: let through, it would read the stored, not yet delivered
-// result and send it to the sink a second time.
-func (c *Core) claim(t events.Trigger) (release func(), ok bool) {
-	key := t.Ref.Key()
-	activeMu.Lock()
-	defer activeMu.Unlock()
-	if _, busy := c.active[key]; busy {
-		return nil, false
-	}
-	if c.active == nil {
-		c.active = make(map[string]struct{})
-	}
-	c.active[key] = struct{}{}
-	return func() {
-		activeMu.Lock()
-		defer activeMu.Unlock()
-		delete(c.active, key)
-	}, true
 }
 
 func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result, err error) Outcome {
@@ -180,6 +145,21 @@ func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result,
 	if err != nil {
 		return Outcome{Status: http.StatusInternalServerError, Err: err}
 	}
+	out := c.deliver(ctx, res)
+	if res.Created != nil && !res.Created.DryRun && !res.Delivered {
+		// The function holds the result until told whether it went out.
+		if err := c.Function.Settle(context.WithoutCancel(ctx), t, out.Err == nil); err != nil {
+			c.logger().WarnContext(ctx, "idempotency record not updated", "error", err)
+		}
+	}
+	return out
+}
+
+// deliver renders res as the result event and, when it is final (or, with
+// SinkFailures, this attempt's), sends it to the sink before the trigger is
+// acknowledged; if the sink cannot take it, the trigger is answered 503 so
+// that it is retried and the result sent then.
+func (c *Core) deliver(ctx context.Context, res events.Result) Outcome {
 	if res.ID == "" {
 		res.ID = newID()
 	}
@@ -194,11 +174,6 @@ func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result,
 	if (out.Retry() && !c.SinkFailures) || c.Sink == nil || res.Delivered {
 		return out
 	}
-	// The result is final (or, with SinkFailures, is this attempt's): it must
-	// reach the sink before the trigger is acknowledged, or the trigger is
-	// retried and the result sent again.
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	sinkEvent := e
 	if res.Created != nil && res.Created.Duplicate {
 		// A stored result the sink never got (an earlier send failed): the
@@ -210,15 +185,11 @@ func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result,
 			sinkEvent = fe
 		}
 	}
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := c.Sink.Send(sendCtx, sinkEvent); err != nil {
 		out.Status = http.StatusServiceUnavailable
 		out.Err = fmt.Errorf("result sink: %w", err)
-		return out
-	}
-	if res.Created != nil && !res.Created.DryRun {
-		if err := c.Function.Delivered(context.WithoutCancel(ctx), t); err != nil {
-			c.logger().WarnContext(ctx, "idempotency record not updated", "error", err)
-		}
 	}
 	return out
 }

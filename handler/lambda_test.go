@@ -429,7 +429,7 @@ type inProgress struct{}
 func (inProgress) Handle(context.Context, events.Trigger) (events.Result, error) {
 	return events.Result{}, function.ErrInProgress
 }
-func (inProgress) Delivered(context.Context, events.Trigger) error { return nil }
+func (inProgress) Settle(context.Context, events.Trigger, bool) error { return nil }
 
 func TestLambdaDuplicateInProgressIsRetried(t *testing.T) {
 	l := handler.NewLambda(&handler.Core{Function: inProgress{}, Source: "test"}, handler.HTTPOptions{})
