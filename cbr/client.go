@@ -235,7 +235,7 @@ func (c *Client) call(ctx context.Context, method, target string, body []byte) (
 			err = errEmptyToken
 		}
 		if err != nil {
-			return nil, fmt.Errorf("get token: %w", err)
+			return nil, &TokenError{Err: err}
 		}
 		resp, err := c.attempt(ctx, method, target, body, token)
 		if err == nil {

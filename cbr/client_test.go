@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -661,18 +662,32 @@ func TestUnauthorizedStaticToken(t *testing.T) {
 
 type failingSource struct{ err error }
 
+// tokenFailure is a token source error that says whether it is temporary, as
+// the iam package's errors do.
+type tokenFailure struct{ temporary bool }
+
+func (e tokenFailure) Error() string {
+	return fmt.Sprintf("token failure (temporary: %v)", e.temporary)
+}
+func (e tokenFailure) Temporary() bool { return e.temporary }
+
 func (f failingSource) Token(context.Context) (string, error) { return "", f.err }
 
 func TestTokenErrors(t *testing.T) {
 	boom := errors.New("iam unreachable")
+	refused := tokenFailure{temporary: false}
+	down := tokenFailure{temporary: true}
 	tests := []struct {
-		name   string
-		source cbr.TokenSource
-		wantIs error
+		name      string
+		source    cbr.TokenSource
+		wantIs    error
+		wantClass cbr.Class
 	}{
-		{"source fails", failingSource{boom}, boom},
-		{"empty static token", cbr.StaticToken(""), nil},
-		{"source returns empty token", failingSource{nil}, nil},
+		{"source fails", failingSource{boom}, boom, cbr.ClassUnavailable},
+		{"source says credentials refused", failingSource{refused}, refused, cbr.ClassUnauthorized},
+		{"source says try later", failingSource{down}, down, cbr.ClassUnavailable},
+		{"empty static token", cbr.StaticToken(""), nil, cbr.ClassUnauthorized},
+		{"source returns empty token", failingSource{nil}, nil, cbr.ClassUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -684,8 +699,12 @@ func TestTokenErrors(t *testing.T) {
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("err = %v does not wrap %v", err, tt.wantIs)
 			}
-			if cbr.ClassOf(err) != cbr.ClassUnavailable {
-				t.Errorf("class = %q", cbr.ClassOf(err))
+			var te *cbr.TokenError
+			if !errors.As(err, &te) {
+				t.Errorf("err = %T, want a *cbr.TokenError in the chain", err)
+			}
+			if got := cbr.ClassOf(err); got != tt.wantClass {
+				t.Errorf("class = %q, want %q", got, tt.wantClass)
 			}
 			if n := len(f.requests()); n != 0 {
 				t.Errorf("%d requests, want 0", n)

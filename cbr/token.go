@@ -34,3 +34,23 @@ func (t StaticToken) Token(context.Context) (string, error) {
 	}
 	return string(t), nil
 }
+
+// TokenError is a failure to get a token from the TokenSource. Its class is
+// unauthorized when the source says the failure is not temporary (wrong
+// credentials, no token configured, none in the request), otherwise
+// unavailable (the identity service could not be reached, say).
+type TokenError struct{ Err error }
+
+func (e *TokenError) Error() string { return "get token: " + e.Err.Error() }
+
+// Unwrap returns the token source's error.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Class implements the classifier ClassOf asks.
+func (e *TokenError) Class() Class {
+	var t interface{ Temporary() bool }
+	if errors.Is(e.Err, errEmptyToken) || (errors.As(e.Err, &t) && !t.Temporary()) {
+		return ClassUnauthorized
+	}
+	return ClassUnavailable
+}

@@ -215,7 +215,7 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan) (eve
 			if i > 0 {
 				return events.Result{}, fmt.Errorf("create checkpoint %d of %d (after %d created): %w", i+1, len(plan.Requests), i, err)
 			}
-			return events.Result{}, fmt.Errorf("create checkpoint: %w", err)
+			return events.Result{}, err
 		}
 		for _, s := range cp.Vault.SkippedResources {
 			created.SkippedResources = append(created.SkippedResources, events.SkippedResource(s))

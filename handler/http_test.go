@@ -452,7 +452,7 @@ func TestFunctionGraphRequestToken(t *testing.T) {
 		want     int
 		wantType string
 	}{
-		{"", 503, events.TypeCheckpointFailed},
+		{"", 502, events.TypeCheckpointFailed},
 		{"cff-token-1", 200, events.TypeCheckpointCreated},
 	} {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))

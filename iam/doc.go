@@ -50,3 +50,7 @@ type wrapError struct {
 
 func (e *wrapError) Error() string { return e.msg }
 func (e *wrapError) Unwrap() error { return e.err }
+
+// Temporary reports false: asking again will not make a missing or empty
+// token appear.
+func (e *wrapError) Temporary() bool { return false }
