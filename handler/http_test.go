@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
+	"github.com/restorepoint/restorepoint/handler/handlertest"
 	"github.com/restorepoint/restorepoint/iam"
 )
 
@@ -32,7 +32,7 @@ const webhookSecret = "hook-SECRET-7d1f"
 // all over loopback.
 type front struct {
 	emu    *cbrtest.Server
-	sink   *recordingSink
+	sink   *handlertest.Server
 	srv    *httptest.Server
 	client ceclient.Client
 	logs   *bytes.Buffer
@@ -58,14 +58,15 @@ func newFront(t *testing.T, opts frontOptions) *front {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &front{emu: emu, sink: newRecordingSink(t), logs: &bytes.Buffer{}}
+	f := &front{emu: emu, sink: handlertest.NewServer(), logs: &bytes.Buffer{}}
+	t.Cleanup(f.sink.Close)
 	core := &handler.Core{
 		Function: function.New(opts.function, api),
 		Source:   "restorepoint-test",
 		Logger:   newTestLogger(f.logs),
 	}
 	if !opts.noSink {
-		s, err := handler.NewHTTPSink(f.sink.srv.URL, nil)
+		s, err := handler.NewHTTPSink(f.sink.URL, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,48 +145,6 @@ func deployEvent(id string, resources ...any) event.Event {
 	})
 }
 
-// recordingSink is a result sink that keeps the events it receives and can
-// be switched off.
-type recordingSink struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	events []event.Event
-	down   bool
-}
-
-func newRecordingSink(t *testing.T) *recordingSink {
-	s := &recordingSink{}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.down {
-			http.Error(w, "sink down", http.StatusServiceUnavailable)
-			return
-		}
-		e, err := cehttp.NewEventFromHTTPRequest(r)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		s.events = append(s.events, *e)
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *recordingSink) received() []event.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]event.Event(nil), s.events...)
-}
-
-func (s *recordingSink) setDown(down bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.down = down
-}
-
 func TestBinaryModeCreatesCheckpoint(t *testing.T) {
 	f := newFront(t, frontOptions{})
 	e := taggedEvent("bin-1")
@@ -210,7 +169,7 @@ func TestBinaryModeCreatesCheckpoint(t *testing.T) {
 	if n := f.emu.CountCreates(); n != 1 {
 		t.Fatalf("creates = %d", n)
 	}
-	sunk := f.sink.received()
+	sunk := f.sink.Events()
 	if len(sunk) != 1 || sunk[0].ID() != reply.ID() {
 		t.Fatalf("sink received %d events", len(sunk))
 	}
@@ -264,8 +223,8 @@ func TestBatchMode(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("batch results = %v, want %v", got, want)
 	}
-	if f.emu.CountCreates() != 2 || len(f.sink.received()) != 3 {
-		t.Fatalf("creates = %d, sink = %d", f.emu.CountCreates(), len(f.sink.received()))
+	if f.emu.CountCreates() != 2 || len(f.sink.Events()) != 3 {
+		t.Fatalf("creates = %d, sink = %d", f.emu.CountCreates(), len(f.sink.Events()))
 	}
 
 	// One event needing a retry makes the whole batch retried; the redelivery
@@ -370,7 +329,7 @@ func TestStatusCodes(t *testing.T) {
 			if tc.want == 429 || tc.want >= 500 {
 				wantSunk = 0
 			}
-			if n := len(f.sink.received()); n != wantSunk {
+			if n := len(f.sink.Events()); n != wantSunk {
 				t.Fatalf("sink received %d, want %d", n, wantSunk)
 			}
 		})
@@ -430,8 +389,8 @@ func TestDuplicateInProgressIs409(t *testing.T) {
 	if status != 200 || reply.DataAs(&d) != nil || !d.Duplicate {
 		t.Fatalf("redelivery: %d %+v", status, d)
 	}
-	if f.emu.CountCreates() != 1 || len(f.sink.received()) != 1 {
-		t.Fatalf("creates %d, sink %d", f.emu.CountCreates(), len(f.sink.received()))
+	if f.emu.CountCreates() != 1 || len(f.sink.Events()) != 1 {
+		t.Fatalf("creates %d, sink %d", f.emu.CountCreates(), len(f.sink.Events()))
 	}
 }
 

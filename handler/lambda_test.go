@@ -6,25 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
+	"github.com/restorepoint/restorepoint/handler/handlertest"
 	"github.com/restorepoint/restorepoint/iam"
 )
 
@@ -34,7 +32,7 @@ const lambdaWebhookSecret = "lambda-hook-SECRET-42aa"
 // over loopback; invoke goes through lambda.NewHandler, as the runtime does.
 type lambdaRig struct {
 	emu    *cbrtest.Server
-	sink   *lambdaSink
+	sink   *handlertest.Server
 	lambda lambda.Handler
 	logs   *bytes.Buffer
 }
@@ -48,8 +46,9 @@ func newLambdaRig(t *testing.T) *lambdaRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := newLambdaSink(t)
-	s, err := handler.NewHTTPSink(sink.srv.URL, nil)
+	sink := handlertest.NewServer()
+	t.Cleanup(sink.Close)
+	s, err := handler.NewHTTPSink(sink.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,48 +77,6 @@ func (r *lambdaRig) invoke(t *testing.T, payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return r.lambda.Invoke(ctx, payload)
-}
-
-// lambdaSink is a result sink that decodes and keeps every CloudEvent it gets.
-type lambdaSink struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func newLambdaSink(t *testing.T) *lambdaSink {
-	s := &lambdaSink{}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e, err := cehttp.NewEventFromHTTPRequest(r)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		s.mu.Lock()
-		s.events = append(s.events, *e)
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-// types returns the types of the events received, sorted.
-func (s *lambdaSink) types() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, e := range s.events {
-		out = append(out, e.Type())
-	}
-	slices.Sort(out)
-	return out
-}
-
-func (s *lambdaSink) received() []event.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.events)
 }
 
 func readLambdaPayload(t *testing.T, name string) []byte {
@@ -191,7 +148,7 @@ func TestLambdaSingleEventPayloads(t *testing.T) {
 			if rig.emu.CountCreates() != 1 {
 				t.Fatalf("emulator saw %d creates, want 1", rig.emu.CountCreates())
 			}
-			sunk := rig.sink.received()
+			sunk := rig.sink.Events()
 			if len(sunk) != 1 || sunk[0].ID() != e.ID() {
 				t.Fatalf("sink got %d events, want the result %s", len(sunk), e.ID())
 			}
@@ -257,7 +214,7 @@ func TestLambdaSQSBatchReportsEveryFailedRecord(t *testing.T) {
 			if rig.emu.CountCreates() != tc.wantCreates {
 				t.Fatalf("creates %d, want %d", rig.emu.CountCreates(), tc.wantCreates)
 			}
-			if got := rig.sink.types(); !slices.Equal(got, tc.wantSink) {
+			if got := rig.sink.Types(); !slices.Equal(got, tc.wantSink) {
 				t.Fatalf("sink got %v, want %v", got, tc.wantSink)
 			}
 		})
@@ -341,7 +298,7 @@ func TestLambdaFunctionURLKeepsHTTPStatusRules(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Headers["retry-after"] == "" || resp.Headers["ce-type"] != events.TypeCheckpointFailed {
 		t.Fatalf("answer %s", out)
 	}
-	if got := rig.sink.types(); len(got) != 0 {
+	if got := rig.sink.Types(); len(got) != 0 {
 		t.Fatalf("sink got %v, want nothing for a retryable HTTP failure", got)
 	}
 }
@@ -384,13 +341,13 @@ func TestLambdaFailuresEndInErrorAfterTheSink(t *testing.T) {
 				t.Fatalf("error %q status %d retryable %v; want %d %v containing %q",
 					te.Error(), te.Status, te.Retryable, tc.wantStatus, tc.wantRetryable, tc.wantInMessage)
 			}
-			if got := rig.sink.types(); !slices.Equal(got, tc.wantSink) {
+			if got := rig.sink.Types(); !slices.Equal(got, tc.wantSink) {
 				t.Fatalf("sink got %v, want %v", got, tc.wantSink)
 			}
 			if tc.wantSink != nil {
 				failed, _ := resultEvent(t, te.Result)
-				if failed.Type() != events.TypeCheckpointFailed || failed.ID() != rig.sink.received()[0].ID() {
-					t.Fatalf("error carries %s %s, the sink got %s", failed.Type(), failed.ID(), rig.sink.received()[0].ID())
+				if failed.Type() != events.TypeCheckpointFailed || failed.ID() != rig.sink.Events()[0].ID() {
+					t.Fatalf("error carries %s %s, the sink got %s", failed.Type(), failed.ID(), rig.sink.Events()[0].ID())
 				}
 				var data events.Failed
 				if err := failed.DataAs(&data); err != nil || data.Trigger.ID == "" || data.Trigger.Source == "" {
@@ -417,7 +374,7 @@ func TestLambdaRetryAfterFailureSucceeds(t *testing.T) {
 	if e, _ := resultEvent(t, out); e.Type() != events.TypeCheckpointCreated || rig.emu.CountCreates() != 1 {
 		t.Fatalf("retry: %s, creates %d", e.Type(), rig.emu.CountCreates())
 	}
-	if got := rig.sink.types(); !slices.Equal(got, []string{events.TypeCheckpointCreated, events.TypeCheckpointFailed}) {
+	if got := rig.sink.Types(); !slices.Equal(got, []string{events.TypeCheckpointCreated, events.TypeCheckpointFailed}) {
 		t.Fatalf("sink got %v", got)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	ceclient "github.com/cloudevents/sdk-go/v2/client"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/handler/handlertest"
 )
 
 // demoStep is one event the demo sends, and what it shows.
@@ -52,7 +52,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopEmu()
-	sink := &recordingSink{}
+	sink := &handlertest.Sink{}
 	sinkURL, stopSink, err := listen(ctx, sink)
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "      %s\n", data.String())
 	}
 	fmt.Fprintf(stdout, "\nThe emulator created %d checkpoints; the result sink received %d result events.\n",
-		emu.CountCreates(), sink.count())
+		emu.CountCreates(), len(sink.Events()))
 	return nil
 }
 
@@ -162,28 +162,4 @@ func listen(ctx context.Context, h http.Handler) (url string, stop func(), err e
 		_ = serveHTTP(ctx, ln, h)
 	}()
 	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
-}
-
-// recordingSink is a result sink that keeps what it receives.
-type recordingSink struct {
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func (s *recordingSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e, err := cehttp.NewEventFromHTTPRequest(r)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	s.events = append(s.events, *e)
-	s.mu.Unlock()
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (s *recordingSink) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.events)
 }

@@ -7,16 +7,10 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
-	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
 // Helpers of the tests that run built binaries (the Lambda bootstrap under
@@ -91,40 +85,4 @@ func postUntilUp(t *testing.T, url string, header http.Header, body []byte, wait
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// deploySink is a result sink that decodes and keeps the CloudEvents it gets.
-type deploySink struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func newDeploySink(t *testing.T) *deploySink {
-	s := &deploySink{}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e, err := cehttp.NewEventFromHTTPRequest(r)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		s.mu.Lock()
-		s.events = append(s.events, *e)
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-// types returns the types of the received events, sorted.
-func (s *deploySink) types() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, e := range s.events {
-		out = append(out, e.Type())
-	}
-	slices.Sort(out)
-	return out
 }

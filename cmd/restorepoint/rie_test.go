@@ -18,6 +18,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/handler/handlertest"
 )
 
 // rieModule is the Lambda Runtime Interface Emulator's command; its module
@@ -42,7 +43,8 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 
 	emu := cbrtest.NewServer(cbrtest.Options{})
 	t.Cleanup(emu.Close)
-	sink := newDeploySink(t)
+	sink := handlertest.NewServer()
+	t.Cleanup(sink.Close)
 	addr, apiAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
 	cmd.Dir = dir
@@ -53,7 +55,7 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 		"CBR_ENDPOINT=" + emu.URL,
 		"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
 		"CBR_TOKEN=" + cbrtest.DefaultToken,
-		"RESULT_SINK=" + sink.srv.URL,
+		"RESULT_SINK=" + sink.URL,
 		"RESULT_SOURCE=restorepoint-rie",
 	}
 	out := startDeployProcess(t, cmd)
@@ -110,7 +112,7 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 	})
 	want := []string{events.TypeCheckpointCreated, events.TypeCheckpointCreated, events.TypeCheckpointCreated,
 		events.TypeCheckpointFailed, events.TypeCheckpointFailed}
-	if got := sink.types(); !slices.Equal(got, want) {
+	if got := sink.Types(); !slices.Equal(got, want) {
 		t.Fatalf("sink got %v, want %v\n%s", got, want, out.String())
 	}
 }
