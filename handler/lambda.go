@@ -81,8 +81,8 @@ func (e *TriggerError) Error() string { return e.msg }
 func (l *Lambda) Handle(ctx context.Context, payload json.RawMessage) (json.RawMessage, error) {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(payload, &top) == nil {
-		if raw, ok := top["Records"]; ok {
-			return l.handleRecords(ctx, raw)
+		if _, ok := top["Records"]; ok {
+			return l.handleRecords(ctx, payload)
 		}
 		if isHTTPRequest(top) {
 			return l.handleHTTP(ctx, payload)
@@ -175,28 +175,24 @@ func triggerError(o Outcome, body json.RawMessage) *TriggerError {
 	return e
 }
 
-// record is one message of an SQS or SNS event.
-type record struct {
-	EventSource string `json:"eventSource"` // "aws:sqs" or "aws:sns" (SNS spells it EventSource)
-	MessageID   string `json:"messageId"`   // SQS
-	Body        string `json:"body"`        // SQS
-	SNS         *struct {
-		Message string `json:"Message"`
-	} `json:"Sns"`
-}
-
 // handleRecords runs the records of an SQS or an SNS event.
-func (l *Lambda) handleRecords(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
-	var recs []record
-	if err := json.Unmarshal(raw, &recs); err != nil || len(recs) == 0 {
+func (l *Lambda) handleRecords(ctx context.Context, payload []byte) (json.RawMessage, error) {
+	// encoding/json matches keys without regard to case, so SQS's
+	// eventSource and SNS's EventSource both land here.
+	var sqs awsevents.SQSEvent
+	if err := json.Unmarshal(payload, &sqs); err != nil || len(sqs.Records) == 0 {
 		return nil, &TriggerError{Status: http.StatusBadRequest,
 			msg: "unrecognized payload: Records must be a non-empty list of SQS or SNS records"}
 	}
-	switch src := recs[0].EventSource; src {
+	switch src := sqs.Records[0].EventSource; src {
 	case "aws:sqs":
-		return l.handleSQS(ctx, recs)
+		return l.handleSQS(ctx, sqs.Records)
 	case "aws:sns":
-		return l.handleSNS(ctx, recs)
+		var sns awsevents.SNSEvent
+		if err := json.Unmarshal(payload, &sns); err != nil {
+			return nil, &TriggerError{Status: http.StatusBadRequest, msg: "malformed SNS event: " + err.Error()}
+		}
+		return l.handleSNS(ctx, sns.Records)
 	default:
 		return nil, &TriggerError{Status: http.StatusUnsupportedMediaType,
 			msg: fmt.Sprintf("unrecognized payload: records from %q; expected aws:sqs or aws:sns", src)}
@@ -205,13 +201,13 @@ func (l *Lambda) handleRecords(ctx context.Context, raw json.RawMessage) (json.R
 
 // handleSQS runs every record of an SQS batch and lists the ones that did not
 // succeed, so that only those are delivered again.
-func (l *Lambda) handleSQS(ctx context.Context, recs []record) (json.RawMessage, error) {
-	outs := l.runAll(ctx, recs, func(r record) []byte { return []byte(r.Body) })
+func (l *Lambda) handleSQS(ctx context.Context, recs []awsevents.SQSMessage) (json.RawMessage, error) {
+	outs := l.runAll(ctx, len(recs), func(i int) []byte { return []byte(recs[i].Body) })
 	resp := awsevents.SQSEventResponse{BatchItemFailures: []awsevents.SQSBatchItemFailure{}}
 	for i, o := range outs {
 		if !o.Succeeded() {
 			resp.BatchItemFailures = append(resp.BatchItemFailures,
-				awsevents.SQSBatchItemFailure{ItemIdentifier: recs[i].MessageID})
+				awsevents.SQSBatchItemFailure{ItemIdentifier: recs[i].MessageId})
 		}
 	}
 	return json.Marshal(resp)
@@ -220,13 +216,8 @@ func (l *Lambda) handleSQS(ctx context.Context, recs []record) (json.RawMessage,
 // handleSNS runs the message of every record. SNS invokes with one record; if
 // there are several, the answer is the list of their result events, and an
 // error if any did not succeed.
-func (l *Lambda) handleSNS(ctx context.Context, recs []record) (json.RawMessage, error) {
-	outs := l.runAll(ctx, recs, func(r record) []byte {
-		if r.SNS == nil {
-			return nil
-		}
-		return []byte(r.SNS.Message)
-	})
+func (l *Lambda) handleSNS(ctx context.Context, recs []awsevents.SNSEventRecord) (json.RawMessage, error) {
+	outs := l.runAll(ctx, len(recs), func(i int) []byte { return []byte(recs[i].SNS.Message) })
 	if len(outs) == 1 {
 		return l.answer(outs[0])
 	}
@@ -253,38 +244,20 @@ func (l *Lambda) handleSNS(ctx context.Context, recs []record) (json.RawMessage,
 	return json.Marshal(bodies)
 }
 
-// runAll runs the payload of every record, a few at a time.
-func (l *Lambda) runAll(ctx context.Context, recs []record, payload func(record) []byte) []Outcome {
-	outs := make([]Outcome, len(recs))
+// runAll runs the n payloads of a batch, a few at a time.
+func (l *Lambda) runAll(ctx context.Context, n int, payload func(i int) []byte) []Outcome {
+	outs := make([]Outcome, n)
 	sem := make(chan struct{}, lambdaConcurrency)
 	var wg sync.WaitGroup
-	for i := range recs {
+	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			outs[i] = l.runPayload(ctx, payload(recs[i]))
+			outs[i] = l.runPayload(ctx, payload(i))
 		})
 	}
 	wg.Wait()
 	return outs
-}
-
-// httpRequest is what the HTTP front door needs of a Lambda Function URL or
-// API Gateway HTTP API (payload format 2.0) request; both have this shape.
-type httpRequest struct {
-	RawPath         string            `json:"rawPath"`
-	RawQueryString  string            `json:"rawQueryString"`
-	Cookies         []string          `json:"cookies"`
-	Headers         map[string]string `json:"headers"`
-	Body            string            `json:"body"`
-	IsBase64Encoded bool              `json:"isBase64Encoded"`
-	RequestContext  struct {
-		DomainName string `json:"domainName"`
-		HTTP       struct {
-			Method   string `json:"method"`
-			SourceIP string `json:"sourceIp"`
-		} `json:"http"`
-	} `json:"requestContext"`
 }
 
 // isHTTPRequest reports whether a payload is a Function URL or HTTP API request.
@@ -305,7 +278,8 @@ func isHTTPRequest(top map[string]json.RawMessage) bool {
 // door and answers with its response. The answer is never an error: the
 // status code tells the caller what happened.
 func (l *Lambda) handleHTTP(ctx context.Context, payload []byte) (json.RawMessage, error) {
-	var in httpRequest
+	// An API Gateway HTTP API (2.0) request has the same shape.
+	var in awsevents.LambdaFunctionURLRequest
 	if err := json.Unmarshal(payload, &in); err != nil {
 		return httpAnswer(http.StatusBadRequest, nil, []byte(`{"error":"malformed Function URL request"}`))
 	}
