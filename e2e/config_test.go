@@ -1,0 +1,49 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadConfigurationExitsTwo starts the binary with several configuration
+// problems at once: it must list them all, exit with status 2, and not echo
+// the secret it was given.
+func TestBadConfigurationExitsTwo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "serve")
+	cmd.Env = []string{
+		"PATH=/usr/bin:/bin",
+		"IAM_PASSWORD=" + secretPassword,
+		"CBR_VAULT_ROUTES=daily:3b5816b5-f29c-4172-9d9a-76c719a659ce,weekly",
+		"CBR_ENDPOINT=ftp://example",
+		"PORT=99999",
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit: %v, want status 2\n%s", err, stderr.String())
+	}
+	out := stderr.String()
+	for _, want := range []string{
+		"CBR_PROJECT_ID: required",
+		"CBR_VAULT_ROUTES:",
+		"CBR_ENDPOINT: must be an http(s) URL",
+		"IAM_ENDPOINT: required",
+		"PORT: must be between 0 and 65535",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, secretPassword) {
+		t.Fatalf("stderr shows the password:\n%s", out)
+	}
+}
