@@ -14,7 +14,7 @@ all: build
 
 ## build: the restorepoint binary into bin/
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/restorepoint
+	$(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/restorepoint
 
 ## test: format and vet checks, the race-enabled test suite, and a short run of every fuzz target
 test: fmt-check vet

@@ -319,17 +319,21 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read response: %w", method, target, err)
 	}
-	where := fmt.Sprintf("%s %s: %d", method, target, resp.StatusCode)
-	if requestID != "" {
-		where += " (request id " + requestID + ")"
+	// where names the answer in errors; only a malformed answer needs it.
+	where := func() string {
+		w := fmt.Sprintf("%s %s: %d", method, target, resp.StatusCode)
+		if requestID != "" {
+			w += " (request id " + requestID + ")"
+		}
+		return w
 	}
 	if len(data) > maxSuccessBody {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", where, ErrMalformedResponse, maxSuccessBody)
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", where(), ErrMalformedResponse, maxSuccessBody)
 	}
 	out, err := decodeCheckpointResponse(data)
 	if err != nil {
 		// The decode error may quote the body; scrub it like an error body.
-		return nil, fmt.Errorf("%s: %w: %s", where, ErrMalformedResponse, scrubToken(err.Error(), token))
+		return nil, fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, scrubToken(err.Error(), token))
 	}
 	return out, nil
 }

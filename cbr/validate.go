@@ -98,15 +98,16 @@ func Validate(req VaultBackup) error {
 			v.add(params+".resource_details", ruleDetails)
 		}
 		for i, r := range p.ResourceDetails {
-			path := fmt.Sprintf("%s.resource_details[%d]", params, i)
+			// The path is only built for a problem: most requests have none.
+			path := func() string { return fmt.Sprintf("%s.resource_details[%d]", params, i) }
 			if strings.TrimSpace(r.ID) == "" {
-				v.add(path+".id", ruleRequired)
+				v.add(path()+".id", ruleRequired)
 			}
 			if !validType(r.Type) {
-				v.add(path+".type", ruleType)
+				v.add(path()+".type", ruleType)
 			}
 			if utf8.RuneCountInString(r.Name) > 255 {
-				v.add(path+".name", ruleResName)
+				v.add(path()+".name", ruleResName)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/restorepoint/restorepoint/internal/jsonstr"
 )
 
 // Layouts accepted for Timestamp, tried in order. Times without a zone are UTC.
@@ -51,8 +53,8 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		*t = Timestamp{}
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, ok := jsonstr.Decode(b)
+	if !ok {
 		return fmt.Errorf("timestamp: want a string, got %s", abbreviate(b))
 	}
 	if s == "" {
@@ -105,9 +107,10 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, ok := jsonstr.Decode(b)
+		if !ok {
+			var s string
+			return json.Unmarshal(b, &s) // the error encoding/json gives
 		}
 		*q = Quantity{text: s, quoted: true}
 	case bytes.Equal(b, []byte("null")):

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/restorepoint/restorepoint/internal/jsonstr"
 )
 
 // DecodeError says which field of a trigger is wrong and what it must be.
@@ -87,6 +89,15 @@ type object struct {
 // parseObject checks that raw is a valid UTF-8 JSON object and splits it
 // into its members. path is where raw sits ("" for a whole payload).
 func parseObject(raw []byte, path string) (object, error) {
+	// The common case in one pass: json.Unmarshal accepts exactly the valid
+	// JSON documents. Anything else takes the checks below, which name the
+	// problem.
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && utf8.Valid(raw) {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(t, &fields) == nil {
+			return object{path: path, src: t, fields: fields}, nil
+		}
+	}
 	if err := checkJSON(raw, path); err != nil {
 		return object{}, err
 	}
@@ -219,12 +230,15 @@ func (o object) string(key string) (string, error) {
 	if v == nil {
 		return "", nil
 	}
-	var s string
-	if v[0] != '"' || json.Unmarshal(v, &s) != nil {
+	s, ok := jsonString(v)
+	if !ok {
 		return "", fieldErr(o.at(key), "must be a string")
 	}
 	return s, nil
 }
+
+// jsonString decodes v if it is a JSON string (see jsonstr.Decode).
+func jsonString(v json.RawMessage) (string, bool) { return jsonstr.Decode(v) }
 
 // bool returns the boolean member key; absent or null is false.
 func (o object) bool(key string) (bool, error) {
@@ -298,11 +312,7 @@ func scalarText(v json.RawMessage) (text string, ok bool) {
 	}
 	switch c := v[0]; {
 	case c == '"':
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			return "", false
-		}
-		return s, true
+		return jsonString(v)
 	case c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9'):
 		return string(v), true // JSON numbers and booleans are their own text
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// LockTTL bounds an in-progress record when the context has no deadline.
 	LockTTL time.Duration
+	// MaxRecords bounds the idempotency records of the default MemoryStore
+	// (IDEMPOTENCY_MAX_RECORDS); see NewBoundedMemoryStore for what is evicted.
+	MaxRecords int
 }
 
 // Defaults returns the configuration restorepoint runs with when nothing is set.
@@ -62,6 +65,7 @@ func Defaults() Config {
 		PollMax:        15 * time.Second,
 		IdempotencyTTL: time.Hour,
 		LockTTL:        15 * time.Minute,
+		MaxRecords:     10000,
 	}
 }
 
@@ -78,7 +82,8 @@ type Function struct {
 // Option changes how a Function is built.
 type Option func(*Function)
 
-// WithStore sets the idempotency store (default: a MemoryStore).
+// WithStore sets the idempotency store (default: a MemoryStore bounded by
+// Config.MaxRecords).
 func WithStore(s Store) Option { return func(f *Function) { f.store = s } }
 
 // WithClock sets the clock used for names and record expiry.
@@ -113,12 +118,15 @@ func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
 	if cfg.LockTTL <= 0 {
 		cfg.LockTTL = d.LockTTL
 	}
+	if cfg.MaxRecords <= 0 {
+		cfg.MaxRecords = d.MaxRecords
+	}
 	f := &Function{cfg: cfg, api: api, now: time.Now, newID: uuid.NewString, sleep: sleepContext}
 	for _, opt := range opts {
 		opt(f)
 	}
 	if f.store == nil {
-		f.store = NewMemoryStore(f.now)
+		f.store = NewBoundedMemoryStore(f.now, f.cfg.MaxRecords)
 	}
 	return f
 }
@@ -228,6 +236,7 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan) (eve
 			return events.Result{}, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
 		}
 		created.Checkpoints = append(created.Checkpoints, raw)
+		created.CheckpointIDs = append(created.CheckpointIDs, cp.ID)
 	}
 	return events.Result{
 		Type:        events.TypeCheckpointCreated,

@@ -301,7 +301,11 @@ func sanitizeName(s string) string {
 // cleanDescription makes s one line without < or > or control characters, at
 // most cbr.MaxDescription characters.
 func cleanDescription(s string) string {
+	if descriptionIsClean(s) {
+		return strings.TrimSpace(s)
+	}
 	var b strings.Builder
+	b.Grow(len(s))
 	n := 0
 	for _, r := range s {
 		if n == cbr.MaxDescription {
@@ -319,6 +323,19 @@ func cleanDescription(s string) string {
 	return strings.TrimSpace(b.String())
 }
 
+// descriptionIsClean reports whether cleanDescription would keep every rune
+// of s as it is, so that it need not copy them.
+func descriptionIsClean(s string) bool {
+	n := 0
+	for _, r := range s {
+		if n == cbr.MaxDescription || r == '<' || r == '>' || r == utf8.RuneError || r < ' ' || r == 0x7f {
+			return false
+		}
+		n++
+	}
+	return true
+}
+
 // formatTags renders tags as k=v pairs in key order.
 func formatTags(tags map[string]string) string {
 	keys := slices.Sorted(maps.Keys(tags))
@@ -331,5 +348,5 @@ func formatTags(tags map[string]string) string {
 
 // origin names the event that caused a trigger, for descriptions.
 func origin(t events.Trigger) string {
-	return fmt.Sprintf("%s event %s from %s", t.Ref.Type, t.Ref.ID, t.Ref.Source)
+	return t.Ref.Type + " event " + t.Ref.ID + " from " + t.Ref.Source
 }

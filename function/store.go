@@ -44,26 +44,56 @@ type Store interface {
 // MemoryStore is a Store in the process's memory: enough for one replica (a
 // Lambda execution environment, one Knative pod). Expired records are swept
 // as new keys arrive.
+//
+// A bounded MemoryStore (NewBoundedMemoryStore) holds at most its bound of
+// records: when a new key arrives and the store is full, it first evicts the
+// completed records that were completed first (all records live for the same
+// TTL, so these expire first) whose result was delivered. It never evicts a
+// record in progress, or a result not yet delivered (or held for delivery):
+// while only those are left, the store grows beyond its bound. A duplicate of
+// an evicted trigger runs again, as after the record expired.
+//
+// Created.CheckpointIDs, which is not part of a result's data, is not kept.
 type MemoryStore struct {
-	now     func() time.Time
-	mu      sync.Mutex
-	records map[string]record
-	sweepAt time.Time
+	now        func() time.Time
+	maxRecords int // 0: no bound
+	mu         sync.Mutex
+	records    map[string]*record
+	sweepAt    time.Time
+	// completed lists completed records in the order they completed, the
+	// order of eviction; entries whose record is gone or was replaced (its
+	// seq differs) are skipped and dropped.
+	completed []completedKey
+	head      int    // completed[:head] are consumed
+	seq       uint64 // numbers completions
 }
 
 type record struct {
 	result     *events.Result // nil while the work is in progress
 	until      time.Time      // lock (in progress) or expiry (completed)
 	delivering time.Time      // a completed result is held for delivery until then
+	seq        uint64         // the completion's number; 0 while in progress
 }
 
-// NewMemoryStore returns an empty MemoryStore that reads time from now
-// (time.Now when nil).
+type completedKey struct {
+	key string
+	seq uint64
+}
+
+// NewMemoryStore returns an empty MemoryStore without a bound that reads time
+// from now (time.Now when nil).
 func NewMemoryStore(now func() time.Time) *MemoryStore {
+	return NewBoundedMemoryStore(now, 0)
+}
+
+// NewBoundedMemoryStore returns an empty MemoryStore that holds at most
+// maxRecords records (no bound when maxRecords <= 0; see MemoryStore for
+// what is evicted) and reads time from now (time.Now when nil).
+func NewBoundedMemoryStore(now func() time.Time, maxRecords int) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, records: make(map[string]record)}
+	return &MemoryStore{now: now, maxRecords: max(maxRecords, 0), records: make(map[string]*record)}
 }
 
 // Begin implements Store.
@@ -75,7 +105,10 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 	rec, ok := s.records[key]
 	switch {
 	case !ok || !now.Before(rec.until):
-		s.records[key] = record{until: lockUntil}
+		if !ok && s.maxRecords > 0 && len(s.records) >= s.maxRecords {
+			s.evict(now)
+		}
+		s.records[key] = &record{until: lockUntil}
 		return nil, nil
 	case rec.result == nil:
 		return nil, ErrInProgress
@@ -84,7 +117,6 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 		return nil, ErrInProgress
 	default:
 		rec.delivering = lockUntil
-		s.records[key] = rec
 	}
 	stored := *rec.result
 	return &stored, nil
@@ -92,10 +124,22 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 
 // Complete implements Store.
 func (s *MemoryStore) Complete(_ context.Context, key string, r events.Result, expiry time.Time) error {
+	if r.Created != nil && r.Created.CheckpointIDs != nil {
+		// Only the log line of the attempt that made them needs the ids.
+		c := *r.Created
+		c.CheckpointIDs = nil
+		r.Created = &c
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// The lock taken by Begin now holds the result for delivery.
-	s.records[key] = record{result: &r, until: expiry, delivering: s.records[key].until}
+	s.seq++
+	rec := &record{result: &r, until: expiry, seq: s.seq}
+	if old, ok := s.records[key]; ok {
+		// The lock taken by Begin now holds the result for delivery.
+		rec.delivering = old.until
+	}
+	s.records[key] = rec
+	s.completed = append(s.completed, completedKey{key, rec.seq})
 	return nil
 }
 
@@ -116,12 +160,10 @@ func (s *MemoryStore) Settle(_ context.Context, key string, delivered bool) erro
 		return nil
 	}
 	if delivered {
-		r := *rec.result
-		r.Delivered = true
-		rec.result = &r
+		// Begin hands out copies, so the stored result may change in place.
+		rec.result.Delivered = true
 	}
 	rec.delivering = time.Time{}
-	s.records[key] = rec
 	return nil
 }
 
@@ -142,5 +184,50 @@ func (s *MemoryStore) sweep(now time.Time) {
 			delete(s.records, k)
 		}
 	}
+	// Forget the completions whose records are gone.
+	kept := s.completed[:0]
+	for _, c := range s.completed[s.head:] {
+		if s.current(c) {
+			kept = append(kept, c)
+		}
+	}
+	clear(s.completed[len(kept):])
+	s.completed, s.head = kept, 0
 	s.sweepAt = now.Add(time.Minute)
+}
+
+// current reports whether c is the completion of the record now held for its key.
+func (s *MemoryStore) current(c completedKey) bool {
+	rec, ok := s.records[c.key]
+	return ok && rec.seq == c.seq
+}
+
+// evictScan bounds the completions one evict looks at, so that a store full
+// of undelivered results (a result sink down) costs each new key a constant
+// amount of work, not a pass over every record.
+const evictScan = 64
+
+// evict drops the earliest completed records that may go (delivered, or
+// expired) until the store is below its bound, none is left to drop, or it
+// has looked at evictScan of them. Results not yet delivered are passed over
+// and go to the back of the line.
+func (s *MemoryStore) evict(now time.Time) {
+	for n := min(len(s.completed)-s.head, evictScan); n > 0 && len(s.records) >= s.maxRecords; n-- {
+		c := s.completed[s.head]
+		s.completed[s.head] = completedKey{}
+		s.head++
+		if !s.current(c) {
+			continue
+		}
+		if rec := s.records[c.key]; rec.result.Delivered || !now.Before(rec.until) {
+			delete(s.records, c.key)
+			continue
+		}
+		s.completed = append(s.completed, c)
+	}
+	if s.head > len(s.completed)/2 {
+		n := copy(s.completed, s.completed[s.head:])
+		clear(s.completed[n:])
+		s.completed, s.head = s.completed[:n], 0
+	}
 }

@@ -209,9 +209,12 @@ func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time
 	}
 	switch {
 	case r.Created != nil:
-		ids := make([]string, 0, len(r.Created.Checkpoints))
-		for _, raw := range r.Created.Checkpoints {
-			ids = append(ids, checkpointID(raw))
+		ids := r.Created.CheckpointIDs
+		if len(ids) != len(r.Created.Checkpoints) {
+			ids = make([]string, 0, len(r.Created.Checkpoints))
+			for _, raw := range r.Created.Checkpoints {
+				ids = append(ids, checkpointID(raw))
+			}
 		}
 		attrs = append(attrs, slog.Any("checkpoints", ids), slog.Int("skipped", len(r.Created.SkippedResources)),
 			slog.Bool("duplicate", r.Created.Duplicate), slog.Bool("dry_run", r.Created.DryRun))

@@ -51,6 +51,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute, // a body that trickles in does not hold a connection forever
 		IdleTimeout:       2 * time.Minute,
 		// In-flight triggers outlive the signal: their contexts are not
 		// cancelled when shutdown starts, only bounded by the grace period.
