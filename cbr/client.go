@@ -330,27 +330,28 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	if len(data) > maxSuccessBody {
 		return nil, fmt.Errorf("%s: %w: larger than %d bytes", where(), ErrMalformedResponse, maxSuccessBody)
 	}
-	out, err := decodeCheckpointResponse(data)
+	// The token goes before decoding: decode errors quote (and cut) parts of
+	// the body, and the checkpoint ends up in result events.
+	out, err := decodeCheckpointResponse(scrubTokenBytes(data, token))
 	if err != nil {
-		// The decode error may quote the body; scrub it like an error body.
 		return nil, fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, scrubToken(err.Error(), token))
 	}
 	return out, nil
 }
 
 // apiError builds an *APIError from a failed answer, reading at most
-// maxErrorBody bytes of its body. The token is scrubbed from the message in
-// case a gateway echoes the request.
+// maxErrorBody bytes of its body. The token is scrubbed from the body in case
+// a gateway echoes the request.
 func (c *Client) apiError(req *http.Request, resp *http.Response, requestID, token string) *APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	code, msg, bodyRequestID := parseErrorBody(body)
+	code, msg, bodyRequestID := parseErrorBody(body, token)
 	if requestID == "" {
 		requestID = bodyRequestID
 	}
 	return &APIError{
 		StatusCode: resp.StatusCode,
-		Code:       scrubToken(code, token),
-		Message:    scrubToken(msg, token),
+		Code:       code,
+		Message:    msg,
 		RequestID:  scrubToken(requestID, token),
 		Method:     req.Method,
 		URL:        req.URL.Redacted(),
@@ -358,12 +359,23 @@ func (c *Client) apiError(req *http.Request, resp *http.Response, requestID, tok
 	}
 }
 
-// scrubToken replaces every occurrence of token in s.
+// scrubToken replaces every occurrence of token in s. It must run before
+// anything cuts s short: real tokens are kilobytes long, and a cut token
+// would no longer match.
 func scrubToken(s, token string) string {
 	if token == "" {
 		return s
 	}
 	return strings.ReplaceAll(s, token, "[redacted]")
+}
+
+// scrubTokenBytes is scrubToken for a body; it copies b only when b holds
+// the token.
+func scrubTokenBytes(b []byte, token string) []byte {
+	if token == "" || !bytes.Contains(b, []byte(token)) {
+		return b
+	}
+	return bytes.ReplaceAll(b, []byte(token), []byte("[redacted]"))
 }
 
 // decodeCheckpointResponse decodes a create or get checkpoint answer. The

@@ -822,3 +822,31 @@ func TestRedirectNotFollowed(t *testing.T) {
 		t.Errorf("%d requests, want 1", n)
 	}
 }
+
+// Real IAM tokens are several kilobytes long, longer than the part of an
+// error body the client keeps: an echoed token must not survive even in part.
+func TestLongTokenNeverInErrors(t *testing.T) {
+	const chunk = "SECRETPART"
+	long := "MIIL-" + strings.Repeat(chunk, 400)
+	scripts := [][]reply{
+		{{status: 400, body: `{"error_code":"BackupService.9900","error_msg":"bad header X-Auth-Token: ` + long + `"}`}},
+		{{status: 403, body: `{"error":{"code":403,"message":"token ` + long + ` refused","title":"Forbidden"}}`}},
+		{{status: 500, body: "echo: X-Auth-Token=" + long}},
+		{{status: 502, body: long}},
+		{{status: 200, body: `{"checkpoint":{"id":"c","created_at":{"echo":"` + long + `"}}}`}},
+		{{status: 200, body: `{"checkpoint":{"id":"c","vault":{"resources":[{"id":"r","type":"t","resource_size":{"echo":"` + long + `"}}]}}}`}},
+	}
+	for i, script := range scripts {
+		c, _, _ := serve(t, cbr.StaticToken(long), script, cbr.WithMaxAttempts(1))
+		_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
+		if err == nil {
+			t.Errorf("script %d: no error", i)
+			continue
+		}
+		for e := error(err); e != nil; e = errors.Unwrap(e) {
+			if strings.Contains(e.Error(), chunk+chunk) {
+				t.Errorf("script %d: error leaks part of the token: %q", i, e)
+			}
+		}
+	}
+}

@@ -154,8 +154,10 @@ type keystoneError struct {
 
 // parseErrorBody extracts the error code, message and body request id from an
 // error body of any known shape. A body that is not JSON of a known shape
-// yields its trimmed, truncated text as the message.
-func parseErrorBody(body []byte) (code, message, requestID string) {
+// yields its trimmed, truncated text as the message. Every occurrence of
+// token is replaced before anything is truncated.
+func parseErrorBody(body []byte, token string) (code, message, requestID string) {
+	clean := func(s string) string { return oneLine(scrubToken(s, token)) }
 	var eb errorBody
 	if err := json.Unmarshal(body, &eb); err == nil {
 		code = firstNonEmpty(jsonText(eb.ErrorCode), jsonText(eb.Code))
@@ -170,10 +172,10 @@ func parseErrorBody(body []byte) (code, message, requestID string) {
 			message = firstNonEmpty(message, jsonText(eb.Error))
 		}
 		if code != "" || message != "" {
-			return oneLine(code), oneLine(message), oneLine(requestID)
+			return clean(code), clean(message), clean(requestID)
 		}
 	}
-	return "", oneLine(string(body)), oneLine(requestID)
+	return "", clean(string(body)), clean(requestID)
 }
 
 // jsonText returns a JSON string's value or a JSON number's literal, else "".

@@ -23,7 +23,7 @@ func TestParseErrorBody(t *testing.T) {
 		{"", "", "", ""},
 	}
 	for _, tt := range tests {
-		code, msg, reqID := parseErrorBody([]byte(tt.body))
+		code, msg, reqID := parseErrorBody([]byte(tt.body), "")
 		if code != tt.code || msg != tt.message || reqID != tt.reqID {
 			t.Errorf("parseErrorBody(%q) = %q, %q, %q; want %q, %q, %q", tt.body, code, msg, reqID, tt.code, tt.message, tt.reqID)
 		}

@@ -63,7 +63,7 @@ func FuzzParseAPIError(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		code, msg, reqID := parseErrorBody(body)
+		code, msg, reqID := parseErrorBody(body, "")
 		for _, s := range []string{code, msg, reqID} {
 			if !utf8.ValidString(s) || strings.ContainsAny(s, "\n\r\t") || len(s) > maxMessage+len("...") {
 				t.Fatalf("parseErrorBody(%q) gave %q", body, s)

@@ -41,6 +41,7 @@ func (t StaticToken) Token(context.Context) (string, error) {
 // unavailable (the identity service could not be reached, say).
 type TokenError struct{ Err error }
 
+// Error returns "get token: " and the token source's message.
 func (e *TokenError) Error() string { return "get token: " + e.Err.Error() }
 
 // Unwrap returns the token source's error.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/restorepoint/restorepoint/internal/jsonstr"
 )
 
 // MaxTriggerResources is the most resources one deploy.pre trigger may name.
@@ -125,8 +127,8 @@ func decodeTags(raw json.RawMessage, path string) (map[string]string, error) {
 // decodeTag decodes one tag of a list: {"key":"k","value":"v"} or "k=v".
 func decodeTag(raw json.RawMessage, path string) (key, value string, err error) {
 	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		s, ok := jsonstr.Decode(raw)
+		if !ok {
 			return "", "", fieldErr(path, "must be a {key, value} object or a \"key=value\" string")
 		}
 		key, value, _ = strings.Cut(s, "=")
@@ -214,8 +216,8 @@ func decodeResources(raw json.RawMessage, path string) ([]ResourceRef, error) {
 		p := index(path, i)
 		switch item[0] {
 		case '"':
-			var id string
-			if json.Unmarshal(item, &id) != nil || !isUUID(id) {
+			id, ok := jsonstr.Decode(item)
+			if !ok || !isUUID(id) {
 				return nil, fieldErr(p, "must be a UUID")
 			}
 			refs = append(refs, ResourceRef{ID: id, Bare: true})

@@ -732,6 +732,10 @@ func TestDecodeSniffing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Decode([]byte(tc.payload))
+			// The front doors answer "unsupported" for exactly these.
+			if want := tc.field == rootField; errors.Is(err, ErrUnrecognized) != want {
+				t.Errorf("errors.Is(%v, ErrUnrecognized) = %v, want %v", err, !want, want)
+			}
 			if tc.field != "" {
 				assertField(t, err, tc.field)
 				return

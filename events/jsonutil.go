@@ -230,15 +230,12 @@ func (o object) string(key string) (string, error) {
 	if v == nil {
 		return "", nil
 	}
-	s, ok := jsonString(v)
+	s, ok := jsonstr.Decode(v)
 	if !ok {
 		return "", fieldErr(o.at(key), "must be a string")
 	}
 	return s, nil
 }
-
-// jsonString decodes v if it is a JSON string (see jsonstr.Decode).
-func jsonString(v json.RawMessage) (string, bool) { return jsonstr.Decode(v) }
 
 // bool returns the boolean member key; absent or null is false.
 func (o object) bool(key string) (bool, error) {
@@ -312,7 +309,7 @@ func scalarText(v json.RawMessage) (text string, ok bool) {
 	}
 	switch c := v[0]; {
 	case c == '"':
-		return jsonString(v)
+		return jsonstr.Decode(v)
 	case c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9'):
 		return string(v), true // JSON numbers and booleans are their own text
 	}
