@@ -49,7 +49,8 @@ type Config struct {
 	PollMax time.Duration
 	// IdempotencyTTL is how long a completed trigger answers duplicates (IDEMPOTENCY_TTL).
 	IdempotencyTTL time.Duration
-	// LockTTL bounds an in-progress record when the context has no deadline.
+	// LockTTL bounds an in-progress record, and the work it locks, when the
+	// context has no deadline.
 	LockTTL time.Duration
 	// MaxRecords bounds the idempotency records of the default MemoryStore
 	// (IDEMPOTENCY_MAX_RECORDS); see NewBoundedMemoryStore for what is evicted.
@@ -183,6 +184,14 @@ func (f *Function) handle(ctx context.Context, t events.Trigger) (events.Result,
 		return dup, nil
 	}
 
+	if _, ok := ctx.Deadline(); !ok {
+		// The work ends with its lock (LockTTL): once that expires, a
+		// duplicate runs again, and a wait for a checkpoint that never
+		// becomes available must not hold the caller for ever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
+		defer cancel()
+	}
 	res, err := f.create(ctx, t, plan)
 	res.ID = f.newID()
 	if err != nil {

@@ -509,6 +509,26 @@ func TestWaitBoundedByDeadline(t *testing.T) {
 	}
 }
 
+// Without a deadline (the HTTP front door), waiting ends with the lock
+// (LockTTL), after which a duplicate would run again.
+func TestWaitBoundedByLockWithoutDeadline(t *testing.T) {
+	e := newEnv(t, function.Config{PollInterval: 5 * time.Millisecond, WaitForAvailable: true, LockTTL: 150 * time.Millisecond},
+		cbrtest.Options{AvailableAfter: time.Hour})
+	done := make(chan events.Result, 1)
+	go func() {
+		res, _ := e.fn.Handle(context.Background(), tagged("stuck", map[string]string{"backup-vault": cbrtest.ExampleVaultID}))
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		if res.Created == nil || checkpoints(t, res.Created)[0].Status != cbr.StatusProtecting {
+			t.Fatalf("result = %+v, want created, still protecting", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Handle still waiting long after LockTTL")
+	}
+}
+
 func TestCheckpointRequestedPassThrough(t *testing.T) {
 	e := newEnv(t, function.Config{}, cbrtest.Options{})
 	body := `{"parameters":{"auto_trigger":true,"description":"backup_description","incremental":true,"name":"backup_name","resources":["94eba8b2-acc9-4d82-badc-127144cc5526"]},"vault_id":"3b5816b5-f29c-4172-9d9a-76c719a659ce"}`

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -68,14 +69,32 @@ type Outcome struct {
 // Retry reports whether the platform should deliver the trigger again.
 func (o Outcome) Retry() bool { return retryStatus(o.Status) }
 
-// Final reports whether the outcome is the trigger's last word: a result the
-// platform should not retry.
-func (o Outcome) Final() bool { return o.Event != nil && !o.Retry() }
-
 // Succeeded reports whether the trigger was handled: created, planned or
 // ignored, with the result delivered where it had to go.
 func (o Outcome) Succeeded() bool {
 	return o.Event != nil && o.Err == nil && o.Status >= 200 && o.Status < 300
+}
+
+// batchConcurrency bounds how many triggers of one batch (CloudEvents batch,
+// SQS or SNS records) run at once, so that a large batch does not become as
+// many concurrent CBR calls.
+const batchConcurrency = 8
+
+// runBatch runs the n triggers of a batch, batchConcurrency at a time, and
+// returns their outcomes in order.
+func runBatch(n int, run func(i int) Outcome) []Outcome {
+	outs := make([]Outcome, n)
+	sem := make(chan struct{}, batchConcurrency)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			outs[i] = run(i)
+		})
+	}
+	wg.Wait()
+	return outs
 }
 
 // retryStatus says whether a status asks the sender to deliver again, as the
@@ -219,8 +238,10 @@ func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time
 		attrs = append(attrs, slog.Any("checkpoints", ids), slog.Int("skipped", len(r.Created.SkippedResources)),
 			slog.Bool("duplicate", r.Created.Duplicate), slog.Bool("dry_run", r.Created.DryRun))
 	case r.Failed != nil:
+		// "message", as in the failed event: "error" is out.Err's, and a
+		// failed result can come with one (its sink send failed).
 		attrs = append(attrs, slog.String("class", r.Failed.Error.Class), slog.String("code", r.Failed.Error.Code),
-			slog.String("error", r.Failed.Error.Message))
+			slog.String("message", r.Failed.Error.Message))
 	case r.Ignored != nil:
 		attrs = append(attrs, slog.String("reason", r.Ignored.Reason))
 	}

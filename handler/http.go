@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -156,26 +155,20 @@ func (h *httpHandler) receiveBatch(ctx context.Context, w http.ResponseWriter, r
 		writeError(w, http.StatusBadRequest, "malformed CloudEvents batch: "+err.Error())
 		return
 	}
-	outs := make([]Outcome, len(batch))
-	var wg sync.WaitGroup
-	for i := range batch {
-		wg.Go(func() {
-			if err := batch[i].Validate(); err != nil {
-				outs[i] = h.core.Run(ctx, events.Trigger{Ref: events.Ref{ID: batch[i].ID(), Source: batch[i].Source(), Type: batch[i].Type()}},
-					fmt.Errorf("invalid CloudEvent: %w", err))
-				return
-			}
-			outs[i] = h.core.HandleEvent(ctx, batch[i])
-		})
-	}
-	wg.Wait()
+	outs := runBatch(len(batch), func(i int) Outcome {
+		if err := batch[i].Validate(); err != nil {
+			return h.core.Run(ctx, events.Trigger{Ref: events.Ref{ID: batch[i].ID(), Source: batch[i].Source(), Type: batch[i].Type()}},
+				fmt.Errorf("invalid CloudEvent: %w", err))
+		}
+		return h.core.HandleEvent(ctx, batch[i])
+	})
 
 	// One delivery answers for all: if any event must be retried, the whole
 	// batch is, and the ones already handled are answered from their records.
 	status := http.StatusOK
 	replies := make([]event.Event, 0, len(outs))
 	for _, o := range outs {
-		if o.Retry() && (status == http.StatusOK || o.Status > status) {
+		if o.Retry() && o.Status > status {
 			status = o.Status
 		}
 		if o.Event != nil {

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -479,5 +481,112 @@ func TestOneLogLinePerTrigger(t *testing.T) {
 	if l["id"] != "log-1" || l["source"] != "/test" || l["type"] != events.TypeDeployPre || l["outcome"] != "created" ||
 		l["vault"] != cbrtest.ExampleVaultID || len(cps) != 1 || l["skipped"] != float64(1) || l["duration_ms"] == nil {
 		t.Fatalf("log line = %v", l)
+	}
+}
+
+// stubFunction is a Function that ignores every trigger and records how many it handles at once.
+type stubFunction struct {
+	mu            sync.Mutex
+	running, most int
+}
+
+func (p *stubFunction) Handle(ctx context.Context, t events.Trigger) (events.Result, error) {
+	p.mu.Lock()
+	p.running++
+	p.most = max(p.most, p.running)
+	p.mu.Unlock()
+	time.Sleep(10 * time.Millisecond)
+	p.mu.Lock()
+	p.running--
+	p.mu.Unlock()
+	return events.Result{Type: events.TypeTriggerIgnored, Ignored: &events.Ignored{Trigger: t.Ref, Reason: "probe"}}, nil
+}
+
+func (p *stubFunction) Settle(context.Context, events.Trigger, bool) error { return nil }
+
+// A large batch does not become as many concurrent CBR calls.
+func TestBatchConcurrencyBounded(t *testing.T) {
+	probe := &stubFunction{}
+	srv := httptest.NewServer(handler.NewHTTP(&handler.Core{Function: probe, Source: "probe"}, handler.HTTPOptions{}))
+	t.Cleanup(srv.Close)
+	batch := make([]event.Event, 64)
+	for i := range batch {
+		batch[i] = taggedEvent(fmt.Sprintf("many-%d", i))
+	}
+	body, _ := json.Marshal(batch)
+	resp, err := http.Post(srv.URL, event.ApplicationCloudEventsBatchJSON, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if probe.most > 8 {
+		t.Fatalf("%d triggers of one batch ran at once, want at most 8", probe.most)
+	}
+}
+
+// A sink URL's password appears neither in the reply nor in the log when the
+// sink cannot be reached.
+func TestSinkFailureHidesURLPassword(t *testing.T) {
+	const password = "sink-SECRET-41c9"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // connections are refused
+	sink, err := handler.NewHTTPSink("http://results:"+password+"@"+addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	core := &handler.Core{Function: &stubFunction{}, Sink: sink, Source: "probe", Logger: newTestLogger(&logs)}
+	srv := httptest.NewServer(handler.NewHTTP(core, handler.HTTPOptions{}))
+	t.Cleanup(srv.Close)
+	body, _ := json.Marshal(taggedEvent("sink-pw-1"))
+	resp, err := http.Post(srv.URL, "application/cloudevents+json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(data), "result sink") {
+		t.Fatalf("status %d: %s", resp.StatusCode, data)
+	}
+	if strings.Contains(string(data), password) || strings.Contains(logs.String(), password) {
+		t.Fatalf("the sink password leaked:\nreply %s\nlogs %s", data, logs.String())
+	}
+}
+
+type failingSink struct{}
+
+func (failingSink) Send(context.Context, event.Event) error { return errors.New("sink down") }
+
+type failingFunction struct{}
+
+func (failingFunction) Handle(_ context.Context, t events.Trigger) (events.Result, error) {
+	return events.Result{Type: events.TypeCheckpointFailed, Failed: &events.Failed{Trigger: t.Ref,
+		Error: events.Failure{Class: events.ClassRejected, Message: "vault gone"}}}, nil
+}
+
+func (failingFunction) Settle(context.Context, events.Trigger, bool) error { return nil }
+
+// The log line of a failed result whose sink send failed too keeps both
+// messages, under distinct keys.
+func TestLogLineKeepsFailureAndSinkError(t *testing.T) {
+	var logs bytes.Buffer
+	core := &handler.Core{Function: failingFunction{}, Sink: failingSink{}, Source: "x", Logger: newTestLogger(&logs), SinkFailures: true}
+	out := core.HandleEvent(context.Background(), taggedEvent("log-2"))
+	if out.Err == nil {
+		t.Fatalf("outcome %+v, want the sink error", out)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &m); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	if m["message"] != "vault gone" || !strings.Contains(fmt.Sprint(m["error"]), "sink down") {
+		t.Fatalf("log line %s", logs.String())
 	}
 }

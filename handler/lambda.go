@@ -10,16 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 
 	"github.com/restorepoint/restorepoint/events"
 )
-
-// lambdaConcurrency bounds how many records of one SQS or SNS batch run at once.
-const lambdaConcurrency = 8
 
 // Lambda is the AWS Lambda front door. Its Handle method takes every payload
 // restorepoint is invoked with:
@@ -246,18 +242,7 @@ func (l *Lambda) handleSNS(ctx context.Context, recs []awsevents.SNSEventRecord)
 
 // runAll runs the n payloads of a batch, a few at a time.
 func (l *Lambda) runAll(ctx context.Context, n int, payload func(i int) []byte) []Outcome {
-	outs := make([]Outcome, n)
-	sem := make(chan struct{}, lambdaConcurrency)
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			outs[i] = l.runPayload(ctx, payload(i))
-		})
-	}
-	wg.Wait()
-	return outs
+	return runBatch(n, func(i int) Outcome { return l.runPayload(ctx, payload(i)) })
 }
 
 // isHTTPRequest reports whether a payload is a Function URL or HTTP API request.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2/client"
@@ -16,7 +17,7 @@ import (
 // HTTPSink sends result events to a URL with the CloudEvents sdk-go client,
 // in binary mode, retrying with exponential backoff.
 type HTTPSink struct {
-	target  string
+	target  string // as shown in errors: without a password
 	client  cloudevents.Client
 	retries int
 	backoff time.Duration
@@ -28,15 +29,27 @@ func NewHTTPSink(target string, httpClient *http.Client) (*HTTPSink, error) {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	shown := RedactURL(target)
 	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(*httpClient))
 	if err != nil {
-		return nil, fmt.Errorf("result sink %s: %w", target, err)
+		return nil, fmt.Errorf("result sink %s: %w", shown, err)
 	}
 	c, err := cloudevents.New(p)
 	if err != nil {
-		return nil, fmt.Errorf("result sink %s: %w", target, err)
+		return nil, fmt.Errorf("result sink %s: %w", shown, err)
 	}
-	return &HTTPSink{target: target, client: c, retries: 3, backoff: 50 * time.Millisecond}, nil
+	return &HTTPSink{target: shown, client: c, retries: 3, backoff: 50 * time.Millisecond}, nil
+}
+
+// RedactURL returns s with the password of its user info, if any, replaced
+// by "xxxxx", as net/url's URL.Redacted does, so that a sink URL can be
+// logged and named in errors.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // Send posts e and reports whether the sink acknowledged it.

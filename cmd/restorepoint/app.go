@@ -54,6 +54,14 @@ func newApp(cfg Config, logger *slog.Logger) (*app, error) {
 	return &app{cfg: cfg, logger: logger, tokens: tokens, fn: fn, core: core}, nil
 }
 
+// logStart logs that the app starts serving, with what it is wired to (the
+// sink URL without a password).
+func (a *app) logStart(msg string, attrs ...any) {
+	attrs = append(attrs, "endpoint", a.cfg.endpoint(), "project_id", a.cfg.ProjectID, "auth", a.cfg.Auth,
+		"sink", handler.RedactURL(a.cfg.sink()), "dry_run", a.cfg.DryRun, "version", version)
+	a.logger.Info(msg, attrs...)
+}
+
 // maxIdleConnsPerHost is how many idle connections to the CBR endpoint (and
 // to the sink) are kept for reuse. net/http's default of 2 makes every
 // concurrent trigger beyond the second dial a connection and close it again;

@@ -19,9 +19,8 @@ import (
 )
 
 // Config is everything restorepoint reads from the environment, read once in
-// main. The string settings come first: envconfig stops at the first value it
-// cannot parse, and validate must still see every string to report all
-// problems at once.
+// main. Each field's envconfig tag names its variable; envconfig reads them
+// (readConfig) and prints the table of them (printEnv).
 type Config struct {
 	Endpoint         string     `envconfig:"CBR_ENDPOINT" desc:"CBR endpoint URL; overrides CBR_REGION"`
 	Region           string     `envconfig:"CBR_REGION" default:"eu-de" desc:"region for the endpoint https://cbr.{region}.otc.t-systems.com"`
@@ -68,15 +67,7 @@ const (
 // loadConfig reads the environment and validates it, reporting every problem
 // at once. No secret value appears in an error.
 func loadConfig() (Config, error) {
-	var cfg Config
-	var problems []error
-	if err := envconfig.Process("", &cfg); err != nil {
-		var perr *envconfig.ParseError
-		if errors.As(err, &perr) {
-			err = fmt.Errorf("%s: cannot parse %q as %s", perr.KeyName, perr.Value, perr.TypeName)
-		}
-		problems = append(problems, err)
-	}
+	cfg, problems := readConfig()
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
 		return cfg, &ConfigError{Problems: problems}
@@ -342,23 +333,65 @@ func defaultConfig() Config {
 	var c Config
 	v := reflect.ValueOf(&c).Elem()
 	for i := range v.NumField() {
-		def, ok := v.Type().Field(i).Tag.Lookup("default")
-		if !ok {
-			continue
-		}
-		f := v.Field(i)
-		switch f.Interface().(type) {
-		case time.Duration:
-			d, _ := time.ParseDuration(def)
-			f.SetInt(int64(d))
-		case bool:
-			f.SetBool(def == "true")
-		case int, int64:
-			n, _ := strconv.ParseInt(def, 10, 64)
-			f.SetInt(n)
-		case string:
-			f.SetString(def)
+		if def, ok := v.Type().Field(i).Tag.Lookup("default"); ok {
+			if err := setField(v.Field(i), def); err != nil {
+				panic(fmt.Sprintf("Config.%s: bad default %q: %v", v.Type().Field(i).Name, def, err))
+			}
 		}
 	}
 	return c
+}
+
+// readConfig reads the environment with envconfig, one field at a time:
+// envconfig.Process stops at the first value it cannot parse and leaves the
+// later fields unset, so each field goes through it in a struct of its own,
+// and every value that cannot be parsed is reported (the field keeps its
+// default).
+func readConfig() (Config, []error) {
+	cfg := defaultConfig()
+	var problems []error
+	v := reflect.ValueOf(&cfg).Elem()
+	for i := range v.NumField() {
+		one := reflect.New(reflect.StructOf([]reflect.StructField{v.Type().Field(i)}))
+		if err := envconfig.Process("", one.Interface()); err != nil {
+			var perr *envconfig.ParseError
+			if errors.As(err, &perr) {
+				err = fmt.Errorf("%s: cannot parse %q as %s", perr.KeyName, perr.Value, perr.TypeName)
+			}
+			problems = append(problems, err)
+			continue
+		}
+		v.Field(i).Set(one.Elem().Field(0))
+	}
+	return cfg, problems
+}
+
+// setField parses s into f, one of the kinds a Config field has.
+func setField(f reflect.Value, s string) error {
+	if _, ok := f.Interface().(time.Duration); ok {
+		d, err := time.ParseDuration(s)
+		if err == nil {
+			f.SetInt(int64(d))
+		}
+		return err
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 0, f.Type().Bits())
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported field kind %s", f.Kind())
+	}
+	return nil
 }

@@ -32,8 +32,7 @@ func runLambda(ctx context.Context, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("lambda runtime", "runtime_api", api, "endpoint", cfg.endpoint(), "project_id", cfg.ProjectID,
-		"auth", cfg.Auth, "sink", cfg.sink(), "dry_run", cfg.DryRun, "version", version)
+	a.logStart("lambda runtime", "runtime_api", api)
 	// lambda.StartWithOptions never returns: it serves invocations until the
 	// process ends (and exits the process when the Runtime API fails). Run it
 	// aside so that SIGTERM, which cancels ctx, still ends the process.

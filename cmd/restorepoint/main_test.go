@@ -75,6 +75,35 @@ func TestConfigErrorsListedTogether(t *testing.T) {
 	}
 }
 
+// Values that do not parse are all reported, each once, and do not make the
+// variables read after them look unset (envconfig.Process stops at the first).
+func TestConfigUnparsableValuesListedTogether(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("CBR_PROJECT_ID", cbrtest.DefaultProjectID)
+	t.Setenv("CBR_TOKEN", "tok")
+	t.Setenv("PORT", "eighty")
+	t.Setenv("CBR_TIMEOUT", "soon")
+	t.Setenv("DRY_RUN", "maybe")
+	_, err := loadConfig()
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *ConfigError", err)
+	}
+	want := []string{
+		`CBR_TIMEOUT: cannot parse "soon" as time.Duration`,
+		`DRY_RUN: cannot parse "maybe" as bool`,
+		`PORT: cannot parse "eighty" as int`,
+	}
+	if len(ce.Problems) != len(want) {
+		t.Fatalf("problems:\n%s\nwant exactly:\n  %s", err, strings.Join(want, "\n  "))
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%s", w, err)
+		}
+	}
+}
+
 func TestConfigValidAndDefaults(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("RUNTIME_PROJECT_ID", "4229d7a45436489f8c3dc2b1d35d4987")

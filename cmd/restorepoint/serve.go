@@ -40,8 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger.Info("serving", "addr", ln.Addr().String(), "endpoint", cfg.endpoint(), "project_id", cfg.ProjectID,
-		"auth", cfg.Auth, "sink", cfg.sink(), "dry_run", cfg.DryRun, "version", version)
+	a.logStart("serving", "addr", ln.Addr().String())
 	return serveHTTP(ctx, ln, a.httpHandler())
 }
 
