@@ -30,13 +30,14 @@ fmt-check:
 
 # Every Fuzz* function in the module, FUZZTIME each (make fuzz: longer).
 fuzz-short:
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; log=$$(mktemp); n=0; for pkg in $$($(GO) list ./...); do \
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/restorepoint-fuzz.log 2>&1 || { cat /tmp/restorepoint-fuzz.log; exit 1; }; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1 || { cat $$log; rm -f $$log; echo "fuzz: $$n passed, 1 failed"; exit 1; }; \
+	    n=$$((n+1)); \
 	  done; \
-	done
+	done; rm -f $$log; echo "fuzz: $$n passed, 0 failed"
 
 ## fuzz: every fuzz target for one minute
 fuzz:
