@@ -202,6 +202,10 @@ type Result struct {
 	ID string
 	// Delivered is set on a stored result once it reached the result sink.
 	Delivered bool
+	// Partial is set on a stored result that holds only the first checkpoints
+	// of a trigger split into several requests, a later one having failed:
+	// the function resumes the trigger from there.
+	Partial bool
 
 	Created *Created
 	Failed  *Failed

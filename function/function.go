@@ -175,6 +175,10 @@ func (f *Function) handle(ctx context.Context, t events.Trigger) (events.Result,
 	if err != nil {
 		return events.Result{}, err
 	}
+	var done *events.Created // what an earlier attempt of a split trigger made
+	if stored != nil && stored.Partial {
+		done, stored = stored.Created, nil
+	}
 	if stored != nil {
 		dup := *stored
 		created := *dup.Created
@@ -192,12 +196,17 @@ func (f *Function) handle(ctx context.Context, t events.Trigger) (events.Result,
 		ctx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
 		defer cancel()
 	}
-	res, err := f.create(ctx, t, plan)
+	res, err := f.create(ctx, t, plan, done)
 	res.ID = f.newID()
 	if err != nil {
-		// No record: the next delivery runs again.
-		if abortErr := f.store.Abort(context.WithoutCancel(ctx), key); abortErr != nil {
-			err = errors.Join(err, fmt.Errorf("idempotency store: %w", abortErr))
+		// No record, so that the next delivery runs again; but checkpoints
+		// already made are kept, so that it makes only the ones left.
+		storeErr := f.store.Abort(context.WithoutCancel(ctx), key)
+		if len(res.Created.Checkpoints) > 0 {
+			storeErr = f.store.Suspend(context.WithoutCancel(ctx), key, res, f.now().Add(f.cfg.IdempotencyTTL))
+		}
+		if storeErr != nil {
+			err = errors.Join(err, fmt.Errorf("idempotency store: %w", storeErr))
 		}
 		return f.failed(t, plan.VaultID, err), nil
 	}
@@ -217,8 +226,10 @@ func (f *Function) lockUntil(ctx context.Context) time.Time {
 	return f.now().Add(f.cfg.LockTTL)
 }
 
-// create sends every planned request and gathers what the API reported.
-func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan) (events.Result, error) {
+// create sends the planned requests and gathers what the API reported,
+// starting after the checkpoints done holds (an earlier attempt's, or nil).
+// On an error the result holds the checkpoints made so far.
+func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done *events.Created) (events.Result, error) {
 	created := &events.Created{
 		Trigger:          t.Ref,
 		VaultID:          plan.VaultID,
@@ -226,13 +237,26 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan) (eve
 		Resources:        nonNil(plan.Resources),
 		SkippedResources: []events.SkippedResource{},
 	}
-	for i, req := range plan.Requests {
-		cp, err := f.api.CreateCheckpoint(ctx, req)
+	if done != nil {
+		created.Checkpoints = append(created.Checkpoints, done.Checkpoints...)
+		created.SkippedResources = append(created.SkippedResources, done.SkippedResources...)
+		for _, raw := range done.Checkpoints {
+			created.CheckpointIDs = append(created.CheckpointIDs, checkpointID(raw))
+		}
+	}
+	res := events.Result{
+		Type:        events.TypeCheckpointCreated,
+		Subject:     plan.VaultID,
+		TraceParent: t.TraceParent,
+		Created:     created,
+	}
+	for i := len(created.Checkpoints); i < len(plan.Requests); i++ {
+		cp, err := f.api.CreateCheckpoint(ctx, plan.Requests[i])
 		if err != nil {
 			if i > 0 {
-				return events.Result{}, fmt.Errorf("create checkpoint %d of %d (after %d created): %w", i+1, len(plan.Requests), i, err)
+				err = fmt.Errorf("create checkpoint %d of %d (the %d before it are kept for the retry): %w", i+1, len(plan.Requests), i, err)
 			}
-			return events.Result{}, err
+			return res, err
 		}
 		for _, s := range cp.Vault.SkippedResources {
 			created.SkippedResources = append(created.SkippedResources, events.SkippedResource(s))
@@ -242,17 +266,21 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan) (eve
 		}
 		raw, err := json.Marshal(cp)
 		if err != nil {
-			return events.Result{}, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
+			return res, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
 		}
 		created.Checkpoints = append(created.Checkpoints, raw)
 		created.CheckpointIDs = append(created.CheckpointIDs, cp.ID)
 	}
-	return events.Result{
-		Type:        events.TypeCheckpointCreated,
-		Subject:     plan.VaultID,
-		TraceParent: t.TraceParent,
-		Created:     created,
-	}, nil
+	return res, nil
+}
+
+// checkpointID reads the id of a checkpoint kept as JSON.
+func checkpointID(raw json.RawMessage) string {
+	var cp struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &cp)
+	return cp.ID
 }
 
 // wait polls cp until it is available or in error, or until ctx ends, and

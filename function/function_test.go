@@ -568,3 +568,51 @@ const exampleVault = cbrtest.ExampleVaultID
 // cbrtestOptions is an emulator whose checkpoints never block a new backup
 // of the same resource.
 func cbrtestOptions() cbrtest.Options { return cbrtest.Options{AvailableAfter: -1} }
+
+func TestSplitTriggerResumesAfterAFailure(t *testing.T) {
+	fixture := cbrtest.Fixture{Vaults: []cbrtest.FixtureVault{{ID: cbrtest.ExampleVaultID, Name: "big", RetentionDuration: -1}}}
+	var refs []events.ResourceRef
+	for i := range 600 {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		fixture.Vaults[0].Resources = append(fixture.Vaults[0].Resources, cbrtest.FixtureResource{ID: id, Type: cbr.TypeVolume, SizeGB: 1})
+		refs = append(refs, events.ResourceRef{ID: id, Bare: true})
+	}
+	e := newEnv(t, function.Config{}, cbrtest.Options{Fixture: &fixture, AvailableAfter: -1})
+	// The second create fails on every attempt the client makes.
+	e.srv.Inject(cbrtest.Fault{Method: http.MethodPost, After: 1, Status: 503, Times: -1})
+	tr := deploy("split", events.DeployPre{Service: "shop", VaultID: cbrtest.ExampleVaultID, Resources: refs})
+
+	res := mustHandle(t, e.fn, tr)
+	if res.Failed == nil || !res.Failed.Error.Retryable || !strings.Contains(res.Failed.Error.Message, "create checkpoint 2 of 3") {
+		t.Fatalf("first attempt: %+v", res.Failed)
+	}
+	if n := e.srv.CountCreates(); n != 1 {
+		t.Fatalf("creates after the first attempt = %d, want 1", n)
+	}
+	first := e.srv.Checkpoints()[0].ID
+
+	// The retry makes only the two checkpoints left, and reports all three.
+	e.srv.ClearFaults()
+	res = mustHandle(t, e.fn, tr)
+	if res.Created == nil || res.Created.Duplicate {
+		t.Fatalf("retry: %+v", res)
+	}
+	if n := e.srv.CountCreates(); n != 3 {
+		t.Fatalf("creates after the retry = %d, want 3 (nothing made twice)", n)
+	}
+	cps := checkpoints(t, res.Created)
+	backedUp := 0
+	for _, cp := range cps {
+		backedUp += len(cp.Vault.Resources)
+	}
+	if len(cps) != 3 || cps[0].ID != first || backedUp != 600 || len(res.Created.CheckpointIDs) != 3 {
+		t.Fatalf("retry result: %d checkpoints (first %s, want %s), %d resources, ids %v", len(cps), cps[0].ID, first, backedUp, res.Created.CheckpointIDs)
+	}
+	if err := e.fn.Settle(context.Background(), tr, true); err != nil {
+		t.Fatal(err)
+	}
+	// A later duplicate is answered from the record.
+	if res := mustHandle(t, e.fn, tr); res.Created == nil || !res.Created.Duplicate || e.srv.CountCreates() != 3 {
+		t.Fatalf("duplicate: %+v, creates %d", res, e.srv.CountCreates())
+	}
+}

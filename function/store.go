@@ -35,6 +35,11 @@ type Store interface {
 	Complete(ctx context.Context, key string, r events.Result, expiry time.Time) error
 	// Abort drops the claim on key, so that the next delivery runs again.
 	Abort(ctx context.Context, key string) error
+	// Suspend drops the claim on key like Abort, but keeps partial (with
+	// Partial set: the checkpoints a split trigger made before a later
+	// request failed) until expiry. The next Begin claims key and is handed
+	// partial, so that only the requests left are made.
+	Suspend(ctx context.Context, key string, partial events.Result, expiry time.Time) error
 	// Settle ends the delivery of key's result: when delivered, duplicates
 	// get the result without sending it again; when not, the next duplicate
 	// is handed the result to deliver.
@@ -73,6 +78,7 @@ type record struct {
 	until      time.Time      // lock (in progress) or expiry (completed)
 	delivering time.Time      // a completed result is held for delivery until then
 	seq        uint64         // the completion's number; 0 while in progress
+	suspended  bool           // result is a partial result waiting for the next attempt
 }
 
 type completedKey struct {
@@ -110,6 +116,11 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 		}
 		s.records[key] = &record{until: lockUntil}
 		return nil, nil
+	case rec.suspended:
+		// The next attempt resumes the work: the record is in progress again.
+		partial := *rec.result
+		s.records[key] = &record{until: lockUntil}
+		return &partial, nil
 	case rec.result == nil:
 		return nil, ErrInProgress
 	case rec.result.Delivered:
@@ -148,6 +159,15 @@ func (s *MemoryStore) Abort(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.records, key)
+	return nil
+}
+
+// Suspend implements Store.
+func (s *MemoryStore) Suspend(_ context.Context, key string, partial events.Result, expiry time.Time) error {
+	partial.Partial = true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records[key] = &record{result: &partial, until: expiry, suspended: true}
 	return nil
 }
 

@@ -321,3 +321,32 @@ func TestMemoryStoreBoundRecovers(t *testing.T) {
 		t.Fatalf("Begin(new-9) = %+v, %v; want its record", got, err)
 	}
 }
+
+func TestMemoryStoreSuspend(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{now: fixedNow}
+	s := function.NewMemoryStore(clk.Now)
+	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	partial := events.Result{Type: events.TypeCheckpointCreated, Created: &events.Created{Checkpoints: []json.RawMessage{[]byte(`{"id":"c1"}`)}}}
+	if err := s.Suspend(ctx, "k", partial, clk.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// The next attempt is handed the partial result and holds the key.
+	got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute))
+	if err != nil || got == nil || !got.Partial || len(got.Created.Checkpoints) != 1 {
+		t.Fatalf("Begin after Suspend = %+v, %v", got, err)
+	}
+	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
+		t.Fatalf("Begin while resuming = %v, want ErrInProgress", err)
+	}
+	// A suspended record expires like a completed one.
+	if err := s.Suspend(ctx, "k", partial, clk.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); got != nil || err != nil {
+		t.Fatalf("Begin after expiry = %+v, %v; want a fresh claim", got, err)
+	}
+}

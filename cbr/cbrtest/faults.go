@@ -33,6 +33,9 @@ type Fault struct {
 	// Times is how many matching requests get the fault: 0 means 1, a
 	// negative number means every matching request until ClearFaults or Reset.
 	Times int
+	// After is how many matching requests the fault lets pass before it
+	// applies: After 1 with Method POST fails the second create.
+	After int
 	// Status of the error answer; 0 means 500 when Code, Message or
 	// KeystoneShape asks for an error answer.
 	Status int
@@ -92,6 +95,10 @@ func (f *Fault) answersError() bool {
 func (e *Emulator) takeFault(r *http.Request) *Fault {
 	for i, f := range e.faults {
 		if !f.matches(r) {
+			continue
+		}
+		if f.After > 0 {
+			f.After--
 			continue
 		}
 		taken := *f

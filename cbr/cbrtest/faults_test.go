@@ -217,3 +217,13 @@ func TestFaultWithoutHijacker(t *testing.T) {
 		}()
 	}
 }
+
+func TestFaultAfter(t *testing.T) {
+	s := start(t, Options{AvailableAfter: -1})
+	s.Inject(Fault{Method: http.MethodPost, After: 1, Status: 503})
+	for i, want := range []int{200, 503, 200} {
+		if a := create(t, s, pageRequest); a.status != want {
+			t.Errorf("create %d: status %d, want %d", i+1, a.status, want)
+		}
+	}
+}
