@@ -139,9 +139,8 @@ type Created struct {
 	DryRun           bool              `json:"dry_run"`
 	// Requests are the planned request bodies, on a dry run only.
 	Requests []json.RawMessage `json:"requests,omitempty"`
-	// CheckpointIDs are the ids of Checkpoints, in order, when the function
-	// knows them (for the log line; not part of the event data). When its
-	// length differs from that of Checkpoints, read the ids from Checkpoints.
+	// CheckpointIDs are the ids of Checkpoints, in order (for the log line;
+	// not part of the event data).
 	CheckpointIDs []string `json:"-"`
 }
 

@@ -240,9 +240,7 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done
 	if done != nil {
 		created.Checkpoints = append(created.Checkpoints, done.Checkpoints...)
 		created.SkippedResources = append(created.SkippedResources, done.SkippedResources...)
-		for _, raw := range done.Checkpoints {
-			created.CheckpointIDs = append(created.CheckpointIDs, checkpointID(raw))
-		}
+		created.CheckpointIDs = append(created.CheckpointIDs, done.CheckpointIDs...)
 	}
 	res := events.Result{
 		Type:        events.TypeCheckpointCreated,
@@ -272,15 +270,6 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done
 		created.CheckpointIDs = append(created.CheckpointIDs, cp.ID)
 	}
 	return res, nil
-}
-
-// checkpointID reads the id of a checkpoint kept as JSON.
-func checkpointID(raw json.RawMessage) string {
-	var cp struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(raw, &cp)
-	return cp.ID
 }
 
 // wait polls cp until it is available or in error, or until ctx ends, and

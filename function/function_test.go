@@ -350,7 +350,8 @@ func TestDuplicateDeliveryCallsAPIOnce(t *testing.T) {
 	if first.Created.Duplicate || !second.Created.Duplicate {
 		t.Fatalf("duplicate flags = %v, %v", first.Created.Duplicate, second.Created.Duplicate)
 	}
-	if first.ID != second.ID || string(first.Created.Checkpoints[0]) != string(second.Created.Checkpoints[0]) {
+	if first.ID != second.ID || string(first.Created.Checkpoints[0]) != string(second.Created.Checkpoints[0]) ||
+		fmt.Sprint(second.Created.CheckpointIDs) != fmt.Sprint(first.Created.CheckpointIDs) || len(first.Created.CheckpointIDs) != 1 {
 		t.Fatal("duplicate result differs from the first")
 	}
 	// Another source with the same id is another trigger.

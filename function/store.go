@@ -57,8 +57,6 @@ type Store interface {
 // record in progress, or a result not yet delivered (or held for delivery):
 // while only those are left, the store grows beyond its bound. A duplicate of
 // an evicted trigger runs again, as after the record expired.
-//
-// Created.CheckpointIDs, which is not part of a result's data, is not kept.
 type MemoryStore struct {
 	now        func() time.Time
 	maxRecords int // 0: no bound
@@ -135,12 +133,6 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 
 // Complete implements Store.
 func (s *MemoryStore) Complete(_ context.Context, key string, r events.Result, expiry time.Time) error {
-	if r.Created != nil && r.Created.CheckpointIDs != nil {
-		// Only the log line of the attempt that made them needs the ids.
-		c := *r.Created
-		c.CheckpointIDs = nil
-		r.Created = &c
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++

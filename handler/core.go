@@ -228,14 +228,7 @@ func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time
 	}
 	switch {
 	case r.Created != nil:
-		ids := r.Created.CheckpointIDs
-		if len(ids) != len(r.Created.Checkpoints) {
-			ids = make([]string, 0, len(r.Created.Checkpoints))
-			for _, raw := range r.Created.Checkpoints {
-				ids = append(ids, checkpointID(raw))
-			}
-		}
-		attrs = append(attrs, slog.Any("checkpoints", ids), slog.Int("skipped", len(r.Created.SkippedResources)),
+		attrs = append(attrs, slog.Any("checkpoints", r.Created.CheckpointIDs), slog.Int("skipped", len(r.Created.SkippedResources)),
 			slog.Bool("duplicate", r.Created.Duplicate), slog.Bool("dry_run", r.Created.DryRun))
 	case r.Failed != nil:
 		// "message", as in the failed event: "error" is out.Err's, and a
