@@ -383,10 +383,9 @@ func TestLambdaRetryAfterFailureSucceeds(t *testing.T) {
 // handled elsewhere.
 type inProgress struct{}
 
-func (inProgress) Handle(context.Context, events.Trigger) (events.Result, error) {
+func (inProgress) Handle(context.Context, events.Trigger, function.Deliver) (events.Result, error) {
 	return events.Result{}, function.ErrInProgress
 }
-func (inProgress) Settle(context.Context, events.Trigger, bool) error { return nil }
 
 func TestLambdaDuplicateInProgressIsRetried(t *testing.T) {
 	l := handler.NewLambda(&handler.Core{Function: inProgress{}, Source: "test"}, handler.HTTPOptions{})
