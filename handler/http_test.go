@@ -22,6 +22,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/handler/handlertest"
@@ -568,7 +569,7 @@ type failingFunction struct{}
 
 func (failingFunction) Handle(_ context.Context, t events.Trigger) (events.Result, error) {
 	return events.Result{Type: events.TypeCheckpointFailed, Failed: &events.Failed{Trigger: t.Ref,
-		Error: events.Failure{Class: events.ClassRejected, Message: "vault gone"}}}, nil
+		Error: events.Failure{Class: failure.Rejected, Message: "vault gone"}}}, nil
 }
 
 func (failingFunction) Settle(context.Context, events.Trigger, bool) error { return nil }
