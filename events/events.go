@@ -5,6 +5,9 @@
 //
 // It knows nothing of the CBR client: a checkpoint request passed through by
 // the caller stays raw JSON here and is decoded by the function.
+//
+// Every error of its decoders is a *failure.FieldError naming the offending
+// field; one about the payload as a whole matches [ErrUnrecognized].
 package events
 
 import (
