@@ -725,7 +725,7 @@ type classed struct{}
 func (classed) Error() string               { return "bad credentials" }
 func (classed) FailureClass() failure.Class { return failure.Unauthorized }
 
-func TestClassOf(t *testing.T) {
+func TestErrorClasses(t *testing.T) {
 	tests := []struct {
 		err  error
 		want failure.Class

@@ -110,7 +110,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestValidationErrorText(t *testing.T) {
+func TestValidateErrorText(t *testing.T) {
 	err := cbr.Validate(cbr.VaultBackup{Parameters: &cbr.CheckpointParam{Name: "a b"}})
 	want := "checkpoint.vault_id: required; checkpoint.parameters.name: only letters, digits, _ and - allowed, 1-64 characters"
 	if err == nil || err.Error() != want {
