@@ -5,11 +5,16 @@
 //
 // It knows nothing of the CBR client: a checkpoint request passed through by
 // the caller stays raw JSON here and is decoded by the function.
+//
+// Every error of its decoders is a *failure.FieldError naming the offending
+// field; one about the payload as a whole matches [ErrUnrecognized].
 package events
 
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Trigger event types (CloudEvents "type").
@@ -198,23 +203,16 @@ type Failed struct {
 	Error   Failure `json:"error"`
 }
 
-// Failure classes, shared by failed result events and the front doors' status table.
-const (
-	ClassInvalid      = "invalid"      // the trigger itself is wrong; do not retry
-	ClassRejected     = "rejected"     // CBR refused the request (4xx); do not retry
-	ClassUnauthorized = "unauthorized" // CBR refused the token
-	ClassThrottled    = "throttled"    // CBR asked to slow down; retry later
-	ClassUnavailable  = "unavailable"  // CBR or the network failed; retry later
-)
-
 // Failure says why a trigger failed.
 type Failure struct {
-	Class     string `json:"class"`
-	Status    int    `json:"status"`
-	Code      string `json:"code,omitempty"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id,omitempty"`
-	Retryable bool   `json:"retryable"`
+	// Class is what the sender can do about it; the front doors map it to
+	// their answer.
+	Class     failure.Class `json:"class"`
+	Status    int           `json:"status"`
+	Code      string        `json:"code,omitempty"`
+	Message   string        `json:"message"`
+	RequestID string        `json:"request_id,omitempty"`
+	Retryable bool          `json:"retryable"`
 	// RetryAfter is the server's Retry-After, for throttled failures.
 	RetryAfter time.Duration `json:"-"`
 }

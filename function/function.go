@@ -16,6 +16,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // CheckpointAPI is the part of the CBR client the function calls.
@@ -343,7 +344,7 @@ func (f *Function) wait(ctx context.Context, cp *cbr.CheckpointCreate) *cbr.Chec
 		delay = min(2*delay, f.cfg.PollMax)
 		got, err := f.api.GetCheckpoint(ctx, cp.ID)
 		if err != nil {
-			if ctx.Err() != nil || !cbr.Retryable(err) {
+			if ctx.Err() != nil || !failure.Retryable(err) {
 				return last
 			}
 			continue
@@ -393,15 +394,11 @@ func (f *Function) failed(t events.Trigger, vault string, err error) events.Resu
 // Failure describes err for a failed result: its class, and the API's status,
 // code and request id when the API answered.
 func Failure(err error) events.Failure {
-	var invalid *InvalidError
-	if errors.As(err, &invalid) {
-		return events.Failure{Class: events.ClassInvalid, Message: err.Error()}
-	}
-	class := cbr.ClassOf(err)
+	class := failure.ClassOf(err)
 	out := events.Failure{
-		Class:     string(class),
+		Class:     class,
 		Message:   err.Error(),
-		Retryable: cbr.Retryable(err),
+		Retryable: class.Retryable(),
 	}
 	var apiErr *cbr.APIError
 	if errors.As(err, &apiErr) {

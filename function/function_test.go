@@ -14,6 +14,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 )
 
@@ -146,9 +147,9 @@ func TestVaultRulesInOrder(t *testing.T) {
 			tr.ServerTagged.VaultID = tc.eventV
 			plan, err := f.Plan(tr)
 			if tc.wantErr != "" {
-				var inv *function.InvalidError
+				var inv *failure.FieldError
 				if !errors.As(err, &inv) || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want InvalidError containing %q", err, tc.wantErr)
+					t.Fatalf("err = %v, want a *failure.FieldError containing %q", err, tc.wantErr)
 				}
 				return
 			}
@@ -462,7 +463,7 @@ func TestFailureLeavesNoRecord(t *testing.T) {
 		t.Fatalf("result = %+v, want failed", res)
 	}
 	f := res.Failed.Error
-	if f.Class != events.ClassRejected || f.Status != 404 || f.Code != "BackupService.6105" || f.Retryable {
+	if f.Class != failure.Rejected || f.Status != 404 || f.Code != "BackupService.6105" || f.Retryable {
 		t.Fatalf("failure = %+v", f)
 	}
 	if store.Len() != 0 {
@@ -477,16 +478,16 @@ func TestFailureLeavesNoRecord(t *testing.T) {
 func TestFailureClasses(t *testing.T) {
 	tests := []struct {
 		fault     cbrtest.Fault
-		class     string
+		class     failure.Class
 		retryable bool
 	}{
-		{cbrtest.Fault{Status: 400, Code: "BackupService.6125", Message: "A backup task is in progress."}, events.ClassRejected, false},
-		{cbrtest.Fault{Status: 429, RetryAfter: "1", Times: 10}, events.ClassThrottled, true},
-		{cbrtest.Fault{Status: 500, Code: "BackupService.0002", Message: "Resources are being backed up. Try again later.", Times: 10}, events.ClassUnavailable, true},
-		{cbrtest.Fault{Status: 503, Times: 10}, events.ClassUnavailable, true},
+		{cbrtest.Fault{Status: 400, Code: "BackupService.6125", Message: "A backup task is in progress."}, failure.Rejected, false},
+		{cbrtest.Fault{Status: 429, RetryAfter: "1", Times: 10}, failure.Throttled, true},
+		{cbrtest.Fault{Status: 500, Code: "BackupService.0002", Message: "Resources are being backed up. Try again later.", Times: 10}, failure.Unavailable, true},
+		{cbrtest.Fault{Status: 503, Times: 10}, failure.Unavailable, true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.class+tc.fault.Code, func(t *testing.T) {
+		t.Run(string(tc.class)+tc.fault.Code, func(t *testing.T) {
 			e := newEnv(t, function.Config{}, cbrtest.Options{})
 			tc.fault.Method = http.MethodPost
 			e.srv.Inject(tc.fault)
@@ -622,7 +623,7 @@ func TestCheckpointRequestedPassThrough(t *testing.T) {
 		tr.CheckpointRequested.Body = json.RawMessage(bad)
 		tr.Ref.ID = bad
 		res := mustHandle(t, e.fn, tr)
-		if res.Failed == nil || res.Failed.Error.Class != events.ClassInvalid || !strings.Contains(res.Failed.Error.Message, "checkpoint") {
+		if res.Failed == nil || res.Failed.Error.Class != failure.Invalid || !strings.Contains(res.Failed.Error.Message, "checkpoint") {
 			t.Errorf("%s: result = %+v", bad, res.Failed)
 		}
 	}

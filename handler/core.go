@@ -1,7 +1,7 @@
 // Package handler adapts each platform's envelope (CloudEvents over HTTP,
 // AWS Lambda, FunctionGraph) to a trigger, runs the function, and turns the
-// result back into the platform's answer. One table, statusOf, maps every
-// outcome to an HTTP status; the other front doors derive from it.
+// result back into the platform's answer. One table, classStatus, maps every
+// failure class to an HTTP status; the other front doors derive from it.
 package handler
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 )
 
@@ -104,23 +105,41 @@ func retryStatus(status int) bool {
 		status == http.StatusTooManyRequests || status >= 500
 }
 
-// statusOf is the one table from results to HTTP statuses.
+// classStatus is the one table from failure classes to the front doors'
+// answers. The HTTP front door answers a failed result with the class's
+// status (a 429 with Retry-After); whether the sender delivers again follows
+// from the status (retryStatus, the Knative data-plane contract). The Lambda
+// front door derives from the same statuses through Outcome.Succeeded and
+// Outcome.Retry: every failed result ends the invocation with a
+// *TriggerError carrying the status and whether it is retryable (an SQS
+// record is listed as a batch item failure), and the platform retries it.
+//
+//	class         HTTP  sender retries  Lambda
+//	invalid       400   no              TriggerError, not retryable
+//	rejected      422   no              TriggerError, not retryable
+//	unauthorized  502   yes             TriggerError, retryable
+//	throttled     429   yes             TriggerError, retryable
+//	unavailable   503   yes             TriggerError, retryable
+//
+// A class missing from the table is answered as unavailable.
+var classStatus = map[failure.Class]int{
+	failure.Invalid:      http.StatusBadRequest,
+	failure.Rejected:     http.StatusUnprocessableEntity,
+	failure.Unauthorized: http.StatusBadGateway,
+	failure.Throttled:    http.StatusTooManyRequests,
+	failure.Unavailable:  http.StatusServiceUnavailable,
+}
+
+// statusOf is the HTTP status of a result: 200, or its failure class's
+// status from classStatus.
 func statusOf(r events.Result) int {
 	if r.Failed == nil {
 		return http.StatusOK
 	}
-	switch r.Failed.Error.Class {
-	case events.ClassInvalid:
-		return http.StatusBadRequest
-	case events.ClassRejected:
-		return http.StatusUnprocessableEntity
-	case events.ClassThrottled:
-		return http.StatusTooManyRequests
-	case events.ClassUnauthorized:
-		return http.StatusBadGateway
-	default:
-		return http.StatusServiceUnavailable
+	if status, ok := classStatus[r.Failed.Error.Class]; ok {
+		return status
 	}
+	return classStatus[failure.Unavailable]
 }
 
 // HandleEvent decodes e and runs it. An event that does not decode ends in a
@@ -148,7 +167,7 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 			ID:          newID(),
 			TraceParent: t.TraceParent,
 			Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{
-				Class: events.ClassInvalid, Message: decodeErr.Error(),
+				Class: failure.Invalid, Message: decodeErr.Error(),
 			}},
 		}
 		if sendErr := d.deliver(ctx, res); sendErr != nil {
@@ -244,7 +263,7 @@ func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time
 	case r.Failed != nil:
 		// "message", as in the failed event: "error" is out.Err's, and a
 		// failed result can come with one (its sink send failed).
-		attrs = append(attrs, slog.String("class", r.Failed.Error.Class), slog.String("code", r.Failed.Error.Code),
+		attrs = append(attrs, slog.String("class", string(r.Failed.Error.Class)), slog.String("code", r.Failed.Error.Code),
 			slog.String("message", r.Failed.Error.Message))
 	case r.Ignored != nil:
 		attrs = append(attrs, slog.String("reason", r.Ignored.Reason))

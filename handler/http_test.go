@@ -22,6 +22,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/handler/handlertest"
@@ -567,7 +568,7 @@ type failingFunction struct{}
 
 func (failingFunction) Handle(ctx context.Context, t events.Trigger, deliver function.Deliver) (events.Result, error) {
 	return delivered(ctx, deliver, events.Result{Type: events.TypeCheckpointFailed, ID: "failed-" + t.Ref.ID,
-		Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{Class: events.ClassRejected, Message: "vault gone"}}})
+		Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{Class: failure.Rejected, Message: "vault gone"}}})
 }
 
 // The log line of a failed result whose sink send failed too keeps both

@@ -37,7 +37,7 @@ import (
 // A trigger that does not succeed ends the invocation with a *TriggerError,
 // after its failed result event went to the sink, so that the platform's
 // retries and on-failure destination apply. Whether a trigger succeeded is
-// decided by Outcome.Succeeded, from the one status table.
+// decided by Outcome.Succeeded, from the one status table (classStatus).
 //
 // The invocation's deadline, carried by ctx, bounds every API call.
 type Lambda struct {
