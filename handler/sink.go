@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,11 +31,20 @@ func NewHTTPSink(target string, httpClient *http.Client) (*HTTPSink, error) {
 		httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	shown := RedactURL(target)
-	u, err := url.Parse(target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("result sink %s: not an http(s) URL", shown)
+	if err := CheckSinkURL(target); err != nil {
+		return nil, fmt.Errorf("result sink %s: %w", shown, err)
 	}
 	return &HTTPSink{target: target, shown: shown, client: httpClient, retries: 3, backoff: 50 * time.Millisecond}, nil
+}
+
+// CheckSinkURL reports whether NewHTTPSink accepts target: an absolute
+// http(s) URL with a host. The error does not repeat the URL.
+func CheckSinkURL(target string) error {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http(s) URL")
+	}
+	return nil
 }
 
 // RedactURL returns s with the password of its user info, if any, replaced
