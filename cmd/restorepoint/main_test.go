@@ -70,30 +70,31 @@ func TestServeConfigProblemsExit2(t *testing.T) {
 			"CBR_PROJECT_ID: required",
 		}},
 		{"CBR_ENDPOINT with /v3", with("CBR_ENDPOINT", "https://cbr.eu-de.otc.t-systems.com/v3"), []string{
-			`CBR_ENDPOINT: cbr: endpoint "https://cbr.eu-de.otc.t-systems.com/v3": leave out /v3, the client adds it`,
+			`CBR_ENDPOINT: must be an http(s) URL such as https://cbr.eu-de.otc.t-systems.com, without /v3, user info, query or fragment: ` +
+				`cbr: endpoint "https://cbr.eu-de.otc.t-systems.com/v3": leave out /v3, the client adds it`,
 		}},
 		{"CBR_ENDPOINT with /v3/", with("CBR_ENDPOINT", "https://cbr.example/v3/"), []string{
-			"CBR_ENDPOINT: cbr: endpoint",
+			"CBR_ENDPOINT: must be an http(s) URL",
 		}},
 		{"CBR_ENDPOINT with a query", with("CBR_ENDPOINT", "https://cbr.example/?a=b"), []string{
-			"CBR_ENDPOINT: cbr: endpoint",
+			"CBR_ENDPOINT: must be an http(s) URL",
 		}},
 		{"IAM_ENDPOINT not http", password("IAM_ENDPOINT", "ftp://x"), []string{
-			`IAM_ENDPOINT: "ftp://x" is not an http(s) URL`,
+			`IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, without user info, query or fragment: "ftp://x" is not an http(s) URL`,
 		}},
 		{"IAM_ENDPOINT with a fragment", password("IAM_ENDPOINT", "https://iam.example/v3#f"), []string{
-			`IAM_ENDPOINT: "https://iam.example/v3#f" must not have user info, query or fragment`,
+			`IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, without user info, query or fragment: "https://iam.example/v3#f" must not have user info, query or fragment`,
 		}},
 		{"both endpoints and more", password(
 			"CBR_ENDPOINT", "https://cbr.example/v3", "IAM_ENDPOINT", "ftp://x", "IAM_DOMAIN_NAME", " ",
 			"PORT", "eighty", "CBR_TIMEOUT", "soon", "CBR_MAX_ATTEMPTS", "0", "RESULT_SINK", "mailto:x@example.com",
 			"CBR_VAULT_ROUTES", "daily:abc,weekly", "LOG_LEVEL", "loud"), []string{
-			"CBR_ENDPOINT: cbr: endpoint",
+			"CBR_ENDPOINT: must be an http(s) URL",
 			"CBR_MAX_ATTEMPTS: must be between 1 and 20",
 			`CBR_TIMEOUT: cannot parse "soon" as time.Duration`,
 			`CBR_VAULT_ROUTES: "weekly" is not value:vault-id`,
 			"IAM_DOMAIN_NAME: required when CBR_AUTH=password",
-			`IAM_ENDPOINT: "ftp://x" is not an http(s) URL`,
+			"IAM_ENDPOINT: must be an http(s) URL",
 			"LOG_LEVEL: ",
 			`PORT: cannot parse "eighty" as int`,
 			"RESULT_SINK: must be an http(s) URL",

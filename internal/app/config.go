@@ -188,7 +188,8 @@ func (c Config) problems() []error {
 	}
 	if c.Endpoint != "" {
 		if err := cbr.CheckEndpoint(c.CBREndpoint()); err != nil {
-			bad("CBR_ENDPOINT: %v (want e.g. https://cbr.eu-de.otc.t-systems.com)", err)
+			bad("CBR_ENDPOINT: must be an http(s) URL such as https://cbr.eu-de.otc.t-systems.com, "+
+				"without /v3, user info, query or fragment: %v", err)
 		}
 	} else if !regionName(c.Region) {
 		bad("CBR_REGION: must be a region name such as eu-de")
@@ -209,7 +210,8 @@ func (c Config) problems() []error {
 		if c.IAMEndpoint == "" {
 			bad("IAM_ENDPOINT: required when CBR_AUTH=password")
 		} else if err := iam.CheckEndpoint(c.IAMEndpoint); err != nil {
-			bad("IAM_ENDPOINT: %v (want e.g. https://iam.eu-de.otc.t-systems.com/v3)", err)
+			bad("IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, "+
+				"without user info, query or fragment: %v", err)
 		}
 		if strings.TrimSpace(c.IAMUsername) == "" {
 			bad("IAM_USERNAME: required when CBR_AUTH=password")
