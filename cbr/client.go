@@ -157,6 +157,14 @@ func New(endpoint, projectID string, tokens TokenSource, opts ...Option) (*Clien
 }
 
 // parseEndpoint checks an endpoint URL and returns it without a trailing slash.
+// CheckEndpoint reports whether New accepts endpoint: an http(s) URL with a
+// host, without user info, query, fragment or the /v3 the client adds. It is
+// the rule New applies, for checking configuration before a client is made.
+func CheckEndpoint(endpoint string) error {
+	_, err := parseEndpoint(endpoint)
+	return err
+}
+
 func parseEndpoint(endpoint string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(endpoint))
 	if err != nil {

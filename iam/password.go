@@ -207,7 +207,7 @@ func NewPassword(cfg PasswordConfig) (*Password, error) {
 	if cfg.Endpoint != "" {
 		var err error
 		if tokensURL, err = tokensEndpoint(cfg.Endpoint); err != nil {
-			cerr.Invalid = append(cerr.Invalid, err.Error())
+			cerr.Invalid = append(cerr.Invalid, "Endpoint "+err.Error())
 		}
 	}
 	if cfg.RefreshBefore < 0 {
@@ -239,14 +239,23 @@ func NewPassword(cfg PasswordConfig) (*Password, error) {
 	return p, nil
 }
 
+// CheckEndpoint reports whether NewPassword accepts endpoint as its
+// Endpoint: an http(s) URL with a host, without user info, query or
+// fragment. It is the rule NewPassword applies, for checking configuration
+// before a token source is made; the error names the value, not a field.
+func CheckEndpoint(endpoint string) error {
+	_, err := tokensEndpoint(endpoint)
+	return err
+}
+
 // tokensEndpoint returns {endpoint without /v3}/v3/auth/tokens?nocatalog=true.
 func tokensEndpoint(endpoint string) (string, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("Endpoint %q is not an http(s) URL", endpoint)
+		return "", fmt.Errorf("%q is not an http(s) URL", endpoint)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("Endpoint %q must not have user info, query or fragment", u.Redacted())
+		return "", fmt.Errorf("%q must not have user info, query or fragment", u.Redacted())
 	}
 	base := strings.TrimSuffix(strings.TrimRight(u.Path, "/"), "/v3")
 	u.Path, u.RawPath = base+"/v3/auth/tokens", ""

@@ -1,6 +1,7 @@
 // Package cbrtest provides an in-process emulator of the Open Telekom Cloud
 // Cloud Backup and Recovery (CBR) v3 checkpoint API and of the IAM token API,
-// for tests, demos and the "restorepoint emulator" command.
+// for tests, demos and the "restorepoint-dev emulator" command; it is never
+// linked into the deployed binary.
 //
 // An [Emulator] is an [http.Handler] with the semantics of the real APIs:
 //
