@@ -126,6 +126,9 @@ func (k Keys) Sign(req *http.Request, body []byte, now time.Time) error {
 	if req.URL == nil {
 		return errors.New("iam: sign: the request has no URL")
 	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
 	date := now.UTC().Format(SdkDateLayout)
 	req.Header.Del("Authorization")
 	req.Header.Set(HeaderSdkDate, date)
