@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -204,18 +205,14 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		// ones left.
 		var partial []byte
 		if len(res.Created.Checkpoints) > 0 {
-			partial, _ = encodeRecord(res) // unencodable: the retry starts afresh
+			partial = encodeRecord(res)
 		}
 		if storeErr := f.store.Release(storeCtx, key, partial, expiry); storeErr != nil {
 			err = errors.Join(err, fmt.Errorf("idempotency store: %w", storeErr))
 		}
 		return f.deliver(ctx, deliver, f.failed(t, plan.VaultID, err))
 	}
-	rec, err := encodeRecord(res)
-	if err == nil {
-		err = f.store.Complete(storeCtx, key, rec, expiry, deliver != nil)
-	}
-	if err != nil {
+	if err := f.store.Complete(storeCtx, key, encodeRecord(res), expiry, deliver != nil); err != nil {
 		// The checkpoints exist: say so, and let a duplicate find out on
 		// its own.
 		_ = f.store.Release(storeCtx, key, nil, time.Time{})
@@ -323,9 +320,12 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done
 		if plan.Wait {
 			cp = f.wait(ctx, cp)
 		}
-		raw, err := json.Marshal(cp)
-		if err != nil {
-			return res, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
+		raw := cp.Raw
+		if raw == nil {
+			var err error
+			if raw, err = json.Marshal(cp); err != nil {
+				return res, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
+			}
 		}
 		created.Checkpoints = append(created.Checkpoints, events.Checkpoint{ID: cp.ID, Status: cp.Status, JSON: raw})
 	}
@@ -349,7 +349,12 @@ func (f *Function) wait(ctx context.Context, cp *cbr.CheckpointCreate) *cbr.Chec
 			}
 			continue
 		}
-		got.Vault.SkippedResources = cp.Vault.SkippedResources
+		if !slices.Equal(got.Vault.SkippedResources, cp.Vault.SkippedResources) {
+			// The create's answer says what was skipped; a read-back may
+			// not. Report the read-back with the create's list, re-encoded.
+			got.Vault.SkippedResources = cp.Vault.SkippedResources
+			got.Raw = nil
+		}
 		last = got
 	}
 	return last

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/internal/jsonstr"
 )
 
 // storedResult is a created result as the idempotency store keeps it: the
@@ -16,13 +17,19 @@ type storedResult struct {
 	Created *events.Created `json:"created"`
 }
 
-// encodeRecord encodes a created result (complete or partial) for the store.
-func encodeRecord(r events.Result) ([]byte, error) {
-	b, err := json.Marshal(storedResult{ID: r.ID, Subject: r.Subject, Created: r.Created})
-	if err != nil {
-		return nil, fmt.Errorf("encode idempotency record: %w", err)
+// encodeRecord encodes a created result (complete or partial) for the store,
+// as the JSON of a storedResult.
+func encodeRecord(r events.Result) []byte {
+	b := make([]byte, 0, 1024)
+	b = append(b, `{"id":`...)
+	b = jsonstr.Append(b, r.ID)
+	if r.Subject != "" {
+		b = append(b, `,"subject":`...)
+		b = jsonstr.Append(b, r.Subject)
 	}
-	return b, nil
+	b = append(b, `,"created":`...)
+	b = r.Created.AppendJSON(b)
+	return append(b, '}')
 }
 
 // decodeRecord decodes what encodeRecord made.
