@@ -44,10 +44,10 @@ func TestCreatedAppendJSONIsEncodingJSON(t *testing.T) {
 	n := 0
 	fill(reflect.ValueOf(full).Elem(), &n)
 	cases := map[string]*Created{
-		"every field": full,
-		"empty":       {},
-		"empty lists": {Checkpoints: []Checkpoint{}, Resources: []ResourceRef{}, SkippedResources: []SkippedResource{}, Requests: []json.RawMessage{}},
-		"bare ids":    {Trigger: Ref{ID: "1", Source: "/s", Type: TypeServerTagged}, Resources: []ResourceRef{{ID: "r", Bare: true}}},
+		"every field":             full,
+		"empty":                   {},
+		"empty lists":             {Checkpoints: []Checkpoint{}, Resources: []ResourceRef{}, SkippedResources: []SkippedResource{}, Requests: []json.RawMessage{}},
+		"bare ids":                {Trigger: Ref{ID: "1", Source: "/s", Type: TypeServerTagged}, Resources: []ResourceRef{{ID: "r", Bare: true}}},
 		"checkpoint without JSON": {Checkpoints: []Checkpoint{{ID: "c"}}},
 	}
 	for name, c := range cases {
