@@ -175,16 +175,13 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		return events.Result{}, err
 	}
 	if claim.Completed {
-		return f.duplicate(ctx, t, claim, deliver)
+		return f.duplicate(ctx, t, plan, claim, deliver)
 	}
-	var done *events.Created // what an earlier attempt of a split trigger made
+	var done []events.Checkpoint // what an earlier attempt of a split trigger made
 	if claim.Result != nil {
-		partial, err := decodeRecord(claim.Result)
-		if err != nil {
-			// Unreadable: start afresh rather than never finish.
-			partial.Created = nil
-		}
-		done = partial.Created
+		if partial, err := decodeRecord(claim.Result); err == nil {
+			done = partial.Checkpoints
+		} // else unreadable: start afresh rather than never finish
 	}
 
 	if _, ok := ctx.Deadline(); !ok {
@@ -224,15 +221,18 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 // duplicate answers a trigger that completed before from its record,
 // delivering the stored result first when the claim says it is held for
 // delivery.
-func (f *Function) duplicate(ctx context.Context, t events.Trigger, claim Claim, deliver Deliver) (events.Result, error) {
-	stored, err := decodeRecord(claim.Result)
+func (f *Function) duplicate(ctx context.Context, t events.Trigger, plan Plan, claim Claim, deliver Deliver) (events.Result, error) {
+	rec, err := decodeRecord(claim.Result)
+	var stored events.Result
+	if err == nil {
+		stored, err = createdResult(t, plan, rec.ID, rec.Checkpoints)
+	}
 	if err != nil {
 		if claim.Deliver {
 			_ = f.store.Settle(context.WithoutCancel(ctx), t.Ref.Key(), false)
 		}
 		return events.Result{}, fmt.Errorf("idempotency store: %w", err)
 	}
-	stored.TraceParent = t.TraceParent
 	dup := stored
 	created := *stored.Created
 	created.Duplicate = true
@@ -288,24 +288,13 @@ func (f *Function) lockUntil(ctx context.Context) time.Time {
 // create sends the planned requests and gathers what the API reported,
 // starting after the checkpoints done holds (an earlier attempt's, or nil).
 // On an error the result holds the checkpoints made so far.
-func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done *events.Created) (events.Result, error) {
-	created := &events.Created{
-		Trigger:          t.Ref,
-		VaultID:          plan.VaultID,
-		Checkpoints:      []events.Checkpoint{},
-		Resources:        nonNil(plan.Resources),
-		SkippedResources: []events.SkippedResource{},
+func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done []events.Checkpoint) (events.Result, error) {
+	res, err := createdResult(t, plan, "", done)
+	if err != nil {
+		// Cannot happen for checkpoints this function recorded; start afresh.
+		res, _ = createdResult(t, plan, "", nil)
 	}
-	if done != nil {
-		created.Checkpoints = append(created.Checkpoints, done.Checkpoints...)
-		created.SkippedResources = append(created.SkippedResources, done.SkippedResources...)
-	}
-	res := events.Result{
-		Type:        events.TypeCheckpointCreated,
-		Subject:     plan.VaultID,
-		TraceParent: t.TraceParent,
-		Created:     created,
-	}
+	created := res.Created
 	for i := len(created.Checkpoints); i < len(plan.Requests); i++ {
 		cp, err := f.api.CreateCheckpoint(ctx, plan.Requests[i])
 		if err != nil {
