@@ -51,7 +51,7 @@ func TestBootstrapAsFunctionGraphEventFunction(t *testing.T) {
 	fgEnv := func(apiAddr string) []string {
 		return []string{
 			"FUNCTIONGRAPH_MODE=event",
-			"RUNTIME_API_ADDR=" + apiAddr,                   // set by FunctionGraph
+			"RUNTIME_API_ADDR=" + apiAddr,                    // set by FunctionGraph
 			"RUNTIME_PROJECT_ID=" + cbrtest.DefaultProjectID, // set by FunctionGraph
 			"RUNTIME_TIMEOUT=30",                             // set by FunctionGraph
 			"CBR_AUTH=functiongraph",
