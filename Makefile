@@ -56,7 +56,7 @@ lambda-zip:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/lambda/bootstrap ./cmd/restorepoint
 	$(GO) run ./internal/tools/zipbootstrap -o $(DIST)/restorepoint-lambda.zip $(DIST)/lambda/bootstrap
 
-## functiongraph-zip: dist/restorepoint-functiongraph.zip, the FunctionGraph HTTP function package (linux/amd64)
+## functiongraph-zip: dist/restorepoint-functiongraph.zip, the FunctionGraph package (linux/amd64): the same bootstrap serves an HTTP function and, with FUNCTIONGRAPH_MODE=event, an event function (custom runtime)
 functiongraph-zip:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/functiongraph/bootstrap ./cmd/restorepoint
 	$(GO) run ./internal/tools/zipbootstrap -o $(DIST)/restorepoint-functiongraph.zip $(DIST)/functiongraph/bootstrap

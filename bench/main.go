@@ -120,6 +120,8 @@ type results struct {
 	cold       map[string][]time.Duration     // receiver -> cold starts
 	lambda     map[string][]time.Duration     // receiver -> cold starts under RIE
 	lambdaNote string                         // why Lambda was not measured
+	fg         map[string][]time.Duration     // receiver -> cold starts under the FunctionGraph runtime API stand-in
+	fgNote     string                         // why FunctionGraph was not measured
 	size       map[string]int64               // receiver -> linux/arm64 binary size
 	gobench    []benchResult
 	goBenchErr string
@@ -169,6 +171,7 @@ func run(o options) error {
 	res := results{
 		load:   map[string]map[int]*levelStats{rp.name: {}, floor.name: {}},
 		cold:   map[string][]time.Duration{},
+		fg:     map[string][]time.Duration{},
 		lambda: map[string][]time.Duration{},
 		size:   map[string]int64{},
 	}
@@ -273,6 +276,33 @@ func run(o options) error {
 		}
 	} else {
 		logf("Lambda cold start not measured: %s", res.lambdaNote)
+	}
+
+	// Cold starts as a FunctionGraph event function, under the runtime API
+	// stand-in.
+	fgEvents, err := makeEvents(fixture, "bench-fg", 2*o.colds)
+	if err != nil {
+		return err
+	}
+fg:
+	for i := range o.colds {
+		for j, r := range []receiver{rp, floor} {
+			want := map[string]string{rp.name: "io.restorepoint.checkpoint.created", floor.name: `"ok":true`}[r.name]
+			d, err := functionGraphColdStart(ctx, ps, r.bin, r.name, emuURL, fgEvents[2*i+j], want)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				res.fgNote = r.name + " failed under the runtime API stand-in: " + firstLine(err.Error())
+				logf("FunctionGraph cold start: %v", err)
+				break fg
+			}
+			res.fg[r.name] = append(res.fg[r.name], d)
+		}
+	}
+	if res.fgNote == "" {
+		logf("cold start (FunctionGraph runtime API stand-in): restorepoint median %.1f ms, floor median %.1f ms",
+			ms(percentile(res.fg[rp.name], 50)), ms(percentile(res.fg[floor.name], 50)))
 	}
 	emu.stop()
 

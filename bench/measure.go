@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/handler/handlertest"
 )
 
 // receiver is a program under test: restorepoint or the floor.
@@ -223,4 +224,32 @@ func runGoBench(ctx context.Context, goCmd, root, benchtime string) ([]benchResu
 		return nil, fmt.Errorf("go test -bench printed no results:\n%s", out)
 	}
 	return res, nil
+}
+
+// functionGraphColdStart measures one cold start as a FunctionGraph event
+// function, under the runtime API stand-in (handlertest; FunctionGraph has no
+// emulator of its own): from just before bin is started with
+// FUNCTIONGRAPH_MODE=event and RUNTIME_API_ADDR to the end of the first
+// invocation's answer. want must occur in the answer.
+func functionGraphColdStart(ctx context.Context, ps *procs, bin, name, emulator string, event []byte, want string) (time.Duration, error) {
+	rt := handlertest.NewFunctionGraphRuntimeServer()
+	defer rt.Close()
+	start := time.Now()
+	p, err := ps.start(name+"-fg", append(env(emulator, 0), "FUNCTIONGRAPH_MODE=event", "RUNTIME_API_ADDR="+rt.Addr,
+		"RUNTIME_PROJECT_ID="+cbrtest.DefaultProjectID, "RUNTIME_TIMEOUT=30"), nil, bin)
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	a, err := rt.Invoke(ictx, handlertest.FunctionGraphInvocation{RequestID: "bench-" + name, Body: event})
+	d := time.Since(start)
+	if err == nil && (a.Endpoint != "response" || !bytes.Contains(a.Body, []byte(want))) {
+		err = fmt.Errorf("answered on %s without %q: %.300s", a.Endpoint, want, a.Body)
+	}
+	if err != nil {
+		return 0, p.failure(err)
+	}
+	return d, nil
 }

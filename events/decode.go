@@ -161,9 +161,10 @@ func traceParent(v any) string {
 
 // Decode sniffs a raw JSON payload and decodes it: a structured CloudEvent
 // (it has "specversion", see DecodeEvent), an AWS EventBridge event (it has
-// "detail-type", see DecodeEventBridge) or a FunctionGraph CTS trigger
-// payload (it has "cts", see DecodeCTS). It serves `restorepoint explain` and
-// the Lambda handler.
+// "detail-type", see DecodeEventBridge), a FunctionGraph CTS trigger
+// payload (it has "cts", see DecodeCTS) or a FunctionGraph timer trigger
+// payload (it has "trigger_type", see DecodeTimer). It serves
+// `restorepoint explain` and the Lambda and FunctionGraph front doors.
 //
 // A structured CloudEvent must be CloudEvents 1.0 JSON: specversion "1.0",
 // id, source and type, optional subject, time, datacontenttype, data or
@@ -181,9 +182,11 @@ func Decode(payload []byte) (Trigger, error) {
 		return decodeEventBridge(o)
 	case o.present("cts"):
 		return decodeCTS(o)
+	case o.present("trigger_type"):
+		return decodeTimer(o)
 	}
 	return Trigger{}, fieldErr(rootField, "must be a CloudEvent (with specversion), "+
-		"an EventBridge event (with detail-type) or a CTS trigger (with cts)")
+		"an EventBridge event (with detail-type), a CTS trigger (with cts) or a timer trigger (with trigger_type)")
 }
 
 // decodeStructured decodes a CloudEvent in the structured JSON format.

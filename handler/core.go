@@ -153,7 +153,9 @@ func (c *Core) HandleEvent(ctx context.Context, e event.Event) Outcome {
 }
 
 // Run handles t, or reports decodeErr as a failed result when t could not be
-// decoded; the result goes on to the sink before Run returns.
+// decoded (or must not run); the result goes on to the sink before Run
+// returns. The failed result's class is decodeErr's when it has one (a
+// failure.Classifier), else invalid.
 func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outcome {
 	start := c.now()
 	d := delivery{core: c}
@@ -167,7 +169,7 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 			ID:          newID(),
 			TraceParent: t.TraceParent,
 			Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{
-				Class: failure.Invalid, Message: decodeErr.Error(),
+				Class: decodeClass(decodeErr), Message: decodeErr.Error(),
 			}},
 		}
 		if sendErr := d.deliver(ctx, res); sendErr != nil {
@@ -179,6 +181,16 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 	out := d.outcome(res, err)
 	c.log(ctx, t, out, time.Since(start))
 	return out
+}
+
+// decodeClass is the class of an error that kept a trigger from running:
+// its own, when it says, else invalid.
+func decodeClass(err error) failure.Class {
+	var c failure.Classifier
+	if errors.As(err, &c) {
+		return c.FailureClass()
+	}
+	return failure.Invalid
 }
 
 // delivery is the sink side of one trigger: it renders the result event,

@@ -40,17 +40,34 @@ import (
 //
 // The invocation's deadline, carried by ctx, bounds every API call.
 type Lambda struct {
-	core *Core        // Core with SinkFailures: failures go to the sink too
-	http http.Handler // the HTTP front door, for Function URL requests
+	runner              // over a Core with SinkFailures: failures go to the sink too
+	http   http.Handler // the HTTP front door, for Function URL requests
+}
+
+// runner runs raw payloads through a Core with SinkFailures and turns their
+// outcomes into an invocation's answer: what the Lambda and FunctionGraph
+// front doors share.
+type runner struct {
+	core *Core
+	// unrecognized is the outcome of a payload of no known shape (err
+	// matches events.ErrUnrecognized).
+	unrecognized func(ctx context.Context, payload []byte, err error) Outcome
+}
+
+// newRunner returns a runner over a copy of core with SinkFailures set.
+func newRunner(core *Core, unrecognized func(ctx context.Context, payload []byte, err error) Outcome) runner {
+	withFailures := *core
+	withFailures.SinkFailures = true
+	return runner{core: &withFailures, unrecognized: unrecognized}
 }
 
 // NewLambda returns the Lambda front door around core. Function URL requests
 // are served by NewHTTP(core, opts) and keep its behaviour; every other
 // payload is run by a copy of core with SinkFailures set.
 func NewLambda(core *Core, opts HTTPOptions) *Lambda {
-	withFailures := *core
-	withFailures.SinkFailures = true
-	return &Lambda{core: &withFailures, http: NewHTTP(core, opts)}
+	l := &Lambda{http: NewHTTP(core, opts)}
+	l.runner = newRunner(core, l.unrecognizedPayload)
+	return l
 }
 
 // TriggerError ends a Lambda invocation whose trigger did not succeed. Lambda
@@ -107,26 +124,36 @@ func (l *Lambda) Handle(ctx context.Context, payload json.RawMessage) (json.RawM
 			return l.handleHTTP(ctx, payload)
 		}
 	}
-	return l.answer(l.runPayload(ctx, payload))
+	return answer(l.runPayload(ctx, payload))
 }
 
-// runPayload decodes and runs one payload: a structured CloudEvent, an
-// EventBridge event or a CTS trigger.
-func (l *Lambda) runPayload(ctx context.Context, payload []byte) Outcome {
-	t, err := events.Decode(payload)
-	// As on the HTTP front door, a payload that is no JSON object, or an
-	// object of no known shape, is no trigger: there is nothing to name in a
-	// failed result event.
+// unrecognizedPayload is the Lambda front door's outcome of a payload of no
+// known shape. As on the HTTP front door, a payload that is no JSON object,
+// or an object of no known shape, is no trigger: there is nothing to name in
+// a failed result event.
+func (l *Lambda) unrecognizedPayload(ctx context.Context, _ []byte, err error) Outcome {
+	l.core.logger().WarnContext(ctx, "unrecognized payload", "error", err)
+	return Outcome{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf(
+		"unrecognized payload: expected a structured CloudEvent, an EventBridge event, a CTS trigger {\"cts\":{...}}, "+
+			"an SQS or SNS event carrying one of these, or a Function URL request: %w", err)}
+}
+
+// runPayload decodes and runs one payload of a kind events.Decode knows: a
+// structured CloudEvent, an EventBridge event, a CTS or timer trigger.
+func (r runner) runPayload(ctx context.Context, payload []byte) Outcome {
+	return r.runDecoded(ctx, payload, events.Decode)
+}
+
+// runDecoded decodes one payload with decode and runs it.
+func (r runner) runDecoded(ctx context.Context, payload []byte, decode func([]byte) (events.Trigger, error)) Outcome {
+	t, err := decode(payload)
 	if errors.Is(err, events.ErrUnrecognized) {
-		l.core.logger().WarnContext(ctx, "unrecognized payload", "error", err)
-		return Outcome{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf(
-			"unrecognized payload: expected a structured CloudEvent, an EventBridge event, a CTS trigger {\"cts\":{...}}, "+
-				"an SQS or SNS event carrying one of these, or a Function URL request: %w", err)}
+		return r.unrecognized(ctx, payload, err)
 	}
 	if err != nil && t.Ref.ID == "" {
 		t.Ref = payloadRef(payload)
 	}
-	return l.core.Run(ctx, t, err)
+	return r.core.Run(ctx, t, err)
 }
 
 // payloadRef reads what it can of the identity of a payload that did not
@@ -151,8 +178,9 @@ func payloadRef(payload []byte) events.Ref {
 	return ref
 }
 
-// answer turns the outcome of one trigger into the invocation's answer.
-func (l *Lambda) answer(o Outcome) (json.RawMessage, error) {
+// answer turns the outcome of one trigger into the invocation's answer: the
+// result event, or a *TriggerError carrying it.
+func answer(o Outcome) (json.RawMessage, error) {
 	var body json.RawMessage
 	if o.Event != nil {
 		b, err := json.Marshal(o.Event)
@@ -232,26 +260,32 @@ func (l *Lambda) handleSQS(ctx context.Context, recs []awsevents.SQSMessage) (js
 	return json.Marshal(resp)
 }
 
-// handleSNS runs the message of every record. SNS invokes with one record; if
-// there are several, the answer is the list of their result events, and an
-// error if any did not succeed.
+// handleSNS runs the message of every record; see answerMessages.
 func (l *Lambda) handleSNS(ctx context.Context, recs []awsevents.SNSEventRecord) (json.RawMessage, error) {
-	outs := l.runAll(ctx, len(recs), func(i int) []byte { return []byte(recs[i].SNS.Message) })
+	return answerMessages(l.runAll(ctx, len(recs), func(i int) []byte { return []byte(recs[i].SNS.Message) }))
+}
+
+// answerMessages answers the outcomes of the messages of a notification
+// (SNS, SMN). The platforms invoke with one message, answered as the message
+// alone would be; if there are several, the answer is the list of their
+// result events, and an error if any did not succeed: the first that is
+// retryable, else the first.
+func answerMessages(outs []Outcome) (json.RawMessage, error) {
 	if len(outs) == 1 {
-		return l.answer(outs[0])
+		return answer(outs[0])
 	}
 	bodies := make([]json.RawMessage, 0, len(outs))
-	var firstErr error
+	var firstErr *TriggerError
 	for _, o := range outs {
-		body, err := l.answer(o)
-		if err != nil {
-			var te *TriggerError
-			if errors.As(err, &te) {
-				body = te.Result
+		body, err := answer(o)
+		var te *TriggerError
+		if errors.As(err, &te) {
+			body = te.Result
+			if firstErr == nil || te.Retryable && !firstErr.Retryable {
+				firstErr = te
 			}
-			if firstErr == nil {
-				firstErr = err
-			}
+		} else if err != nil {
+			return nil, err
 		}
 		if body != nil {
 			bodies = append(bodies, body)
@@ -264,8 +298,8 @@ func (l *Lambda) handleSNS(ctx context.Context, recs []awsevents.SNSEventRecord)
 }
 
 // runAll runs the n payloads of a batch, a few at a time.
-func (l *Lambda) runAll(ctx context.Context, n int, payload func(i int) []byte) []Outcome {
-	return runBatch(n, func(i int) Outcome { return l.runPayload(ctx, payload(i)) })
+func (r runner) runAll(ctx context.Context, n int, payload func(i int) []byte) []Outcome {
+	return runBatch(n, func(i int) Outcome { return r.runPayload(ctx, payload(i)) })
 }
 
 // isHTTPRequest reports whether a payload is a Function URL or HTTP API request.

@@ -7,7 +7,10 @@
 // no result event, and logs nothing. It uses only the standard library.
 //
 // With AWS_LAMBDA_RUNTIME_API set it is instead a Lambda custom runtime that
-// does the same for each invocation, the floor of the Lambda cold start.
+// does the same for each invocation, the floor of the Lambda cold start; with
+// RUNTIME_API_ADDR set, a FunctionGraph custom runtime (GET
+// /v1/runtime/invocation/request, POST .../response/{id} or .../error/{id}),
+// the floor of the FunctionGraph cold start.
 //
 //	CBR_ENDPOINT=http://127.0.0.1:8090 CBR_PROJECT_ID=... CBR_TOKEN=... PORT=8081 floor
 package main
@@ -32,6 +35,11 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(2)
+	}
+	if api := os.Getenv("RUNTIME_API_ADDR"); api != "" {
+		err := srv.runFunctionGraph(api)
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		os.Exit(1)
 	}
 	if api := os.Getenv("AWS_LAMBDA_RUNTIME_API"); api != "" {
 		err := srv.runLambda(api)
@@ -182,9 +190,23 @@ func (s *server) handle(ctx context.Context, in []byte) (int, error) {
 // fails, as a runtime must.
 func (s *server) runLambda(api string) error {
 	base := "http://" + api + "/2018-06-01/runtime/invocation/"
+	return s.runRuntime(base+"next", "Lambda-Runtime-Aws-Request-Id",
+		func(id string) string { return base + id + "/response" }, func(id string) string { return base + id + "/error" })
+}
+
+// runFunctionGraph serves FunctionGraph's custom runtime API at api.
+func (s *server) runFunctionGraph(api string) error {
+	base := "http://" + api + "/v1/runtime/invocation/"
+	return s.runRuntime(base+"request", "X-Cff-Request-Id",
+		func(id string) string { return base + "response/" + id }, func(id string) string { return base + "error/" + id })
+}
+
+// runRuntime is the invocation loop of a runtime API: GET next, handle,
+// POST the answer to the response or the error URL of the request ID.
+func (s *server) runRuntime(next, idHeader string, response, failed func(id string) string) error {
 	rt := &http.Client{} // no timeout: the next invocation may be long in coming
 	for {
-		resp, err := rt.Get(base + "next")
+		resp, err := rt.Get(next)
 		if err != nil {
 			return err
 		}
@@ -193,11 +215,11 @@ func (s *server) runLambda(api string) error {
 		if err != nil {
 			return err
 		}
-		id := resp.Header.Get("Lambda-Runtime-Aws-Request-Id")
-		answer, path := []byte(`{"ok":true}`), base+id+"/response"
+		id := resp.Header.Get(idHeader)
+		answer, path := []byte(`{"ok":true}`), response(id)
 		if _, err := s.handle(context.Background(), in); err != nil {
 			answer, _ = json.Marshal(map[string]string{"errorMessage": err.Error(), "errorType": "FloorError"})
-			path = base + id + "/error"
+			path = failed(id)
 		}
 		resp, err = rt.Post(path, "application/json", bytes.NewReader(answer))
 		if err != nil {

@@ -1,9 +1,11 @@
 // Command restorepoint turns events into Open Telekom Cloud CBR restore
 // points. It is the deployed binary (the Lambda and FunctionGraph bootstrap,
 // the Knative image); one binary serves every front door: a CloudEvents HTTP
-// receiver (Knative, webhooks, FunctionGraph HTTP functions) and AWS Lambda.
+// receiver (Knative, webhooks, FunctionGraph HTTP functions), FunctionGraph
+// event functions (custom runtime) and AWS Lambda.
 //
-//	restorepoint [serve]        serve HTTP (Lambda when AWS_LAMBDA_RUNTIME_API is set)
+//	restorepoint [serve]        serve HTTP (Lambda when AWS_LAMBDA_RUNTIME_API is set,
+//	                            FunctionGraph's runtime API when FUNCTIONGRAPH_MODE=event)
 //	restorepoint lambda         serve AWS Lambda invocations
 //	restorepoint explain FILE   show what an event would do, without calling the API
 //	restorepoint version
@@ -90,7 +92,8 @@ const usage = `restorepoint turns events into Open Telekom Cloud CBR restore poi
 
 Usage:
   restorepoint [serve]          serve CloudEvents over HTTP on $PORT
-                                (AWS Lambda when AWS_LAMBDA_RUNTIME_API is set)
+                                (AWS Lambda when AWS_LAMBDA_RUNTIME_API is set; FunctionGraph's
+                                runtime API at $RUNTIME_API_ADDR when FUNCTIONGRAPH_MODE=event)
   restorepoint lambda           serve AWS Lambda invocations through the Runtime API
   restorepoint explain [FILE|-] print what an event would do, without calling the API
   restorepoint version          print the version

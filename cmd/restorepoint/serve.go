@@ -12,12 +12,15 @@ import (
 	"github.com/restorepoint/restorepoint/internal/app"
 )
 
-// runServe serves CloudEvents over HTTP on $PORT until ctx ends.
+// runServe serves CloudEvents over HTTP on $PORT until ctx ends, or, with
+// FUNCTIONGRAPH_MODE=event, answers FunctionGraph's custom runtime API at
+// $RUNTIME_API_ADDR (an event function) until ctx ends.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: restorepoint serve\n\nServes CloudEvents over HTTP on $PORT; configured by the environment (restorepoint help env).")
+		fmt.Fprintln(stderr, "Usage: restorepoint serve\n\nServes CloudEvents over HTTP on $PORT, or FunctionGraph's custom runtime API "+
+			"at $RUNTIME_API_ADDR with FUNCTIONGRAPH_MODE=event; configured by the environment (restorepoint help env).")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -32,6 +35,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	a, err := app.New(cfg, app.NewLogger(cfg, stderr), version)
 	if err != nil {
 		return err
+	}
+	if cfg.FunctionGraphMode == app.ModeEvent {
+		a.LogStart("functiongraph runtime", "runtime_api", cfg.RuntimeAPIAddr, "timeout_s", cfg.RuntimeTimeout)
+		return a.ServeFunctionGraph(ctx)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {

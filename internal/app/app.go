@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/function"
@@ -144,4 +145,33 @@ func (a *App) LambdaHandler() *handler.Lambda {
 		MaxBodyBytes:  a.cfg.MaxBodyBytes,
 		WebhookSecret: a.cfg.WebhookSecret,
 	})
+}
+
+// FunctionGraphHandler is the FunctionGraph event-function front door of the
+// app: credentials per invocation with CBR_AUTH=functiongraph (required
+// unless CBR_TOKEN is a fallback), each invocation's deadline
+// RUNTIME_TIMEOUT, events bounded by MAX_BODY_BYTES.
+func (a *App) FunctionGraphHandler() *handler.FunctionGraph {
+	perRequest := a.cfg.Auth == AuthFunctionGraph
+	return handler.NewFunctionGraph(a.core, handler.FunctionGraphOptions{
+		RequestCredentials: perRequest,
+		RequireCredentials: perRequest && a.cfg.Token == "",
+		Timeout:            time.Duration(a.cfg.RuntimeTimeout) * time.Second,
+		MaxBodyBytes:       a.cfg.MaxBodyBytes,
+	})
+}
+
+// ServeFunctionGraph answers FunctionGraph's custom runtime API at
+// RUNTIME_API_ADDR until ctx ends (FUNCTIONGRAPH_MODE=event). A runtime API
+// that cannot be reached is an error naming RUNTIME_API_ADDR.
+func (a *App) ServeFunctionGraph(ctx context.Context) error {
+	// No client timeout: the request for the next invocation waits for one.
+	api, err := handler.NewRuntimeAPI(a.cfg.RuntimeAPIAddr, &http.Client{Transport: newTransport()})
+	if err != nil {
+		return fmt.Errorf("RUNTIME_API_ADDR: %w", err)
+	}
+	if err := a.FunctionGraphHandler().Serve(ctx, api); err != nil {
+		return fmt.Errorf("FunctionGraph runtime API at RUNTIME_API_ADDR=%s: %w", a.cfg.RuntimeAPIAddr, err)
+	}
+	return nil
 }

@@ -59,7 +59,17 @@ type Config struct {
 	IdempotencyTTL time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"1h" desc:"how long a handled event answers duplicate deliveries"`
 	MaxRecords     int           `envconfig:"IDEMPOTENCY_MAX_RECORDS" default:"10000" desc:"most idempotency records held; when full, the oldest delivered ones are dropped before they expire"`
 	MaxBodyBytes   int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted"`
+
+	FunctionGraphMode string `envconfig:"FUNCTIONGRAPH_MODE" default:"http" desc:"http: serve on PORT (HTTP function); event: answer FunctionGraph's custom runtime API (event function)"`
+	RuntimeAPIAddr    string `envconfig:"RUNTIME_API_ADDR" desc:"host:port of FunctionGraph's custom runtime API, set by FunctionGraph (FUNCTIONGRAPH_MODE=event)"`
+	RuntimeTimeout    int    `envconfig:"RUNTIME_TIMEOUT" desc:"function timeout in seconds, set by FunctionGraph: the deadline of each event invocation (15 minutes when unset)"`
 }
+
+// FunctionGraph modes (FUNCTIONGRAPH_MODE).
+const (
+	ModeHTTP  = "http"
+	ModeEvent = "event"
+)
 
 // Auth modes (CBR_AUTH).
 const (
@@ -256,6 +266,23 @@ func (c Config) problems() []error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("MAX_BODY_BYTES: must be at least 1024")
+	}
+	switch c.FunctionGraphMode {
+	case ModeHTTP:
+	case ModeEvent:
+		if c.RuntimeAPIAddr == "" {
+			bad("RUNTIME_API_ADDR: required when FUNCTIONGRAPH_MODE=event (FunctionGraph sets it for custom runtimes)")
+		}
+	default:
+		bad("FUNCTIONGRAPH_MODE: must be http or event, not %q", c.FunctionGraphMode)
+	}
+	if c.RuntimeAPIAddr != "" {
+		if _, err := handler.NewRuntimeAPI(c.RuntimeAPIAddr, nil); err != nil {
+			bad("RUNTIME_API_ADDR: must be host:port: %v", err)
+		}
+	}
+	if c.RuntimeTimeout < 0 {
+		bad("RUNTIME_TIMEOUT: must be a positive number of seconds")
 	}
 	if _, err := c.logLevel(); err != nil {
 		bad("LOG_LEVEL: %v", err)

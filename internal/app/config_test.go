@@ -152,3 +152,40 @@ func envKeys() []string {
 	}
 	return keys
 }
+
+func TestConfigFunctionGraphMode(t *testing.T) {
+	base := env{"RUNTIME_PROJECT_ID": "4229d7a45436489f8c3dc2b1d35d4987", "CBR_AUTH": "functiongraph"}
+	with := func(kv ...string) env {
+		e := env{}
+		for k, v := range base {
+			e[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			e[kv[i]] = kv[i+1]
+		}
+		return e
+	}
+	cfg, err := Load(base.get)
+	if err != nil || cfg.FunctionGraphMode != ModeHTTP {
+		t.Fatalf("default mode %q: %v", cfg.FunctionGraphMode, err)
+	}
+	cfg, err = Load(with("FUNCTIONGRAPH_MODE", "event", "RUNTIME_API_ADDR", "127.0.0.1:8888", "RUNTIME_TIMEOUT", "30").get)
+	if err != nil || cfg.FunctionGraphMode != ModeEvent || cfg.RuntimeTimeout != 30 {
+		t.Fatalf("event mode %+v: %v", cfg, err)
+	}
+	for _, tc := range []struct {
+		e    env
+		want string
+	}{
+		{with("FUNCTIONGRAPH_MODE", "event"), "RUNTIME_API_ADDR: required when FUNCTIONGRAPH_MODE=event"},
+		{with("FUNCTIONGRAPH_MODE", "lambda"), `FUNCTIONGRAPH_MODE: must be http or event, not "lambda"`},
+		{with("FUNCTIONGRAPH_MODE", "event", "RUNTIME_API_ADDR", "http://x/y"), "RUNTIME_API_ADDR: must be host:port"},
+		{with("RUNTIME_TIMEOUT", "-3"), "RUNTIME_TIMEOUT: must be a positive"},
+		{with("RUNTIME_TIMEOUT", "30s"), `RUNTIME_TIMEOUT: cannot parse "30s"`},
+	} {
+		_, err := Load(tc.e.get)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.e, err, tc.want)
+		}
+	}
+}
