@@ -70,25 +70,9 @@ func buildRows(res results, levels []int) []row {
 	rows = append(rows, row{figure: fmt.Sprintf("cold start to first trigger, HTTP, median of %d", len(res.cold["restorepoint"])),
 		unit: "ms", decimals: 1, rp: num(ms(coldRP)), floor: num(ms(coldFl)),
 		target: fmt.Sprintf("≤ %.1f× floor", targetColdStartRatio), met: met(float64(coldRP) <= targetColdStartRatio*float64(coldFl))})
-	lr := row{figure: "cold start to first invocation, Lambda RIE", unit: "ms", decimals: 1}
-	if res.lambdaNote != "" {
-		lr.rp, lr.floor = missing("not measured: "+res.lambdaNote), missing("")
-	} else {
-		d := percentile(res.lambda["restorepoint"], 50)
-		lr.figure += fmt.Sprintf(", median of %d", len(res.lambda["restorepoint"]))
-		lr.rp, lr.floor = num(ms(d)), num(ms(percentile(res.lambda["floor"], 50)))
-	}
-	rows = append(rows, lr)
-	fr := row{figure: "cold start to first answered invocation, FunctionGraph runtime API stand-in", unit: "ms", decimals: 1, target: "≤ 20 ms"}
-	if res.fgNote != "" || len(res.fg["restorepoint"]) == 0 {
-		fr.rp, fr.floor = missing("not measured: "+res.fgNote), missing("")
-	} else {
-		d := percentile(res.fg["restorepoint"], 50)
-		fr.figure += fmt.Sprintf(", median of %d", len(res.fg["restorepoint"]))
-		fr.rp, fr.floor = num(ms(d)), num(ms(percentile(res.fg["floor"], 50)))
-		fr.met = met(d <= targetColdStart)
-	}
-	rows = append(rows, fr)
+	rows = append(rows,
+		runtimeColdStart("cold start to first invocation, Lambda RIE", res.lambda, res.lambdaNote),
+		runtimeColdStart("cold start to first answered invocation, FunctionGraph runtime API stand-in", res.fg, res.fgNote))
 
 	floorBench, hasFloor := findBench(res.gobench, "Floor")
 	for _, kind := range benchKinds {
@@ -112,6 +96,20 @@ func buildRows(res results, levels []int) []row {
 		rp: num(float64(res.size["restorepoint"]) / mb), floor: num(float64(res.size["floor"]) / mb),
 		target: fmt.Sprintf("≤ %.0f MB", targetBootstrap/mb), met: met(float64(res.size["restorepoint"]) <= targetBootstrap)})
 	return rows
+}
+
+// runtimeColdStart is the row of a cold start under a runtime API (the
+// Lambda RIE, the FunctionGraph stand-in): the medians of both programs, or
+// why they were not measured.
+func runtimeColdStart(figure string, cold map[string][]time.Duration, note string) row {
+	r := row{figure: figure, unit: "ms", decimals: 1}
+	if note != "" || len(cold["restorepoint"]) == 0 {
+		r.rp, r.floor = missing("not measured: "+note), missing("")
+		return r
+	}
+	r.figure += fmt.Sprintf(", median of %d", len(cold["restorepoint"]))
+	r.rp, r.floor = num(ms(percentile(cold["restorepoint"], 50))), num(ms(percentile(cold["floor"], 50)))
+	return r
 }
 
 // benchKinds are the trigger kinds of BenchmarkPipeline, in report order.
