@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/iam"
 )
 
@@ -166,7 +167,7 @@ func TestSecretsExtensionUnusableSecrets(t *testing.T) {
 				}
 			}
 			var se *iam.SecretError
-			if !errors.As(err, &se) || se.Temporary() {
+			if !errors.As(err, &se) || (se.FailureClass() == failure.Unavailable) {
 				t.Errorf("error %#v: want a permanent *SecretError", err)
 			}
 			if n := x.requests.Load(); n != 1 {
@@ -253,7 +254,7 @@ func TestSecretsExtensionRetries(t *testing.T) {
 		s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x), Attempts: 3})
 		_, err := s.Token(t.Context())
 		var se *iam.SecretError
-		if !errors.As(err, &se) || !se.Temporary() || se.StatusCode != 500 || se.Attempts != 3 ||
+		if !errors.As(err, &se) || !(se.FailureClass() == failure.Unavailable) || se.StatusCode != 500 || se.Attempts != 3 ||
 			!strings.Contains(err.Error(), "the Parameters and Secrets extension answered 500 Internal Server Error: extension not ready (after 3 attempts)") {
 			t.Fatalf("Token() error = %v", err)
 		}
@@ -268,7 +269,7 @@ func TestSecretsExtensionRetries(t *testing.T) {
 		s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: port, Attempts: 2})
 		_, err = s.Credentials(t.Context())
 		var se *iam.SecretError
-		if !errors.As(err, &se) || !se.Temporary() || se.Attempts != 2 ||
+		if !errors.As(err, &se) || !(se.FailureClass() == failure.Unavailable) || se.Attempts != 2 ||
 			!strings.Contains(err.Error(), "the Parameters and Secrets extension cannot be reached") {
 			t.Fatalf("Credentials() error = %v", err)
 		}
@@ -297,7 +298,7 @@ func TestSecretsExtensionRetries(t *testing.T) {
 			s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x), SecretID: tc.id, SessionToken: iam.Secret(tc.token)})
 			_, err := s.Credentials(t.Context())
 			var se *iam.SecretError
-			if !errors.As(err, &se) || se.Temporary() || !strings.Contains(err.Error(), tc.want) || x.requests.Load() != 1 {
+			if !errors.As(err, &se) || (se.FailureClass() == failure.Unavailable) || !strings.Contains(err.Error(), tc.want) || x.requests.Load() != 1 {
 				t.Errorf("secret %s: error = %v after %d requests", tc.id, err, x.requests.Load())
 			}
 			if strings.Contains(err.Error(), "wrong-session") {
