@@ -113,11 +113,18 @@ const (
 // request's header: its temporary keys ([WithKeys]) when it has an access
 // key and a secret key under either naming, and its X-CFF-Auth-Token
 // ([WithToken]) when it has one. A header without them gives ctx as it is.
+// Names are matched without regard to case, also in a header built from a
+// map whose keys are not in canonical form (an event's JSON).
 func RequestContext(ctx context.Context, h http.Header) context.Context {
 	get := func(names ...string) string {
 		for _, name := range names {
 			if v := strings.TrimSpace(h.Get(name)); v != "" {
 				return v
+			}
+			for key, values := range h {
+				if strings.EqualFold(key, name) && len(values) > 0 && strings.TrimSpace(values[0]) != "" {
+					return strings.TrimSpace(values[0])
+				}
 			}
 		}
 		return ""
