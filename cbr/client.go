@@ -42,9 +42,14 @@ const contentType = "application/json;charset=UTF-8"
 // Every call is retried on throttling (429) and unavailability (5xx,
 // including BackupService.0002, and network failures) with exponential
 // backoff and full jitter, honouring Retry-After, up to the configured number
-// of attempts and never beyond the context's deadline. A 401 makes the client
-// invalidate the token (when its TokenSource implements TokenInvalidator) and
-// try once more with a fresh one; that retry costs no attempt and no wait.
+// of attempts and never beyond the context's deadline.
+//
+// Every attempt is authorised afresh by the client's [Authorizer]: an
+// X-Auth-Token from a TokenSource ([New]) or an AK/SK signature
+// ([NewAuthorized] with iam.Signer), so a retry is signed with a new date.
+// Requests carry X-Project-Id. A 401 makes the client drop the credentials
+// it used (invalidate the token, re-read the keys) and try once more with
+// fresh ones; that retry costs no attempt and no wait.
 //
 // Create checkpoint is not idempotent: a retry after a connection failure
 // that happened after the server accepted the request can create a second
@@ -54,11 +59,13 @@ const contentType = "application/json;charset=UTF-8"
 //
 // Every error states its class for [failure.ClassOf]: a broken rule is
 // invalid, an *APIError is classed by status (see [APIError.FailureClass]),
-// a *TokenError as its source says, anything else is unavailable.
+// a *TokenError or *AuthError as its source says, anything else is
+// unavailable.
 type Client struct {
 	endpoint    string
 	projectID   string
-	tokens      TokenSource
+	auth        Authorizer
+	authError   func(error) error // wraps a failure of auth
 	httpClient  *http.Client
 	maxAttempts int
 	backoffBase time.Duration
@@ -76,7 +83,7 @@ type Option func(*Client)
 // 30 second timeout per attempt.
 //
 // Redirects are not followed (a 3xx answer is returned as an *APIError),
-// because net/http would forward the X-Auth-Token header to the redirect
+// because net/http would forward the credential headers to the redirect
 // target, unless hc sets its own CheckRedirect.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.httpClient = hc } }
 
@@ -110,8 +117,27 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 
 // New returns a Client for the CBR endpoint (such as
 // "https://cbr.eu-de.otc.t-systems.com", without "/v3"; a path prefix is
-// kept) and project, authenticating with tokens from tokens.
+// kept) and project, authenticating with the X-Auth-Token from tokens. A
+// failure of tokens is a *[TokenError].
 func New(endpoint, projectID string, tokens TokenSource, opts ...Option) (*Client, error) {
+	if tokens == nil {
+		return nil, errors.New("cbr: token source is nil")
+	}
+	return newClient(endpoint, projectID, otc.TokenAuthorizer{Source: tokens},
+		func(err error) error { return &TokenError{Err: err} }, opts...)
+}
+
+// NewAuthorized is [New] for any way of authorising requests, such as an
+// AK/SK signature (iam.Signer) or credentials a request carries. A failure
+// of auth is an *[AuthError].
+func NewAuthorized(endpoint, projectID string, auth Authorizer, opts ...Option) (*Client, error) {
+	if auth == nil {
+		return nil, errors.New("cbr: authorizer is nil")
+	}
+	return newClient(endpoint, projectID, auth, func(err error) error { return &AuthError{Err: err} }, opts...)
+}
+
+func newClient(endpoint, projectID string, auth Authorizer, authError func(error) error, opts ...Option) (*Client, error) {
 	ep, err := parseEndpoint(endpoint)
 	if err != nil {
 		return nil, err
@@ -119,13 +145,11 @@ func New(endpoint, projectID string, tokens TokenSource, opts ...Option) (*Clien
 	if strings.TrimSpace(projectID) == "" {
 		return nil, errors.New("cbr: project ID is empty")
 	}
-	if tokens == nil {
-		return nil, errors.New("cbr: token source is nil")
-	}
 	c := &Client{
 		endpoint:    ep,
 		projectID:   projectID,
-		tokens:      tokens,
+		auth:        auth,
+		authError:   authError,
 		httpClient:  &http.Client{Timeout: 30 * time.Second},
 		maxAttempts: DefaultMaxAttempts,
 		backoffBase: DefaultBackoffBase,
@@ -176,7 +200,7 @@ func parseEndpoint(endpoint string) (string, error) {
 	case u.Host == "":
 		return "", fmt.Errorf("cbr: endpoint %q: no host", endpoint)
 	case u.User != nil:
-		return "", errors.New("cbr: endpoint must not contain user info; use a TokenSource")
+		return "", errors.New("cbr: endpoint must not contain user info; use an Authorizer")
 	case u.RawQuery != "" || u.Fragment != "":
 		return "", fmt.Errorf("cbr: endpoint %q: must not have a query or fragment", endpoint)
 	}
@@ -237,26 +261,20 @@ func (c *Client) GetCheckpoint(ctx context.Context, id string) (*CheckpointCreat
 func (c *Client) call(ctx context.Context, method, target string, body []byte) (*CheckpointResponse, error) {
 	reauthorized := false
 	for attempt := 1; ; {
-		token, err := c.tokens.Token(ctx)
-		if err == nil && token == "" {
-			err = errEmptyToken
-		}
-		if err != nil {
-			return nil, &TokenError{Err: err}
-		}
-		resp, err := c.attempt(ctx, method, target, body, token)
+		resp, refused, err := c.attempt(ctx, method, target, body)
 		if err == nil {
 			return resp, nil
 		}
-
 		var apiErr *APIError
 		isAPI := errors.As(err, &apiErr)
-		if isAPI && apiErr.StatusCode == http.StatusUnauthorized && !reauthorized {
-			if inv, ok := c.tokens.(TokenInvalidator); ok {
-				inv.Invalidate(token)
-				reauthorized = true
-				continue // a fresh token: no attempt spent, no wait
-			}
+		if isAPI && apiErr.StatusCode == http.StatusUnauthorized && !reauthorized && refused != nil {
+			refused()
+			reauthorized = true
+			continue // fresh credentials: no attempt spent, no wait
+		}
+		var authErr authFailure
+		if errors.As(err, &authErr) {
+			return nil, authErr.err
 		}
 		if !failure.Retryable(err) || errors.Is(err, ErrMalformedResponse) ||
 			attempt >= c.maxAttempts || ctx.Err() != nil {
@@ -294,23 +312,42 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return time.Duration(f * float64(ceiling))
 }
 
-// attempt sends one request and turns the answer into a response or an error.
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, token string) (*CheckpointResponse, error) {
+// authFailure marks an error of the Authorizer inside call: it is
+// returned as it is, never retried.
+type authFailure struct{ err error }
+
+func (a authFailure) Error() string { return a.err.Error() }
+
+// attempt authorises and sends one request and turns the answer into a
+// response or an error. refused drops the credentials it used (nil when
+// they cannot be replaced).
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte) (_ *CheckpointResponse, refused func(), _ error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	req.Header.Set("X-Auth-Token", token)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("X-Project-Id", c.projectID)
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
+	grant, err := c.auth.Authorize(ctx, req, body)
+	if err != nil {
+		return nil, nil, authFailure{c.authError(err)}
+	}
+	resp, err := c.do(req, grant.Secrets)
+	return resp, grant.Refused, err
+}
 
+// do sends req and reads the answer; secrets are scrubbed from whatever
+// is quoted of it.
+func (c *Client) do(req *http.Request, secrets []string) (*CheckpointResponse, error) {
+	method, target := req.Method, req.URL.String()
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
 		return nil, err // *url.Error: method, URL and cause; no headers
@@ -319,7 +356,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 
 	requestID := resp.Header.Get("X-Request-Id")
 	if resp.StatusCode/100 != 2 {
-		return nil, c.apiError(req, resp, requestID, token)
+		return nil, c.apiError(req, resp, requestID, secrets)
 	}
 
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody+1))
@@ -337,20 +374,20 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	if len(data) > maxSuccessBody {
 		return nil, fmt.Errorf("%s: %w: larger than %d bytes", where(), ErrMalformedResponse, maxSuccessBody)
 	}
-	// The token goes before decoding: decode errors quote (and cut) parts of
+	// The secrets go before decoding: decode errors quote (and cut) parts of
 	// the body, and the checkpoint ends up in result events.
-	out, err := decodeCheckpointResponse(otc.ScrubBytes(data, token))
+	out, err := decodeCheckpointResponse(otc.ScrubBytes(data, secrets...))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, otc.Scrub(err.Error(), token))
+		return nil, fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, otc.Scrub(err.Error(), secrets...))
 	}
 	return out, nil
 }
 
 // apiError builds an *APIError from a failed answer, reading at most
-// otc.MaxErrorBody bytes of its body. The token is scrubbed from the body in
-// case a gateway echoes the request.
-func (c *Client) apiError(req *http.Request, resp *http.Response, requestID, token string) *APIError {
-	code, msg, bodyRequestID := otc.ParseErrorBody(otc.ReadErrorBody(resp.Body), token)
+// otc.MaxErrorBody bytes of its body. The secrets are scrubbed from the
+// body in case a gateway echoes the request.
+func (c *Client) apiError(req *http.Request, resp *http.Response, requestID string, secrets []string) *APIError {
+	code, msg, bodyRequestID := otc.ParseErrorBody(otc.ReadErrorBody(resp.Body), secrets...)
 	if requestID == "" {
 		requestID = bodyRequestID
 	}
@@ -358,7 +395,7 @@ func (c *Client) apiError(req *http.Request, resp *http.Response, requestID, tok
 		StatusCode: resp.StatusCode,
 		Code:       code,
 		Message:    msg,
-		RequestID:  otc.Scrub(requestID, token),
+		RequestID:  otc.Scrub(requestID, secrets...),
 		Method:     req.Method,
 		URL:        req.URL.Redacted(),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),

@@ -3,7 +3,6 @@ package cbr
 import (
 	"context"
 
-	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
@@ -23,7 +22,7 @@ type TokenInvalidator = otc.TokenInvalidator
 type StaticToken string
 
 // errEmptyToken is returned when a TokenSource yields an empty token.
-var errEmptyToken = failure.New(failure.Unauthorized, "token source returned an empty token")
+var errEmptyToken = otc.ErrEmptyToken
 
 // Token returns the token itself, or an error when it is empty.
 func (t StaticToken) Token(context.Context) (string, error) {
@@ -45,3 +44,24 @@ func (e *TokenError) Error() string { return "get token: " + e.Err.Error() }
 
 // Unwrap returns the token source's error.
 func (e *TokenError) Unwrap() error { return e.Err }
+
+// Authorizer authorises each attempt of a call: it sets X-Auth-Token, or
+// signs the request with access keys (iam.Signer). It is the same interface
+// as iam.Authorizer.
+type Authorizer = otc.Authorizer
+
+// Grant is what authorised one attempt: the secrets to scrub from answers
+// and how to drop refused credentials.
+type Grant = otc.Grant
+
+// AuthError is a failure of a client's [Authorizer] (see [NewAuthorized]):
+// no keys could be read, the request carried no credentials, signing failed.
+// Its class is the one the Authorizer's error states; an error that states
+// no class is unavailable.
+type AuthError struct{ Err error }
+
+// Error returns "authorize: " and the Authorizer's message.
+func (e *AuthError) Error() string { return "authorize: " + e.Err.Error() }
+
+// Unwrap returns the Authorizer's error.
+func (e *AuthError) Unwrap() error { return e.Err }

@@ -47,3 +47,42 @@ func TestBadConfigurationExitsTwo(t *testing.T) {
 		t.Fatalf("stderr shows the password:\n%s", out)
 	}
 }
+
+// TestBadAccessKeyConfigurationExitsTwo: a malformed access key and a
+// missing secret key file are known at start: exit 2, both named, no
+// secret shown.
+func TestBadAccessKeyConfigurationExitsTwo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "serve")
+	cmd.Env = []string{
+		"PATH=/usr/bin:/bin",
+		"CBR_PROJECT_ID=" + "f841e01fd2b14e7fa41b6ae7aa6b0594",
+		"CBR_ACCESS_KEY=" + secretKey, // a secret key pasted in the wrong place
+		"CBR_SECRET_KEY_FILE=" + t.TempDir() + "/missing",
+		"CBR_SECURITY_TOKEN=" + secretToken,
+		"CBR_SECURITY_TOKEN_FILE=/also/given",
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit: %v, want status 2\n%s", err, stderr.String())
+	}
+	out := stderr.String()
+	for _, want := range []string{
+		"CBR_ACCESS_KEY: the access key is malformed",
+		"CBR_SECRET_KEY_FILE: ", "no such file",
+		"CBR_SECURITY_TOKEN: set together with CBR_SECURITY_TOKEN_FILE",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, out)
+		}
+	}
+	for _, s := range searchedSecrets {
+		if strings.Contains(out, s) {
+			t.Fatalf("stderr shows a secret:\n%s", out)
+		}
+	}
+}

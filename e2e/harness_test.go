@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,17 @@ const (
 	secretToken    = "tok-SECRET-7f3a9c1e5b2d"
 	secretWebhook  = "whk-SECRET-2d8e4b6f0a1c"
 	secretPassword = cbrtest.DemoPassword
+	// secretKey is the secret key of accessKey, which the emulator takes
+	// instead of its demo pair in worlds with aksk.
+	secretKey = "sk-SECRET-9b4e1d7c3a5f"
+	accessKey = "E2EACCESSKEY00000001"
 )
+
+// searchedSecrets are searched for in every world, besides the tokens the
+// emulator saw: the temporary keys' secret key and security token are what
+// FunctionGraph's headers carry.
+var searchedSecrets = []string{secretToken, secretWebhook, secretPassword, secretKey,
+	cbrtest.DemoTemporarySecretKey, cbrtest.DemoSecurityToken}
 
 // binPath is the restorepoint binary TestMain builds.
 var binPath string
@@ -86,6 +97,10 @@ type options struct {
 	// password selects IAM password auth against the emulator's IAM instead
 	// of the static token.
 	password bool
+	// aksk signs with accessKey and secretKey (from a file) instead.
+	aksk bool
+	// noCredentials configures none (for CBR_AUTH=functiongraph).
+	noCredentials bool
 	// noWebhook leaves WEBHOOK_SECRET unset.
 	noWebhook bool
 	// emulator options; Token is always secretToken.
@@ -136,12 +151,22 @@ func newWorld(t *testing.T, opts options) *world {
 	if !opts.noWebhook {
 		env["WEBHOOK_SECRET"] = secretWebhook
 	}
-	if opts.password {
+	switch {
+	case opts.noCredentials:
+	case opts.aksk:
+		w.emu.SetAccessKey(accessKey, secretKey)
+		file := filepath.Join(t.TempDir(), "secret-key")
+		if err := os.WriteFile(file, []byte(secretKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env["CBR_ACCESS_KEY"] = accessKey
+		env["CBR_SECRET_KEY_FILE"] = file
+	case opts.password:
 		env["IAM_ENDPOINT"] = w.emu.URL + "/v3"
 		env["IAM_USERNAME"] = cbrtest.DemoUser
 		env["IAM_PASSWORD"] = secretPassword
 		env["IAM_DOMAIN_NAME"] = cbrtest.DemoDomain
-	} else {
+	default:
 		env["CBR_TOKEN"] = secretToken
 	}
 	for k, v := range opts.env {
@@ -307,11 +332,11 @@ func (w *world) get(path string) (int, []byte) {
 }
 
 // checkSecrets searches the child's logs, every reply and everything the
-// sink received for the token, the IAM password, the webhook secret and
-// every IAM token the emulator saw.
+// sink received for the token, the IAM password, the webhook secret, the
+// secret keys and security token, and every IAM token the emulator saw.
 func (w *world) checkSecrets() {
 	t := w.t
-	secrets := []string{secretToken, secretWebhook, secretPassword}
+	secrets := slices.Clone(searchedSecrets)
 	for _, r := range w.emu.Requests() {
 		if r.Token != "" && !contains(secrets, r.Token) {
 			secrets = append(secrets, r.Token)

@@ -94,53 +94,27 @@ type Invocation struct {
 	InvokeType string
 	// Payload is the event.
 	Payload []byte
-	// Credentials are the execution agency's, from the headers.
-	Credentials AgencyCredentials
+	// Agency holds the execution agency's temporary credentials: the
+	// invocation's X-CFF-Auth-Token, X-CFF-Access-Key, X-CFF-Secret-Key and
+	// X-CFF-Security-Token headers, and no other. They are used for this
+	// invocation only (iam.RequestContext), never stored or printed.
+	Agency http.Header
 }
 
-// AgencyCredentials are the temporary credentials of a function's execution
-// agency that come with each invocation. They are used for that invocation
-// only, never stored, and never printed (Secret prints as [redacted]).
-type AgencyCredentials struct {
-	// Token is X-CFF-Auth-Token.
-	Token iam.Secret
-	// Keys are X-CFF-Access-Key, X-CFF-Secret-Key and X-CFF-Security-Token:
-	// temporary AK/SK.
-	Keys iam.Keys
-}
+// agencyHeaders are the headers of an invocation that carry the agency's
+// credentials.
+var agencyHeaders = []string{HeaderFunctionGraphToken, HeaderFunctionGraphAccessKey, HeaderFunctionGraphSecretKey, HeaderFunctionGraphSecurityToken}
 
-// credentialsFromHeader reads an invocation's agency credentials.
-func credentialsFromHeader(h http.Header) AgencyCredentials {
-	get := func(name string) string { return strings.TrimSpace(h.Get(name)) }
-	return AgencyCredentials{
-		Token: iam.Secret(get(HeaderFunctionGraphToken)),
-		Keys: iam.Keys{
-			AccessKey:     get(HeaderFunctionGraphAccessKey),
-			SecretKey:     iam.Secret(get(HeaderFunctionGraphSecretKey)),
-			SecurityToken: iam.Secret(get(HeaderFunctionGraphSecurityToken)),
-		},
+// agencyFromHeader copies an invocation's agency credential headers, the
+// blank ones left out.
+func agencyFromHeader(h http.Header) http.Header {
+	agency := http.Header{}
+	for _, name := range agencyHeaders {
+		if v := strings.TrimSpace(h.Get(name)); v != "" {
+			agency.Set(name, v)
+		}
 	}
-}
-
-// Empty reports whether the invocation carried no agency credentials.
-func (c AgencyCredentials) Empty() bool {
-	return c.Token == "" && c.Keys.AccessKey == "" && c.Keys.SecretKey == ""
-}
-
-// Context returns ctx carrying c as the credentials of the CBR calls made
-// under it.
-//
-// This is the one place where an invocation's agency headers become request
-// credentials. Today that is the token (iam.WithToken, read by
-// iam.ContextSource). The temporary AK/SK travel along in c.Keys; when the
-// AK/SK signer reads keys from the context, add here, and only here:
-//
-//	ctx = iam.WithKeys(ctx, c.Keys)
-func (c AgencyCredentials) Context(ctx context.Context) context.Context {
-	if c.Token != "" {
-		ctx = iam.WithToken(ctx, c.Token)
-	}
-	return ctx
+	return agency
 }
 
 // errNoAgency is the failure of an invocation without agency credentials.
@@ -178,7 +152,7 @@ func (f *FunctionGraph) Invoke(ctx context.Context, inv Invocation) Answer {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
 	if f.opts.RequestCredentials {
-		ctx = inv.Credentials.Context(ctx)
+		ctx = iam.RequestContext(ctx, inv.Agency)
 	}
 	body, err := f.handle(ctx, inv)
 	return f.answerOf(body, err)
@@ -191,7 +165,7 @@ func (f *FunctionGraph) handle(ctx context.Context, inv Invocation) (json.RawMes
 		return answer(f.core.Run(ctx, events.Trigger{Ref: ref},
 			&failure.FieldError{Field: "payload", Rule: fmt.Sprintf("larger than %d bytes (MAX_BODY_BYTES)", f.opts.MaxBodyBytes)}))
 	}
-	if f.opts.RequireCredentials && inv.Credentials.Empty() {
+	if f.opts.RequireCredentials && len(inv.Agency) == 0 {
 		t, err := events.Decode(inv.Payload)
 		if err != nil || t.Ref.ID == "" {
 			t = events.Trigger{Ref: ref}

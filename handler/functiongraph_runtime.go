@@ -59,10 +59,10 @@ func (r *RuntimeAPI) Next(ctx context.Context, maxBody int64) (Invocation, error
 		return Invocation{}, fmt.Errorf("GET %s: status %d: %s", req.URL.Path, resp.StatusCode, bytes.TrimSpace(truncate(body, 200)))
 	}
 	inv := Invocation{
-		RequestID:   resp.Header.Get(HeaderFunctionGraphRequestID),
-		InvokeType:  resp.Header.Get(HeaderFunctionGraphInvokeType),
-		Payload:     body,
-		Credentials: credentialsFromHeader(resp.Header),
+		RequestID:  resp.Header.Get(HeaderFunctionGraphRequestID),
+		InvokeType: resp.Header.Get(HeaderFunctionGraphInvokeType),
+		Payload:    body,
+		Agency:     agencyFromHeader(resp.Header),
 	}
 	if inv.RequestID == "" {
 		return Invocation{}, fmt.Errorf("GET %s: no %s header", req.URL.Path, HeaderFunctionGraphRequestID)

@@ -30,16 +30,24 @@ type HTTPOptions struct {
 	// WebhookSecret, when set, is required as a bearer token or as the key of
 	// an X-Hub-Signature-256 HMAC of the body.
 	WebhookSecret iam.Secret
-	// RequestTokens takes the CBR token of each request from its
-	// X-CFF-Auth-Token header (FunctionGraph with "Include Keys").
+	// RequestTokens takes the CBR credentials of each request from its
+	// FunctionGraph headers ("Include Keys"): the agency's temporary keys
+	// (X-CFF-Security-Access-Key, X-CFF-Security-Secret-Key,
+	// X-CFF-Security-Token; custom runtimes X-CFF-Access-Key,
+	// X-CFF-Secret-Key) and X-CFF-Auth-Token, put into the context with
+	// iam.RequestContext for an iam.RequestCredentials authorizer.
 	RequestTokens bool
+	// WebhookSecrets, when set, gives the webhook secret for each request
+	// instead of WebhookSecret (read at run time, e.g. from AWS Secrets
+	// Manager). An error answers 503; an empty secret refuses the request.
+	WebhookSecrets func(ctx context.Context) (iam.Secret, error)
 	// Ready reports whether the function can serve (GET /readyz).
 	Ready func(ctx context.Context) error
 }
 
 // Header names read by the HTTP front door.
 const (
-	HeaderFunctionGraphToken = "X-CFF-Auth-Token"
+	HeaderFunctionGraphToken = iam.HeaderCFFAuthToken
 	HeaderSignature          = "X-Hub-Signature-256"
 )
 
@@ -86,15 +94,27 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
 		return
 	}
-	if err := h.authorize(r, body); err != nil {
+	secret := h.opts.WebhookSecret
+	if h.opts.WebhookSecrets != nil {
+		s, err := h.opts.WebhookSecrets(r.Context())
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "webhook secret: "+err.Error())
+			return
+		}
+		if s == "" {
+			writeError(w, http.StatusUnauthorized, "no webhook secret is configured: requests are refused")
+			return
+		}
+		secret = s
+	}
+	if err := authorizeWebhook(secret, r, body); err != nil {
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	ctx := r.Context()
 	if h.opts.RequestTokens {
-		if tok := strings.TrimSpace(r.Header.Get(HeaderFunctionGraphToken)); tok != "" {
-			ctx = iam.WithToken(ctx, iam.Secret(tok))
-		}
+		ctx = iam.RequestContext(ctx, r.Header)
 	}
 	if isBatch(r.Header.Get("Content-Type")) {
 		h.receiveBatch(ctx, w, r.Header, body)
@@ -196,9 +216,10 @@ func (h *httpHandler) reply(ctx context.Context, w http.ResponseWriter, o Outcom
 	}
 }
 
-// authorize checks the webhook secret, when one is set, in constant time.
-func (h *httpHandler) authorize(r *http.Request, body []byte) error {
-	secret := h.opts.WebhookSecret.Reveal()
+// authorizeWebhook checks the webhook secret, when one is set, in constant
+// time.
+func authorizeWebhook(webhookSecret iam.Secret, r *http.Request, body []byte) error {
+	secret := webhookSecret.Reveal()
 	if secret == "" {
 		return nil
 	}

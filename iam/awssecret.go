@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
 // The AWS Parameters and Secrets Lambda Extension (a Lambda layer) serves
@@ -206,10 +209,16 @@ func (e *SecretError) Error() string {
 // Unwrap returns the network or context error, if any.
 func (e *SecretError) Unwrap() error { return e.Err }
 
-// Temporary reports whether reading again later may succeed: the extension
-// was unreachable, throttled or failing. A secret without the fields it
-// needs, or an extension refusing access, is not temporary.
-func (e *SecretError) Temporary() bool { return e.temporary }
+// FailureClass returns [failure.Unavailable] when reading again later may
+// succeed (the extension was unreachable, throttled or failing), else
+// [failure.Unauthorized]: a secret without the fields it needs, or an
+// extension refusing access.
+func (e *SecretError) FailureClass() failure.Class {
+	if e.temporary {
+		return failure.Unavailable
+	}
+	return failure.Unauthorized
+}
 
 // Credentials returns the secret's credentials, from the cache when it has
 // them and Invalidate was not called since (nor MaxAge passed).
@@ -308,11 +317,7 @@ func (s *SecretsExtension) read(ctx context.Context) (Credentials, error) {
 		if !err.temporary || attempt >= s.attempts {
 			return Credentials{}, err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if otc.Sleep(ctx, backoff) != nil {
 			return Credentials{}, err
 		}
 		backoff *= 2

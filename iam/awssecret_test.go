@@ -2,7 +2,6 @@ package iam_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,11 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/iam/iamtest"
 )
 
 const (
@@ -24,53 +24,15 @@ const (
 	secretARN    = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:" + secretName + "-AbCdEf"
 )
 
-// extension is a stand-in for the AWS Parameters and Secrets Lambda
-// Extension: GET /secretsmanager/get?secretId=<name or ARN> with the session
-// token header, answering GetSecretValue's JSON.
-type extension struct {
-	mu       sync.Mutex
-	secret   string // SecretString
-	failures []int  // statuses answered before the secret, one per request
-	requests atomic.Int32
-}
+// extension is the stand-in for the Parameters and Secrets extension.
+type extension = iamtest.Extension
 
-func (x *extension) set(secret string) {
-	x.mu.Lock()
-	x.secret = secret
-	x.mu.Unlock()
-}
-
-func (x *extension) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x.requests.Add(1)
-	if r.Method != http.MethodGet || r.URL.Path != "/secretsmanager/get" {
-		http.Error(w, "not found", http.StatusNotFound)
-		return
-	}
-	if r.Header.Get("X-Aws-Parameters-Secrets-Token") != sessionToken {
-		http.Error(w, "missing or invalid X-Aws-Parameters-Secrets-Token", http.StatusUnauthorized)
-		return
-	}
-	x.mu.Lock()
-	var status int
-	if len(x.failures) > 0 {
-		status, x.failures = x.failures[0], x.failures[1:]
-	}
-	secret := x.secret
-	x.mu.Unlock()
-	if status != 0 {
-		http.Error(w, "extension not ready", status)
-		return
-	}
-	if id := r.URL.Query().Get("secretId"); id != secretName && id != secretARN {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"__type":"ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}`)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"ARN": secretARN, "Name": secretName, "VersionId": "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
-		"SecretString": secret, "VersionStages": []string{"AWSCURRENT"}, "CreatedDate": "2024-01-01T00:00:00.000Z",
-	})
+// newExt returns a stand-in holding secret under secretName (and
+// secretARN), failing first with the given statuses.
+func newExt(secret string, failures ...int) *extension {
+	x := iamtest.NewExtension(sessionToken, secretName, secret)
+	x.Fail(failures...)
+	return x
 }
 
 // startExtension serves x on a loopback port and returns the port.
@@ -121,7 +83,7 @@ func TestSecretsExtensionKinds(t *testing.T) {
 			iam.Credentials{Kind: iam.CredentialKeys, Keys: iam.Keys{AccessKey: "AK1", SecretKey: "sk-value"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := &extension{secret: tc.secret}
+			x := newExt(tc.secret)
 			s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x)})
 			got, err := s.Credentials(t.Context())
 			if err != nil {
@@ -154,7 +116,7 @@ func TestSecretsExtensionUnusableSecrets(t *testing.T) {
 		{"JSON array", `["sk-value"]`, "SecretString is not a JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := &extension{secret: tc.secret}
+			x := newExt(tc.secret)
 			s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x)})
 			_, err := s.Credentials(t.Context())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -166,10 +128,10 @@ func TestSecretsExtensionUnusableSecrets(t *testing.T) {
 				}
 			}
 			var se *iam.SecretError
-			if !errors.As(err, &se) || se.Temporary() {
+			if !errors.As(err, &se) || (se.FailureClass() == failure.Unavailable) {
 				t.Errorf("error %#v: want a permanent *SecretError", err)
 			}
-			if n := x.requests.Load(); n != 1 {
+			if n := x.Requests(); n != 1 {
 				t.Errorf("%d requests for a permanent problem, want 1", n)
 			}
 		})
@@ -177,7 +139,7 @@ func TestSecretsExtensionUnusableSecrets(t *testing.T) {
 }
 
 func TestSecretsExtensionCacheAndInvalidate(t *testing.T) {
-	x := &extension{secret: `{"access_key":"AK1","secret_key":"sk-one"}`}
+	x := newExt(`{"access_key":"AK1","secret_key":"sk-one"}`)
 	s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x)})
 	ctx := t.Context()
 	var wg sync.WaitGroup
@@ -189,11 +151,11 @@ func TestSecretsExtensionCacheAndInvalidate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := x.requests.Load(); n != 1 {
+	if n := x.Requests(); n != 1 {
 		t.Errorf("%d requests for concurrent callers, want 1", n)
 	}
 
-	x.set(`{"access_key":"AK2","secret_key":"sk-two"}`) // rotated
+	x.Set(`{"access_key":"AK2","secret_key":"sk-two"}`) // rotated
 	if k, _ := s.Keys(ctx); k.AccessKey != "AK1" {
 		t.Errorf("read again without Invalidate")
 	}
@@ -201,7 +163,7 @@ func TestSecretsExtensionCacheAndInvalidate(t *testing.T) {
 	if k, err := s.Keys(ctx); err != nil || k.AccessKey != "AK2" || k.SecretKey != "sk-two" {
 		t.Errorf("after InvalidateKeys: Keys() = %v, %v", k, err)
 	}
-	if n := x.requests.Load(); n != 2 {
+	if n := x.Requests(); n != 2 {
 		t.Errorf("%d requests, want 2", n)
 	}
 
@@ -209,7 +171,7 @@ func TestSecretsExtensionCacheAndInvalidate(t *testing.T) {
 	if _, err := s.Token(ctx); err == nil || !strings.Contains(err.Error(), "holds access keys, not a token") {
 		t.Errorf("Token() on keys: %v", err)
 	}
-	x.set(`{"token":"tok-value"}`)
+	x.Set(`{"token":"tok-value"}`)
 	s.Invalidate("")
 	if tok, err := s.Token(ctx); err != nil || tok != "tok-value" {
 		t.Errorf("Token() = %q, %v", tok, err)
@@ -220,7 +182,7 @@ func TestSecretsExtensionCacheAndInvalidate(t *testing.T) {
 }
 
 func TestSecretsExtensionMaxAge(t *testing.T) {
-	x := &extension{secret: `{"token":"one"}`}
+	x := newExt(`{"token":"one"}`)
 	now := time.Unix(1700000000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -228,7 +190,7 @@ func TestSecretsExtensionMaxAge(t *testing.T) {
 	if tok, _ := s.Token(t.Context()); tok != "one" {
 		t.Fatal(tok)
 	}
-	x.set(`{"token":"two"}`)
+	x.Set(`{"token":"two"}`)
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
@@ -239,21 +201,21 @@ func TestSecretsExtensionMaxAge(t *testing.T) {
 
 func TestSecretsExtensionRetries(t *testing.T) {
 	t.Run("cold start 400 and 5xx", func(t *testing.T) {
-		x := &extension{secret: `{"token":"tok-value"}`, failures: []int{400, 503, 500}}
+		x := newExt(`{"token":"tok-value"}`, 400, 503, 500)
 		s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x)})
 		if tok, err := s.Token(t.Context()); err != nil || tok != "tok-value" {
 			t.Fatalf("Token() = %q, %v", tok, err)
 		}
-		if n := x.requests.Load(); n != 4 {
+		if n := x.Requests(); n != 4 {
 			t.Errorf("%d requests, want 4", n)
 		}
 	})
 	t.Run("gives up after Attempts", func(t *testing.T) {
-		x := &extension{secret: `{"token":"tok-value"}`, failures: []int{500, 500, 500, 500}}
+		x := newExt(`{"token":"tok-value"}`, 500, 500, 500, 500)
 		s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x), Attempts: 3})
 		_, err := s.Token(t.Context())
 		var se *iam.SecretError
-		if !errors.As(err, &se) || !se.Temporary() || se.StatusCode != 500 || se.Attempts != 3 ||
+		if !errors.As(err, &se) || !(se.FailureClass() == failure.Unavailable) || se.StatusCode != 500 || se.Attempts != 3 ||
 			!strings.Contains(err.Error(), "the Parameters and Secrets extension answered 500 Internal Server Error: extension not ready (after 3 attempts)") {
 			t.Fatalf("Token() error = %v", err)
 		}
@@ -268,13 +230,13 @@ func TestSecretsExtensionRetries(t *testing.T) {
 		s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: port, Attempts: 2})
 		_, err = s.Credentials(t.Context())
 		var se *iam.SecretError
-		if !errors.As(err, &se) || !se.Temporary() || se.Attempts != 2 ||
+		if !errors.As(err, &se) || !(se.FailureClass() == failure.Unavailable) || se.Attempts != 2 ||
 			!strings.Contains(err.Error(), "the Parameters and Secrets extension cannot be reached") {
 			t.Fatalf("Credentials() error = %v", err)
 		}
 	})
 	t.Run("bounded by the context", func(t *testing.T) {
-		x := &extension{secret: `{"token":"tok-value"}`, failures: []int{503, 503, 503, 503}}
+		x := newExt(`{"token":"tok-value"}`, 503, 503, 503, 503)
 		s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x), Backoff: time.Hour})
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
@@ -293,12 +255,12 @@ func TestSecretsExtensionRetries(t *testing.T) {
 			{"unknown-secret", sessionToken, "answered 400 Bad Request: {\"__type\":\"ResourceNotFoundException\""},
 			{secretName, "wrong-session", "answered 401 Unauthorized"},
 		} {
-			x := &extension{secret: `{"token":"tok-value"}`}
+			x := newExt(`{"token":"tok-value"}`)
 			s := newExtensionSource(t, iam.SecretsExtensionConfig{Port: startExtension(t, x), SecretID: tc.id, SessionToken: iam.Secret(tc.token)})
 			_, err := s.Credentials(t.Context())
 			var se *iam.SecretError
-			if !errors.As(err, &se) || se.Temporary() || !strings.Contains(err.Error(), tc.want) || x.requests.Load() != 1 {
-				t.Errorf("secret %s: error = %v after %d requests", tc.id, err, x.requests.Load())
+			if !errors.As(err, &se) || (se.FailureClass() == failure.Unavailable) || !strings.Contains(err.Error(), tc.want) || x.Requests() != 1 {
+				t.Errorf("secret %s: error = %v after %d requests", tc.id, err, x.Requests())
 			}
 			if strings.Contains(err.Error(), "wrong-session") {
 				t.Errorf("error shows the session token: %v", err)

@@ -1,5 +1,19 @@
-// Package iam provides the X-Auth-Token sources used to call Open Telekom
-// Cloud APIs.
+// Package iam provides the credentials used to call Open Telekom Cloud
+// APIs: X-Auth-Token sources, access keys (AK/SK) and their SDK-HMAC-SHA256
+// signer, and the [Authorizer]s a cbr.Client authorises each attempt with:
+//
+//   - [Signer]: signs with the keys of a [KeySource] ([AccessKeys]: values
+//     or files re-read when they change; [SecretsExtension]).
+//   - [TokenAuthorizer]: sends the token of a token source (below).
+//   - [RequestCredentials]: the keys ([WithKeys]) or token ([WithToken]) a
+//     request carries, as FunctionGraph passes them in its X-CFF-* headers
+//     ([RequestContext]), else a fallback.
+//   - [SecretCredentials]: whatever an AWS Secrets Manager secret read
+//     through the Parameters and Secrets extension holds (keys, a password or
+//     a token), read again after a 401.
+//
+// A 401 makes the client drop the credentials it used (re-read the key
+// files or the secret, fetch a new token) and try once more.
 //
 // Every source has the method
 //
@@ -14,11 +28,12 @@
 //   - [Static]: a fixed token, for example from the environment.
 //   - [File]: a token in a mounted secret file, re-read when the file changes.
 //   - [Password]: a project-scoped token from IAM (POST /v3/auth/tokens),
-//     cached and refreshed before it expires.
+//     cached and refreshed in the background before it expires.
 //   - [ContextSource]: the token a FunctionGraph request carried in its
 //     X-CFF-Auth-Token header (see [WithToken]), with an optional fallback.
 //
-// Tokens and passwords are carried as [Secret], which never prints.
+// Tokens, passwords, secret keys and security tokens are carried as
+// [Secret], which never prints.
 //
 // Every error of a source states its class for [failure.ClassOf]: missing or
 // refused credentials are [failure.Unauthorized] (asking again will not

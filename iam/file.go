@@ -123,3 +123,11 @@ var (
 	_ TokenSource      = (*File)(nil)
 	_ TokenInvalidator = (*File)(nil)
 )
+
+// CheckFile reports whether the file at path holds a usable secret (one
+// line, not empty, not too large), as the sources reading it will see it.
+// The error names the file, never its content.
+func CheckFile(path string) error {
+	_, err := newFile(path, "secret").secret()
+	return err
+}

@@ -153,8 +153,12 @@ func (e *ConfigError) Error() string {
 }
 
 // Password gets project-scoped tokens from IAM with a username and password,
-// caches them and replaces them shortly before they expire. Concurrent
-// callers share one request. It is safe for concurrent use.
+// caches them and replaces them shortly before they expire. The replacement
+// is fetched in the background: a caller that finds the cached token due for
+// refresh but still valid gets it at once and starts the refresh, so no
+// caller waits on IAM unless there is no valid token (the first call, after
+// expiry, after Invalidate). Concurrent callers share one request. It is safe
+// for concurrent use; Close stops a refresh under way.
 type Password struct {
 	tokensURL     string
 	user          string
@@ -166,10 +170,15 @@ type Password struct {
 	now           func() time.Time
 	refreshBefore time.Duration
 
+	base    context.Context // of every IAM request; cancelled by Close
+	cancel  context.CancelFunc
+	fetches sync.WaitGroup // the IAM requests under way
+
 	mu       sync.Mutex
 	cached   token      // zero when there is none
 	retryAt  time.Time  // after a temporary failure: do not ask IAM before
 	inflight *tokenCall // the request under way, if any
+	closed   bool
 }
 
 // token is a token with its validity.
@@ -230,6 +239,7 @@ func NewPassword(cfg PasswordConfig) (*Password, error) {
 	if p.password == "" {
 		p.passwordFile = newFile(cfg.PasswordFile, "password")
 	}
+	p.base, p.cancel = context.WithCancel(context.Background())
 	if p.client == nil {
 		p.client = http.DefaultClient
 	}
@@ -264,29 +274,28 @@ func tokensEndpoint(endpoint string) (string, error) {
 }
 
 // Token returns a cached token, or asks IAM for a new one when there is
-// none or it is about to expire. All callers waiting at the same time share
-// one request; a caller whose ctx ends stops waiting without disturbing the
-// others. If IAM fails temporarily while the cached token is still valid,
-// that token is returned.
+// no valid one. When the cached token is due for refresh (see
+// PasswordConfig.RefreshBefore) but still valid for more than a minute, it
+// is returned at once and a new one is fetched in the background. All
+// callers waiting at the same time share one request; a caller whose ctx
+// ends stops waiting without disturbing the others. If IAM fails
+// temporarily while the cached token is still valid, that token is
+// returned, and IAM is asked again 30 seconds later at the earliest.
 //
 // Errors from IAM are *[Error]; a wrong username or password matches
-// [ErrUnauthorized].
+// [ErrUnauthorized]. After Close, Token fails unless a token is cached.
 func (p *Password) Token(ctx context.Context) (string, error) {
 	p.mu.Lock()
 	now := p.now()
-	if p.cached.value != "" &&
-		(now.Before(p.cached.refreshAt) || now.Before(p.retryAt) && p.usable(now)) {
+	if p.cached.value != "" && p.usable(now) {
 		value := p.cached.value
+		if !now.Before(p.cached.refreshAt) && !now.Before(p.retryAt) {
+			p.startFetch() // in the background: nobody waits for it
+		}
 		p.mu.Unlock()
 		return value.Reveal(), nil
 	}
-	call := p.inflight
-	if call == nil {
-		call = &tokenCall{done: make(chan struct{})}
-		p.inflight = call
-		// The request must outlive this caller: others may wait for it.
-		go p.fetch(context.WithoutCancel(ctx), call)
-	}
+	call := p.startFetch()
 	p.mu.Unlock()
 
 	select {
@@ -297,14 +306,37 @@ func (p *Password) Token(ctx context.Context) (string, error) {
 	if call.err == nil {
 		return call.tok.value.Reveal(), nil
 	}
-	if temporary(call.err) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.cached.value != "" && p.usable(p.now()) {
-			return p.cached.value.Reveal(), nil
-		}
-	}
 	return "", call.err
+}
+
+// startFetch returns the IAM request under way, starting one if there is
+// none. The request must outlive its caller: others may wait for it, so it
+// runs under the source's own context. p.mu must be held.
+func (p *Password) startFetch() *tokenCall {
+	if p.inflight != nil {
+		return p.inflight
+	}
+	call := &tokenCall{done: make(chan struct{})}
+	if p.closed {
+		call.err = errors.New("iam: password token source is closed")
+		close(call.done)
+		return call
+	}
+	p.inflight = call
+	p.fetches.Add(1)
+	go p.fetch(p.base, call)
+	return call
+}
+
+// Close stops a token request under way and waits until it has ended;
+// later calls to Token ask IAM no more. It returns nil.
+func (p *Password) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.fetches.Wait()
+	return nil
 }
 
 // usable reports whether the cached token is still valid long enough to be
@@ -334,6 +366,7 @@ func (p *Password) Format(f fmt.State, _ rune) {
 
 // fetch performs call and publishes its result.
 func (p *Password) fetch(ctx context.Context, call *tokenCall) {
+	defer p.fetches.Done()
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	tok, err := p.request(ctx)

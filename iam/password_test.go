@@ -225,7 +225,10 @@ func TestPasswordRefreshesBeforeExpiry(t *testing.T) {
 			f.clock.Advance(tt.cachedUntil)
 			wantToken(t, f, p, "token-1", 1)
 			f.clock.Advance(tt.refreshedAt - tt.cachedUntil)
-			wantToken(t, f, p, "token-2", 2)
+			// Due for refresh: the valid token comes at once, the new one
+			// is fetched in the background.
+			wantCached(t, p, "token-1")
+			waitForToken(t, p, "token-2")
 			wantToken(t, f, p, "token-2", 2)
 		})
 	}
@@ -417,10 +420,14 @@ func TestPasswordKeepsValidTokenWhileIAMIsDown(t *testing.T) {
 
 	down.Store(true)
 	f.clock.Advance(22 * time.Hour) // in the refresh window, still valid
-	wantToken(t, f, p, "token-1", 2)
+	wantCached(t, p, "token-1")
+	waitFor(t, func() bool { return f.requests.Load() == 2 })
+	waitForRefresh(t, p)
 	wantToken(t, f, p, "token-1", 2) // no new attempt right away
 	f.clock.Advance(time.Minute)
-	wantToken(t, f, p, "token-1", 3)
+	wantCached(t, p, "token-1")
+	waitFor(t, func() bool { return f.requests.Load() == 3 })
+	waitForRefresh(t, p)
 
 	f.clock.Advance(2 * time.Hour) // expired: the error comes through
 	if _, err := p.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "503") {
@@ -498,6 +505,30 @@ func TestPasswordNeverPrintsSecrets(t *testing.T) {
 	}
 }
 
+// wantCached calls p.Token, which must give want at once (IAM requests
+// may start in the background meanwhile).
+func wantCached(t *testing.T, p *iam.Password, want string) {
+	t.Helper()
+	if got, err := p.Token(context.Background()); err != nil || got != want {
+		t.Fatalf("Token() = %q, %v; want %q", got, err, want)
+	}
+}
+
+// waitForToken polls p.Token until it gives want.
+func waitForToken(t *testing.T, p *iam.Password, want string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		got, err := p.Token(context.Background())
+		return err == nil && got == want
+	})
+}
+
+// waitForRefresh waits until no IAM request of p is under way.
+func waitForRefresh(t *testing.T, p *iam.Password) {
+	t.Helper()
+	waitFor(t, func() bool { return !iam.Refreshing(p) })
+}
+
 // waitFor polls cond for up to 5 seconds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -506,4 +537,57 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out waiting")
 		}
 	}
+}
+
+func TestPasswordRefreshesInTheBackground(t *testing.T) {
+	f := newFakeIAM(t)
+	p := f.source(f.config())
+	wantToken(t, f, p, "token-1", 1)
+
+	// IAM hangs: callers in the refresh window still get the valid token
+	// at once.
+	f.gate = make(chan struct{})
+	t.Cleanup(func() { close(f.gate) })
+	f.clock.Advance(23 * time.Hour)
+	for range 3 {
+		start := time.Now()
+		wantCached(t, p, "token-1")
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("Token waited %v for IAM", d)
+		}
+	}
+	waitFor(t, func() bool { return f.requests.Load() == 2 })
+	if !iam.Refreshing(p) {
+		t.Fatal("no refresh under way")
+	}
+
+	// Close ends the hanging refresh: no goroutine is left behind.
+	done := make(chan struct{})
+	go func() { p.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not stop the refresh")
+	}
+	if iam.Refreshing(p) {
+		t.Error("a refresh is still under way after Close")
+	}
+	// The cached token is still handed out, but IAM is asked no more.
+	wantToken(t, f, p, "token-1", 2)
+	f.clock.Advance(time.Hour)
+	if _, err := p.Token(context.Background()); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Token after Close and expiry: %v, want closed", err)
+	}
+	if n := f.requests.Load(); n != 2 {
+		t.Errorf("IAM got %d requests after Close, want 2", n)
+	}
+}
+
+func TestPasswordExpiredTokenWaits(t *testing.T) {
+	f := newFakeIAM(t)
+	p := f.source(f.config())
+	defer p.Close()
+	wantToken(t, f, p, "token-1", 1)
+	f.clock.Advance(24 * time.Hour) // expired: the caller waits for the new one
+	wantToken(t, f, p, "token-2", 2)
 }

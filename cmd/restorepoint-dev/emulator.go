@@ -50,6 +50,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "CBR + IAM emulator listening on %s\n", url)
 	fmt.Fprintf(stdout, "  CBR_ENDPOINT=%s\n  IAM_ENDPOINT=%s/v3\n  CBR_PROJECT_ID=%s\n  CBR_TOKEN=%s\n", url, url, emu.ProjectID(), *token)
+	fmt.Fprintf(stdout, "  CBR_ACCESS_KEY=%s\n  CBR_SECRET_KEY=%s\n", cbrtest.DemoAccessKey, cbrtest.DemoSecretKey)
+	fmt.Fprintf(stdout, "  temporary keys: %s / %s / security token %s\n",
+		cbrtest.DemoTemporaryAccessKey, cbrtest.DemoTemporarySecretKey, cbrtest.DemoSecurityToken)
 	fmt.Fprintf(stdout, "  IAM user %s / password %s / domain %s\n", cbrtest.DemoUser, cbrtest.DemoPassword, cbrtest.DemoDomain)
 	fmt.Fprintln(stdout, "Vaults:")
 	f := cbrtest.DefaultFixture()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -87,6 +88,20 @@ func TestEmulatorCommandAnswersPageExample(t *testing.T) {
 	if cp.Status != "protecting" || cp.Vault.Name != "vault-be94" || cp.Vault.Resources[0].Name != "ecs-1f0f-0002" ||
 		cp.Vault.Resources[0].ResourceSize.String() != "40" || cp.ExtraInfo.Name != "backup_name" {
 		t.Fatalf("checkpoint = %+v", cp)
+	}
+	// The printed demo access keys sign a request the emulator accepts.
+	ak := waitForLine(t, out, "  CBR_ACCESS_KEY=")
+	sk := waitForLine(t, out, "  CBR_SECRET_KEY=")
+	keys, err := iam.NewAccessKeys(iam.AccessKeysConfig{AccessKey: ak, SecretKey: iam.Secret(sk)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := cbr.NewAuthorized(url, cbrtest.DefaultProjectID, iam.Signer{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signed.GetCheckpoint(ctx, cp.ID); err != nil {
+		t.Fatalf("signed with the printed keys: %v", err)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -22,13 +22,6 @@ import (
 	"github.com/restorepoint/restorepoint/handler/handlertest"
 )
 
-// Agency credentials the stand-in hands out: distinctive, so that the
-// bootstrap's output can be searched for them.
-const (
-	fgTestSecretKey     = "fg-sk-SECRET-e2e-5b1c"
-	fgTestSecurityToken = "fg-sts-SECRET-e2e-0a9d"
-)
-
 // TestBootstrapAsFunctionGraphEventFunction builds the bootstrap and runs it
 // as a FunctionGraph event function with a custom runtime would be run (no
 // arguments, FUNCTIONGRAPH_MODE=event, RUNTIME_* set by the platform)
@@ -85,7 +78,7 @@ func TestBootstrapAsFunctionGraphEventFunction(t *testing.T) {
 		inv := handlertest.FunctionGraphInvocation{RequestID: id, Body: body}
 		if agency {
 			inv.AuthToken, inv.AccessKey, inv.SecretKey, inv.SecurityToken =
-				cbrtest.DefaultToken, "FGE2EACCESSKEY0000001", fgTestSecretKey, fgTestSecurityToken
+				cbrtest.DefaultToken, cbrtest.DemoTemporaryAccessKey, cbrtest.DemoTemporarySecretKey, cbrtest.DemoSecurityToken
 		}
 		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
 		defer icancel()
@@ -139,9 +132,10 @@ func TestBootstrapAsFunctionGraphEventFunction(t *testing.T) {
 		if n := emu.CountCreates(); n != 1 {
 			t.Fatalf("%d restore points, want 1", n)
 		}
+		// The invocation's temporary keys sign the call (they win over its token).
 		for _, req := range emu.Requests() {
-			if req.Token != cbrtest.DefaultToken {
-				t.Fatalf("CBR call with token %q, want the invocation's", req.Token)
+			if req.AccessKey != cbrtest.DemoTemporaryAccessKey || req.Token != "" {
+				t.Fatalf("CBR call signed by %q with token %q, want the invocation's temporary keys", req.AccessKey, req.Token)
 			}
 		}
 	})
@@ -194,7 +188,7 @@ func TestBootstrapAsFunctionGraphEventFunction(t *testing.T) {
 	if refused := rt.Refused(); len(refused) > 0 {
 		t.Errorf("the bootstrap strayed from the runtime API: %v", refused)
 	}
-	for _, secret := range []string{cbrtest.DefaultToken, fgTestSecretKey, fgTestSecurityToken} {
+	for _, secret := range []string{cbrtest.DefaultToken, cbrtest.DemoTemporarySecretKey, cbrtest.DemoSecurityToken} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the output holds a secret:\n%s", logs)
 		}

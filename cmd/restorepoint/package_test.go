@@ -105,10 +105,11 @@ func testFunctionGraphHTTPFunction(t *testing.T, bootstrap string) {
 	}
 	header := http.Header{"Content-Type": {"application/json"}}
 
-	// Without the header there is no token: a failed result that says so.
+	// Without the headers there are no credentials: a failed result that
+	// names the headers it looked for.
 	status, h, body := postUntilUp(t, url, header, cts, 5*time.Second)
 	if status == http.StatusOK || h.Get("ce-type") != events.TypeCheckpointFailed ||
-		!strings.Contains(string(body), "X-CFF-Auth-Token header missing") {
+		!strings.Contains(string(body), "X-CFF-Auth-Token") || !strings.Contains(string(body), "X-CFF-Security-Access-Key") {
 		t.Fatalf("without token: status %d ce-type %q: %s", status, h.Get("ce-type"), body)
 	}
 	if n := emu.CountCreates(); n != 0 {

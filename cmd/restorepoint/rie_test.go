@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/handler/handlertest"
+	"github.com/restorepoint/restorepoint/iam/iamtest"
 )
 
 // rieModule is the Lambda Runtime Interface Emulator's command; its module
@@ -114,5 +117,115 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 		events.TypeCheckpointFailed, events.TypeCheckpointFailed}
 	if got := sink.Types(); !slices.Equal(got, want) {
 		t.Fatalf("sink got %v, want %v\n%s", got, want, out.String())
+	}
+
+	t.Run("credentials secret through the Parameters and Secrets extension", func(t *testing.T) {
+		rieWithCredentialsSecret(t, rie, bootstrap, dir)
+	})
+}
+
+// rieWithCredentialsSecret runs the bootstrap under the RIE as template.yaml
+// configures it: CBR_CREDENTIALS_SECRET alone, the credentials read at run
+// time through a stand-in for the Parameters and Secrets extension on
+// loopback, with the session token the RIE passes on.
+func rieWithCredentialsSecret(t *testing.T, rie, bootstrap, dir string) {
+	const (
+		sessionToken = "session-SECRET-token-7d1e"
+		webhook      = "whk-SECRET-rie-4c2a"
+		ak           = "RIEACCESSKEY00000001"
+		sk           = "sk-SECRET-rie-8e3b"
+		rotated      = "sk-SECRET-rie-rotated-1f6d"
+	)
+	emu := cbrtest.NewServer(cbrtest.Options{AvailableAfter: -1})
+	t.Cleanup(emu.Close)
+	emu.SetAccessKey(ak, sk)
+	ext := iamtest.NewExtension(sessionToken, "restorepoint/otc",
+		`{"access_key":"`+ak+`","secret_key":"`+sk+`","webhook_secret":"`+webhook+`"}`)
+	port, stop := ext.Start()
+	t.Cleanup(stop)
+
+	addr, apiAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"CBR_ENDPOINT=" + emu.URL,
+		"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
+		"CBR_CREDENTIALS_SECRET=restorepoint/otc",
+		"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=" + strconv.Itoa(port),
+		"AWS_SESSION_TOKEN=" + sessionToken,
+		"LOG_LEVEL=debug",
+	}
+	out := startDeployProcess(t, cmd)
+	invokeURL := "http://" + addr + "/2015-03-31/functions/function/invocations"
+	invoke := func(t *testing.T, payload []byte) []byte {
+		t.Helper()
+		status, _, body := postUntilUp(t, invokeURL, http.Header{"Content-Type": {"application/json"}}, payload, 20*time.Second)
+		if status != http.StatusOK {
+			t.Fatalf("invoke: status %d: %s", status, body)
+		}
+		return body
+	}
+	payload := func(t *testing.T, file string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lambda", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	created := func(t *testing.T, body []byte) {
+		t.Helper()
+		var e event.Event
+		if err := json.Unmarshal(body, &e); err != nil || e.Type() != events.TypeCheckpointCreated {
+			t.Fatalf("answer %s, want %s", body, events.TypeCheckpointCreated)
+		}
+		reqs := emu.Requests()
+		if last := reqs[len(reqs)-1]; last.AccessKey != ak {
+			t.Fatalf("last request signed by %q, want %s", last.AccessKey, ak)
+		}
+	}
+
+	created(t, invoke(t, payload(t, "eventbridge-server-tagged.json")))
+
+	// Rotation: the secret and the emulator take a new secret key; the
+	// cached one is refused once, the secret is read again.
+	reads := ext.Requests()
+	emu.SetAccessKey(ak, rotated)
+	ext.Set(`{"access_key":"` + ak + `","secret_key":"` + rotated + `","webhook_secret":"` + webhook + `"}`)
+	created(t, invoke(t, payload(t, "cloudevent-deploy-pre.json")))
+	if ext.Requests() != reads+1 {
+		t.Errorf("the extension was read %d times more, want 1", ext.Requests()-reads)
+	}
+
+	// The Function URL wants the secret's webhook_secret.
+	var urlReq map[string]any
+	if err := json.Unmarshal(payload(t, "function-url-binary.json"), &urlReq); err != nil {
+		t.Fatal(err)
+	}
+	status := func(t *testing.T, auth string) int {
+		t.Helper()
+		h := urlReq["headers"].(map[string]any)
+		h["authorization"] = auth
+		b, _ := json.Marshal(urlReq)
+		var answer struct {
+			StatusCode int `json:"statusCode"`
+		}
+		body := invoke(t, b)
+		if err := json.Unmarshal(body, &answer); err != nil {
+			t.Fatalf("answer %s: %v", body, err)
+		}
+		return answer.StatusCode
+	}
+	if got := status(t, "Bearer wrong"); got != http.StatusUnauthorized {
+		t.Errorf("Function URL with a wrong secret: %d, want 401", got)
+	}
+	if got := status(t, "Bearer "+webhook); got != http.StatusOK {
+		t.Errorf("Function URL with the secret's webhook_secret: %d, want 200", got)
+	}
+	for _, secret := range []string{sessionToken, webhook, sk, rotated} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("the bootstrap's output shows a secret %.8s...", secret)
+		}
 	}
 }

@@ -121,8 +121,10 @@ func TestSAMTemplate(t *testing.T) {
 		t.Errorf("%d architectures, want arm64 only", n)
 	}
 
-	// Every variable is one restorepoint reads; the secrets come from
-	// Secrets Manager, and a Function URL without IAM auth has a secret.
+	// Every variable is one restorepoint reads; no credential is resolved
+	// at deploy time: the secret is named, and read at run time through the
+	// Parameters and Secrets extension (a layer), which may read that
+	// secret only.
 	known := configEnvNames()
 	vars := yamlAt(t, props, "Environment", "Variables").(map[string]any)
 	for name := range vars {
@@ -130,15 +132,42 @@ func TestSAMTemplate(t *testing.T) {
 			t.Errorf("Environment variable %s is not read by restorepoint (see restorepoint help env)", name)
 		}
 	}
-	for _, name := range []string{"CBR_PROJECT_ID", "CBR_ENDPOINT", "CBR_DEFAULT_VAULT_ID", "CBR_TOKEN", "WEBHOOK_SECRET"} {
+	for _, name := range []string{"CBR_PROJECT_ID", "CBR_ENDPOINT", "CBR_DEFAULT_VAULT_ID", "CBR_CREDENTIALS_SECRET"} {
 		if _, ok := vars[name]; !ok {
 			t.Errorf("Environment has no %s", name)
 		}
 	}
-	for _, name := range []string{"CBR_TOKEN", "WEBHOOK_SECRET"} {
-		if s, _ := yamlAt(t, vars, name, "Fn::Sub").(string); !strings.HasPrefix(s, "{{resolve:secretsmanager:") {
-			t.Errorf("%s = %v, want a Secrets Manager dynamic reference", name, vars[name])
+	for _, name := range []string{"CBR_AUTH", "CBR_TOKEN", "WEBHOOK_SECRET", "CBR_SECRET_KEY", "IAM_PASSWORD"} {
+		if _, ok := vars[name]; ok {
+			t.Errorf("Environment sets %s: the credentials secret alone must select CBR_AUTH=aws-secret", name)
 		}
+	}
+	if ref := yamlAt(t, vars, "CBR_CREDENTIALS_SECRET", "Ref"); ref != "CredentialsSecret" {
+		t.Errorf("CBR_CREDENTIALS_SECRET = %v, want Ref CredentialsSecret", ref)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regexp.MustCompile(`(?m)^[^#]*\{\{resolve:`).Match(raw) {
+		t.Error("template.yaml resolves a dynamic reference at deploy time; credentials are read at run time")
+	}
+	if ref := yamlAt(t, props, "Layers", 0, "Ref"); ref != "SecretsExtensionLayerArn" {
+		t.Errorf("Layers = %v, want the Parameters and Secrets extension layer (parameter SecretsExtensionLayerArn)", yamlAt(t, props, "Layers"))
+	}
+	policies := yamlAt(t, props, "Policies").([]any)
+	if len(policies) != 1 {
+		t.Fatalf("Policies = %v, want one statement list", policies)
+	}
+	stmts := yamlAt(t, policies[0], "Statement").([]any)
+	if len(stmts) != 1 {
+		t.Fatalf("%d policy statements, want 1", len(stmts))
+	}
+	if yamlAt(t, stmts[0], "Effect") != "Allow" || yamlAt(t, stmts[0], "Action") != "secretsmanager:GetSecretValue" {
+		t.Errorf("policy %v, want Allow secretsmanager:GetSecretValue only", stmts[0])
+	}
+	if res, _ := yamlAt(t, stmts[0], "Resource", "Fn::Sub").(string); !strings.Contains(res, ":secret:${CredentialsSecret}-") || strings.Contains(res, "*") {
+		t.Errorf("policy resource %q, want the credentials secret only", res)
 	}
 
 	// Triggers: the three types on a custom bus, and an SQS queue with
@@ -285,12 +314,28 @@ func TestKnativeManifests(t *testing.T) {
 		}
 		env[n] = e
 	}
-	// The token file is where the Secret is mounted.
-	tokenFile, _ := yamlAt(t, env["CBR_TOKEN_FILE"], "value").(string)
-	mount := yamlAt(t, container, "volumeMounts", 0, "mountPath").(string)
-	item := yamlAt(t, svc, "spec", "template", "spec", "volumes", 0, "secret", "items", 0, "path").(string)
-	if tokenFile != mount+"/"+item {
-		t.Errorf("CBR_TOKEN_FILE %q, but the Secret's token is mounted at %s/%s", tokenFile, mount, item)
+	// Access keys, not a token; the secret key file is in the Secret's
+	// directory, mounted whole (a subPath mount is never updated).
+	for _, n := range []string{"CBR_TOKEN", "CBR_TOKEN_FILE", "CBR_SECRET_KEY"} {
+		if _, ok := env[n]; ok {
+			t.Errorf("Service env sets %s; it should sign with access keys", n)
+		}
+	}
+	if yamlAt(t, env["CBR_ACCESS_KEY"], "valueFrom", "secretKeyRef", "key") != "access-key" {
+		t.Errorf("CBR_ACCESS_KEY = %v, want the Secret's access-key", env["CBR_ACCESS_KEY"])
+	}
+	skFile, _ := yamlAt(t, env["CBR_SECRET_KEY_FILE"], "value").(string)
+	mountSpec := yamlAt(t, container, "volumeMounts", 0).(map[string]any)
+	if _, ok := mountSpec["subPath"]; ok {
+		t.Error("the Secret is mounted with subPath: its files would never be updated")
+	}
+	mount := mountSpec["mountPath"].(string)
+	volume := yamlAt(t, svc, "spec", "template", "spec", "volumes", 0, "secret").(map[string]any)
+	if _, ok := volume["items"]; ok || volume["secretName"] != "restorepoint-otc" {
+		t.Errorf("volume %v, want the whole Secret restorepoint-otc", volume)
+	}
+	if skFile != mount+"/secret-key" {
+		t.Errorf("CBR_SECRET_KEY_FILE %q, want %s/secret-key", skFile, mount)
 	}
 	for _, p := range []struct{ probe, path string }{{"readinessProbe", "/readyz"}, {"livenessProbe", "/healthz"}} {
 		if got := yamlAt(t, container, p.probe, "httpGet", "path"); got != p.path {

@@ -19,7 +19,7 @@ type App struct {
 	cfg     Config
 	version string
 	logger  *slog.Logger
-	tokens  cbr.TokenSource
+	creds   credentials
 	fn      *function.Function
 	core    *handler.Core
 }
@@ -30,16 +30,16 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// New wires the token source, CBR client, function, result sink and core
+// New wires the credentials, CBR client, function, result sink and core
 // from cfg, which Load or Config.Check has accepted. version goes into the
 // User-Agent of CBR calls and into the start log line.
 func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
-	tokens, err := tokenSource(cfg)
+	creds, err := newCredentials(cfg)
 	if err != nil {
 		return nil, err
 	}
 	httpClient := &http.Client{Timeout: cfg.Timeout, Transport: newTransport()}
-	client, err := cbr.New(cfg.CBREndpoint(), cfg.ProjectID, tokens,
+	client, err := cbr.NewAuthorized(cfg.CBREndpoint(), cfg.ProjectID, creds.auth,
 		cbr.WithHTTPClient(httpClient),
 		cbr.WithMaxAttempts(cfg.MaxAttempts),
 		cbr.WithUserAgent("restorepoint/"+version))
@@ -55,7 +55,7 @@ func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
 		}
 		core.Sink = s
 	}
-	return &App{cfg: cfg, version: version, logger: logger, tokens: tokens, fn: fn, core: core}, nil
+	return &App{cfg: cfg, version: version, logger: logger, creds: creds, fn: fn, core: core}, nil
 }
 
 // Config returns the configuration the app was wired from.
@@ -85,13 +85,30 @@ func newTransport() *http.Transport {
 	return t
 }
 
-// tokenSource builds the token source the configuration names.
-func tokenSource(cfg Config) (cbr.TokenSource, error) {
+// credentials are how CBR calls are authorised, as the configuration says.
+type credentials struct {
+	// auth authorises every attempt.
+	auth cbr.Authorizer
+	// ready checks ahead of a request that credentials can be had; nil when
+	// they come with each request.
+	ready func(ctx context.Context) error
+	// webhookSecret, when not nil, gives the webhook secret at run time.
+	webhookSecret func(ctx context.Context) (iam.Secret, error)
+}
+
+// newCredentials builds the credentials cfg.Auth names.
+func newCredentials(cfg Config) (credentials, error) {
+	tokens := func(ts iam.TokenSource) credentials {
+		return credentials{auth: iam.TokenAuthorizer{Source: ts}, ready: func(ctx context.Context) error {
+			_, err := ts.Token(ctx)
+			return err
+		}}
+	}
 	switch cfg.Auth {
 	case AuthToken:
-		return iam.NewStatic(cfg.Token), nil
+		return tokens(iam.NewStatic(cfg.Token)), nil
 	case AuthTokenFile:
-		return iam.NewFile(cfg.TokenFile), nil
+		return tokens(iam.NewFile(cfg.TokenFile)), nil
 	case AuthPassword:
 		p, err := iam.NewPassword(iam.PasswordConfig{
 			Endpoint:     cfg.IAMEndpoint,
@@ -103,37 +120,91 @@ func tokenSource(cfg Config) (cbr.TokenSource, error) {
 			HTTPClient:   &http.Client{Timeout: cfg.Timeout},
 		})
 		if err != nil {
-			return nil, err
+			return credentials{}, err
 		}
-		return p, nil
+		return tokens(p), nil
+	case AuthAKSK:
+		keys, err := accessKeys(cfg)
+		if err != nil {
+			return credentials{}, err
+		}
+		return credentials{auth: iam.Signer{Keys: keys}, ready: func(ctx context.Context) error {
+			_, err := keys.Keys(ctx)
+			return err
+		}}, nil
+	case AuthAWSSecret:
+		ext, err := iam.NewSecretsExtension(iam.SecretsExtensionConfig{
+			SecretID:     cfg.CredentialsSecret,
+			SessionToken: cfg.SessionToken,
+			Port:         cfg.ExtensionPort,
+		})
+		if err != nil {
+			return credentials{}, err
+		}
+		sc, err := iam.NewSecretCredentials(iam.SecretCredentialsConfig{
+			Secret:      ext,
+			IAMEndpoint: cfg.IAMTokensEndpoint(),
+			ProjectID:   cfg.ProjectID,
+			HTTPClient:  &http.Client{Timeout: cfg.Timeout},
+		})
+		if err != nil {
+			return credentials{}, err
+		}
+		c := credentials{auth: sc, ready: sc.Check}
+		if cfg.WebhookSecret == "" {
+			c.webhookSecret = sc.WebhookSecret
+		}
+		return c, nil
 	case AuthFunctionGraph:
-		var fallback iam.TokenSource
-		if cfg.Token != "" {
-			fallback = iam.NewStatic(cfg.Token)
+		// Each request's own keys or token; the configured ones for
+		// requests without.
+		var fallback cbr.Authorizer
+		switch {
+		case cfg.AccessKey != "":
+			keys, err := accessKeys(cfg)
+			if err != nil {
+				return credentials{}, err
+			}
+			fallback = iam.Signer{Keys: keys}
+		case cfg.Token != "":
+			fallback = iam.TokenAuthorizer{Source: iam.NewStatic(cfg.Token)}
 		}
-		return iam.ContextSource{Fallback: fallback}, nil
+		return credentials{auth: iam.RequestCredentials{Fallback: fallback}}, nil
 	}
-	return nil, fmt.Errorf("CBR_AUTH: unknown mode %q", cfg.Auth)
+	return credentials{}, fmt.Errorf("CBR_AUTH: unknown mode %q", cfg.Auth)
+}
+
+// accessKeys is the key source of the CBR_ACCESS_KEY variables.
+func accessKeys(cfg Config) (*iam.AccessKeys, error) {
+	return iam.NewAccessKeys(iam.AccessKeysConfig{
+		AccessKey:         cfg.AccessKey,
+		SecretKey:         cfg.SecretKey,
+		SecretKeyFile:     cfg.SecretKeyFile,
+		SecurityToken:     cfg.SecurityToken,
+		SecurityTokenFile: cfg.SecurityTokenFile,
+	})
 }
 
 // HTTPHandler is the HTTP front door of the app.
 func (a *App) HTTPHandler() http.Handler {
 	return handler.NewHTTP(a.core, handler.HTTPOptions{
-		MaxBodyBytes:  a.cfg.MaxBodyBytes,
-		WebhookSecret: a.cfg.WebhookSecret,
-		RequestTokens: a.cfg.Auth == AuthFunctionGraph,
-		Ready:         a.Ready,
+		MaxBodyBytes:   a.cfg.MaxBodyBytes,
+		WebhookSecret:  a.cfg.WebhookSecret,
+		WebhookSecrets: a.creds.webhookSecret,
+		RequestTokens:  a.cfg.Auth == AuthFunctionGraph,
+		Ready:          a.Ready,
 	})
 }
 
-// Ready reports whether a token can be had. With per-request tokens there
-// is nothing to check ahead of a request.
+// Ready reports whether credentials can be had (a token, the access keys,
+// the credentials secret). With per-request credentials there is nothing to
+// check ahead of a request.
 func (a *App) Ready(ctx context.Context) error {
-	if a.cfg.Auth == AuthFunctionGraph {
+	if a.creds.ready == nil {
 		return nil
 	}
-	if _, err := a.tokens.Token(ctx); err != nil {
-		return fmt.Errorf("token source: %w", err)
+	if err := a.creds.ready(ctx); err != nil {
+		return fmt.Errorf("credentials: %w", err)
 	}
 	return nil
 }
@@ -142,8 +213,9 @@ func (a *App) Ready(ctx context.Context) error {
 // get the HTTP front door's options (the webhook secret, the body limit).
 func (a *App) LambdaHandler() *handler.Lambda {
 	return handler.NewLambda(a.core, handler.HTTPOptions{
-		MaxBodyBytes:  a.cfg.MaxBodyBytes,
-		WebhookSecret: a.cfg.WebhookSecret,
+		MaxBodyBytes:   a.cfg.MaxBodyBytes,
+		WebhookSecret:  a.cfg.WebhookSecret,
+		WebhookSecrets: a.creds.webhookSecret,
 	})
 }
 

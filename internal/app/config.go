@@ -27,28 +27,36 @@ import (
 // table of `restorepoint help env`, PrintEnv). The tags are envconfig's: a
 // test holds Load to envconfig.Process and PrintEnv to envconfig.Usagef.
 type Config struct {
-	Endpoint         string     `envconfig:"CBR_ENDPOINT" desc:"CBR endpoint URL; overrides CBR_REGION"`
-	Region           string     `envconfig:"CBR_REGION" default:"eu-de" desc:"region for the endpoint https://cbr.{region}.otc.t-systems.com"`
-	ProjectID        string     `envconfig:"CBR_PROJECT_ID" desc:"project ID (required; FunctionGraph's RUNTIME_PROJECT_ID when unset)"`
-	RuntimeProjectID string     `envconfig:"RUNTIME_PROJECT_ID" desc:"project ID set by FunctionGraph; used when CBR_PROJECT_ID is unset"`
-	Auth             string     `envconfig:"CBR_AUTH" desc:"token, token-file, password or functiongraph; chosen from what is set when empty"`
-	Token            iam.Secret `envconfig:"CBR_TOKEN" desc:"static X-Auth-Token (CBR_AUTH=token)"`
-	TokenFile        string     `envconfig:"CBR_TOKEN_FILE" desc:"file holding the token, re-read when it changes (CBR_AUTH=token-file)"`
-	IAMEndpoint      string     `envconfig:"IAM_ENDPOINT" desc:"IAM endpoint for password auth, e.g. https://iam.eu-de.otc.t-systems.com/v3"`
-	IAMUsername      string     `envconfig:"IAM_USERNAME" desc:"IAM user name (CBR_AUTH=password)"`
-	IAMPassword      iam.Secret `envconfig:"IAM_PASSWORD" desc:"IAM password (CBR_AUTH=password)"`
-	IAMPasswordFile  string     `envconfig:"IAM_PASSWORD_FILE" desc:"file holding the IAM password, instead of IAM_PASSWORD"`
-	IAMDomainName    string     `envconfig:"IAM_DOMAIN_NAME" desc:"IAM domain (account) name (CBR_AUTH=password)"`
-	BackupTag        string     `envconfig:"CBR_BACKUP_TAG" default:"backup" desc:"server tag that asks for backups; false/no/off/none/disabled turn them off"`
-	VaultTag         string     `envconfig:"CBR_VAULT_TAG" default:"backup-vault" desc:"server tag whose value is the vault ID"`
-	VaultRoutes      string     `envconfig:"CBR_VAULT_ROUTES" desc:"backup tag value to vault ID, e.g. daily:VAULT_ID,weekly:VAULT_ID"`
-	DefaultVaultID   string     `envconfig:"CBR_DEFAULT_VAULT_ID" desc:"vault used when the event and the tags name none"`
-	AllowedVaults    string     `envconfig:"CBR_ALLOWED_VAULTS" desc:"comma-separated vault IDs; any other vault is refused"`
-	ResultSource     string     `envconfig:"RESULT_SOURCE" default:"restorepoint" desc:"source attribute of result events"`
-	ResultSink       string     `envconfig:"RESULT_SINK" desc:"URL every result event is also POSTed to"`
-	KSink            string     `envconfig:"K_SINK" desc:"sink injected by a Knative SinkBinding; used when RESULT_SINK is unset"`
-	WebhookSecret    iam.Secret `envconfig:"WEBHOOK_SECRET" desc:"when set, requests need Authorization: Bearer SECRET or an X-Hub-Signature-256 HMAC of the body"`
-	LogLevel         string     `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	Endpoint          string     `envconfig:"CBR_ENDPOINT" desc:"CBR endpoint URL; overrides CBR_REGION"`
+	Region            string     `envconfig:"CBR_REGION" default:"eu-de" desc:"region for the endpoint https://cbr.{region}.otc.t-systems.com"`
+	ProjectID         string     `envconfig:"CBR_PROJECT_ID" desc:"project ID (required; FunctionGraph's RUNTIME_PROJECT_ID when unset)"`
+	RuntimeProjectID  string     `envconfig:"RUNTIME_PROJECT_ID" desc:"project ID set by FunctionGraph; used when CBR_PROJECT_ID is unset"`
+	Auth              string     `envconfig:"CBR_AUTH" desc:"aksk, aws-secret, password, token, token-file or functiongraph; chosen from what is set when empty"`
+	AccessKey         string     `envconfig:"CBR_ACCESS_KEY" desc:"access key (AK) that signs CBR requests (CBR_AUTH=aksk)"`
+	SecretKey         iam.Secret `envconfig:"CBR_SECRET_KEY" desc:"secret key (SK) of CBR_ACCESS_KEY"`
+	SecretKeyFile     string     `envconfig:"CBR_SECRET_KEY_FILE" desc:"file holding the secret key, re-read when it changes, instead of CBR_SECRET_KEY"`
+	SecurityToken     iam.Secret `envconfig:"CBR_SECURITY_TOKEN" desc:"security token of temporary access keys"`
+	SecurityTokenFile string     `envconfig:"CBR_SECURITY_TOKEN_FILE" desc:"file holding the security token, re-read when it changes, instead of CBR_SECURITY_TOKEN"`
+	CredentialsSecret string     `envconfig:"CBR_CREDENTIALS_SECRET" desc:"AWS Secrets Manager secret with the credentials, read at run time through the Parameters and Secrets extension (CBR_AUTH=aws-secret)"`
+	ExtensionPort     int        `envconfig:"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT" default:"2773" desc:"port of the AWS Parameters and Secrets Lambda Extension on localhost"`
+	SessionToken      iam.Secret `envconfig:"AWS_SESSION_TOKEN" desc:"set by AWS Lambda; sent to the Parameters and Secrets extension"`
+	Token             iam.Secret `envconfig:"CBR_TOKEN" desc:"static X-Auth-Token, valid 24 hours: for trying things out (CBR_AUTH=token)"`
+	TokenFile         string     `envconfig:"CBR_TOKEN_FILE" desc:"file holding the token, re-read when it changes (CBR_AUTH=token-file)"`
+	IAMEndpoint       string     `envconfig:"IAM_ENDPOINT" desc:"IAM endpoint for password auth, e.g. https://iam.eu-de.otc.t-systems.com/v3 (a password in CBR_CREDENTIALS_SECRET: the region's when unset)"`
+	IAMUsername       string     `envconfig:"IAM_USERNAME" desc:"IAM user name (CBR_AUTH=password)"`
+	IAMPassword       iam.Secret `envconfig:"IAM_PASSWORD" desc:"IAM password (CBR_AUTH=password)"`
+	IAMPasswordFile   string     `envconfig:"IAM_PASSWORD_FILE" desc:"file holding the IAM password, instead of IAM_PASSWORD"`
+	IAMDomainName     string     `envconfig:"IAM_DOMAIN_NAME" desc:"IAM domain (account) name (CBR_AUTH=password)"`
+	BackupTag         string     `envconfig:"CBR_BACKUP_TAG" default:"backup" desc:"server tag that asks for backups; false/no/off/none/disabled turn them off"`
+	VaultTag          string     `envconfig:"CBR_VAULT_TAG" default:"backup-vault" desc:"server tag whose value is the vault ID"`
+	VaultRoutes       string     `envconfig:"CBR_VAULT_ROUTES" desc:"backup tag value to vault ID, e.g. daily:VAULT_ID,weekly:VAULT_ID"`
+	DefaultVaultID    string     `envconfig:"CBR_DEFAULT_VAULT_ID" desc:"vault used when the event and the tags name none"`
+	AllowedVaults     string     `envconfig:"CBR_ALLOWED_VAULTS" desc:"comma-separated vault IDs; any other vault is refused"`
+	ResultSource      string     `envconfig:"RESULT_SOURCE" default:"restorepoint" desc:"source attribute of result events"`
+	ResultSink        string     `envconfig:"RESULT_SINK" desc:"URL every result event is also POSTed to"`
+	KSink             string     `envconfig:"K_SINK" desc:"sink injected by a Knative SinkBinding; used when RESULT_SINK is unset"`
+	WebhookSecret     iam.Secret `envconfig:"WEBHOOK_SECRET" desc:"when set, requests need Authorization: Bearer SECRET or an X-Hub-Signature-256 HMAC of the body"`
+	LogLevel          string     `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	Port           int           `envconfig:"PORT" default:"8080" desc:"HTTP port (FunctionGraph: 8000)"`
 	Timeout        time.Duration `envconfig:"CBR_TIMEOUT" default:"10s" desc:"timeout of one CBR or IAM call"`
@@ -77,6 +85,8 @@ const (
 	AuthTokenFile     = "token-file"
 	AuthPassword      = "password"
 	AuthFunctionGraph = "functiongraph"
+	AuthAKSK          = "aksk"
+	AuthAWSSecret     = "aws-secret"
 )
 
 // Load reads the configuration through getenv and checks it, reporting
@@ -122,7 +132,8 @@ func (c Config) Check() error {
 
 // credentialProblem reports whether p is about the project or credentials.
 func credentialProblem(p error) bool {
-	for _, key := range []string{"CBR_PROJECT_ID", "CBR_AUTH", "CBR_TOKEN", "IAM_"} {
+	for _, key := range []string{"CBR_PROJECT_ID", "CBR_AUTH", "CBR_TOKEN", "IAM_", "CBR_ACCESS_KEY",
+		"CBR_SECRET_KEY", "CBR_SECURITY_TOKEN", "CBR_CREDENTIALS_SECRET", "AWS_SESSION_TOKEN", "PARAMETERS_SECRETS_"} {
 		if strings.HasPrefix(p.Error(), key) {
 			return true
 		}
@@ -219,9 +230,11 @@ func (c Config) problems() []error {
 	case AuthPassword:
 		if c.IAMEndpoint == "" {
 			bad("IAM_ENDPOINT: required when CBR_AUTH=password")
-		} else if err := iam.CheckEndpoint(c.IAMEndpoint); err != nil {
-			bad("IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, "+
-				"without user info, query or fragment: %v", err)
+		} else {
+			if err := iam.CheckEndpoint(c.IAMEndpoint); err != nil {
+				bad("IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, "+
+					"without user info, query or fragment: %v", err)
+			}
 		}
 		if strings.TrimSpace(c.IAMUsername) == "" {
 			bad("IAM_USERNAME: required when CBR_AUTH=password")
@@ -232,11 +245,36 @@ func (c Config) problems() []error {
 		if strings.TrimSpace(string(c.IAMPassword)+c.IAMPasswordFile) == "" {
 			bad("IAM_PASSWORD: IAM_PASSWORD or IAM_PASSWORD_FILE required when CBR_AUTH=password")
 		}
+	case AuthAKSK:
+		out = append(out, c.keyProblems()...)
+	case AuthAWSSecret:
+		if strings.TrimSpace(c.CredentialsSecret) == "" {
+			bad("CBR_CREDENTIALS_SECRET: required when CBR_AUTH=aws-secret")
+		}
+		if c.SessionToken == "" {
+			bad("AWS_SESSION_TOKEN: required when CBR_AUTH=aws-secret (AWS Lambda sets it)")
+		}
+		if c.ExtensionPort < 1 || c.ExtensionPort > 65535 {
+			bad("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: must be between 1 and 65535")
+		}
+		if c.IAMEndpoint != "" {
+			if err := iam.CheckEndpoint(c.IAMEndpoint); err != nil {
+				bad("IAM_ENDPOINT: must be an http(s) URL: %v", err)
+			}
+		}
 	case AuthFunctionGraph:
+		if c.AccessKey != "" {
+			out = append(out, c.keyProblems()...)
+		}
 	case "":
-		bad("CBR_AUTH: no credentials: set CBR_TOKEN, CBR_TOKEN_FILE, IAM_USERNAME with IAM_PASSWORD, or CBR_AUTH=functiongraph")
+		if c.CredentialsSecret != "" {
+			bad("CBR_AUTH: CBR_CREDENTIALS_SECRET is set together with other credentials: choose one with CBR_AUTH")
+			break
+		}
+		bad("CBR_AUTH: no credentials: set CBR_ACCESS_KEY with CBR_SECRET_KEY or CBR_SECRET_KEY_FILE, " +
+			"CBR_CREDENTIALS_SECRET, IAM_USERNAME with IAM_PASSWORD, CBR_TOKEN, CBR_TOKEN_FILE, or CBR_AUTH=functiongraph")
 	default:
-		bad("CBR_AUTH: must be token, token-file, password or functiongraph, not %q", c.Auth)
+		bad("CBR_AUTH: must be aksk, aws-secret, password, token, token-file or functiongraph, not %q", c.Auth)
 	}
 	for _, sink := range []struct{ name, url string }{{"RESULT_SINK", c.ResultSink}, {"K_SINK", c.KSink}} {
 		if sink.url == "" {
@@ -290,17 +328,71 @@ func (c Config) problems() []error {
 	return out
 }
 
-// chooseAuth picks the auth mode from the credentials that are set.
+// keyProblems checks the access key variables: a well-formed access key,
+// one secret key (a value or a file that holds one line), at most one
+// security token. Files are read: a missing or empty one is known at start.
+// No secret value appears in a message.
+func (c Config) keyProblems() []error {
+	var out []error
+	bad := func(format string, args ...any) { out = append(out, fmt.Errorf(format, args...)) }
+	if c.AccessKey == "" {
+		bad("CBR_ACCESS_KEY: required when CBR_AUTH=aksk")
+	} else if err := (iam.Keys{AccessKey: c.AccessKey, SecretKey: "-"}).Validate(); err != nil {
+		bad("CBR_ACCESS_KEY: %s", strings.TrimPrefix(err.Error(), "iam: "))
+	}
+	checkSecret := func(name string, value iam.Secret, file string, required bool) {
+		switch {
+		case value != "" && file != "":
+			bad("%s: set together with %s_FILE: give one", name, name)
+		case value == "" && file == "":
+			if required {
+				bad("%s: %s or %s_FILE required when CBR_AUTH=aksk", name, name, name)
+			}
+		case value != "":
+			if err := (iam.Keys{AccessKey: "AK", SecretKey: value}).Validate(); err != nil && name == "CBR_SECRET_KEY" {
+				bad("%s: %s", name, strings.TrimPrefix(err.Error(), "iam: "))
+			}
+		default:
+			if err := iam.CheckFile(file); err != nil {
+				bad("%s_FILE: %s", name, strings.TrimPrefix(err.Error(), "iam: "))
+			}
+		}
+	}
+	checkSecret("CBR_SECRET_KEY", c.SecretKey, c.SecretKeyFile, true)
+	checkSecret("CBR_SECURITY_TOKEN", c.SecurityToken, c.SecurityTokenFile, false)
+	return out
+}
+
+// chooseAuth picks the auth mode from the credentials that are set: access
+// keys first, then a token, a token file, a password; a credentials secret
+// only when it is the one thing set ("" when it is not).
 func (c Config) chooseAuth() string {
+	others := c.AccessKey != "" || c.SecretKey != "" || c.SecretKeyFile != "" || c.Token != "" ||
+		c.TokenFile != "" || c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != ""
 	switch {
+	case c.CredentialsSecret != "" && others:
+		return ""
+	case c.AccessKey != "" || c.SecretKey != "" || c.SecretKeyFile != "":
+		return AuthAKSK
 	case c.Token != "":
 		return AuthToken
 	case c.TokenFile != "":
 		return AuthTokenFile
 	case c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != "":
 		return AuthPassword
+	case c.CredentialsSecret != "":
+		return AuthAWSSecret
 	}
 	return ""
+}
+
+// IAMTokensEndpoint returns IAM_ENDPOINT, else the region's IAM endpoint
+// (for a password read from CBR_CREDENTIALS_SECRET).
+func (c Config) IAMTokensEndpoint() string {
+	if c.IAMEndpoint != "" {
+		return c.IAMEndpoint
+	}
+	return "https://iam." + c.Region + ".otc.t-systems.com/v3"
 }
 
 // CBREndpoint returns the CBR endpoint: CBR_ENDPOINT without a trailing

@@ -3,7 +3,7 @@
 // shapes the services use, removing secrets from what is quoted, bounding
 // messages, times without a zone, and sleeping with a context.
 //
-// It imports only the standard library.
+// Besides the standard library it imports only the failure leaf.
 package otc
 
 import (
