@@ -359,7 +359,7 @@ func (c *Client) do(req *http.Request, secrets []string) (*CheckpointResponse, e
 		return nil, c.apiError(req, resp, requestID, secrets)
 	}
 
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody+1))
+	data, err := readBody(resp, maxSuccessBody+1)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read response: %w", method, target, err)
 	}
@@ -400,6 +400,18 @@ func (c *Client) apiError(req *http.Request, resp *http.Response, requestID stri
 		URL:        req.URL.Redacted(),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
 	}
+}
+
+// readBody reads at most limit bytes of resp's body into a buffer sized by
+// its Content-Length when the API sent one (within the limit), so that a
+// typical answer is read without growing the buffer.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n < limit {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants room to see EOF
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit))
+	return buf.Bytes(), err
 }
 
 // decodeCheckpointResponse decodes a create or get checkpoint answer. The
