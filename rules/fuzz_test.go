@@ -37,7 +37,7 @@ rules:
     match: 'attributes.type == "x" || data.kind == "requested"'
     action: {type: checkpoint.requested, vault_id: 'data.vault', resources: 'data.resources', name: 'data.name'}
   - name: strings
-    match: 'string(data.n).size() > 3 && data.s.lowerAscii().contains("x")'
+    match: 'string(data.n).size() > 3 && data.s.contains("x")'
     action: {type: ignore, reason: '"n=" + string(data.n)'}
 `
 

@@ -74,7 +74,7 @@ func TestExampleRules(t *testing.T) {
 			d := tr.DeployPre
 			if tr.Kind != events.KindDeployPre || d.Service != "example-org/shop" || d.VaultID != vault ||
 				len(d.Resources) != 1 || d.Resources[0] != (events.ResourceRef{ID: server, Bare: true}) ||
-				d.Name != "pre-deploy-shop-4f2a9c1e" || !d.Wait || d.Incremental != nil {
+				d.Name != "pre-deploy-shop-1584279200" || !d.Wait || d.Incremental != nil {
 				t.Errorf("trigger %+v %+v", tr, d)
 			}
 		}},
