@@ -3,6 +3,7 @@
 
 GO        ?= go
 BIN       := bin/restorepoint
+DEVBIN    := bin/restorepoint-dev
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 # A count, not a duration: a duration -fuzztime races the fuzz coordinator
@@ -14,9 +15,10 @@ DIST      ?= dist
 
 all: build
 
-## build: the restorepoint binary into bin/
+## build: the restorepoint binary (the one deployed) and restorepoint-dev (emulator, demo) into bin/
 build:
 	$(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/restorepoint
+	$(GO) build -trimpath -o $(DEVBIN) ./cmd/restorepoint-dev
 
 ## test: format and vet checks, the race-enabled test suite, and a short run of every fuzz target
 test: fmt-check vet
@@ -45,9 +47,9 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=300000x
 
-## demo: the whole job against the embedded CBR emulator, offline
+## demo: the whole job against the embedded CBR emulator, offline (a dev tool: cmd/restorepoint-dev)
 demo:
-	$(GO) run ./cmd/restorepoint demo
+	$(GO) run ./cmd/restorepoint-dev demo
 
 ## lambda-zip: dist/restorepoint-lambda.zip, the AWS Lambda package (provided.al2023, arm64)
 lambda-zip:

@@ -14,6 +14,7 @@ import (
 // binaries are the programs the harness builds into its temporary directory.
 type binaries struct {
 	restorepoint, floor   string // for this machine: the receivers under test
+	dev                   string // for this machine: restorepoint-dev, whose emulator both run against
 	bootstrap, floorArm64 string // linux/arm64, stripped: the sizes reported
 	lambda, rie           string // for this machine, when Lambda is measured
 }
@@ -39,6 +40,7 @@ func buildAll(ctx context.Context, goCmd, root, dir string) (binaries, error) {
 	b := binaries{
 		restorepoint: filepath.Join(dir, "restorepoint"),
 		floor:        filepath.Join(dir, "floor"),
+		dev:          filepath.Join(dir, "restorepoint-dev"),
 		bootstrap:    filepath.Join(dir, "bootstrap-linux-arm64"),
 		floorArm64:   filepath.Join(dir, "floor-linux-arm64"),
 	}
@@ -51,6 +53,7 @@ func buildAll(ctx context.Context, goCmd, root, dir string) (binaries, error) {
 		// leaves out net/rpc and encoding/gob, whose init costs start-up time.
 		{nil, []string{"-tags", "lambda.norpc", "-o", b.restorepoint, "./cmd/restorepoint"}},
 		{nil, []string{"-o", b.floor, "./bench/floor"}},
+		{nil, []string{"-o", b.dev, "./cmd/restorepoint-dev"}},
 		{arm64, []string{"-tags", "lambda.norpc", "-o", b.bootstrap, "./cmd/restorepoint"}},
 		{arm64, []string{"-tags", "lambda.norpc", "-o", b.floorArm64, "./bench/floor"}},
 	} {

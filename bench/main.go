@@ -7,7 +7,7 @@
 // temporary directory and measures both, side by side, on this machine:
 //
 //   - throughput and latency of the HTTP receiver under 1, 16 and 64
-//     concurrent senders, against "restorepoint emulator" with no added
+//     concurrent senders, against "restorepoint-dev emulator" with no added
 //     latency, each run with a fresh emulator and receiver;
 //   - peak resident memory (VmHWM) and CPU time per event under that load;
 //   - cold start: process start to the answer to the first event, over HTTP
@@ -188,7 +188,7 @@ func run(o options) error {
 			}
 			for _, r := range order {
 				tag := fmt.Sprintf("bench-%s-%d-%d", r.name, senders, rep)
-				run, err := measureLoad(ctx, ps, r, bins.restorepoint, fixture, senders, o.warmup, o.events, tag)
+				run, err := measureLoad(ctx, ps, r, bins.dev, fixture, senders, o.warmup, o.events, tag)
 				if err != nil {
 					return fmt.Errorf("%s, %d senders: %w", r.name, senders, err)
 				}
@@ -214,7 +214,7 @@ func run(o options) error {
 	}
 
 	// Cold starts over HTTP, against one emulator.
-	emu, emuURL, err := startEmulator(ctx, ps, bins.restorepoint)
+	emu, emuURL, err := startEmulator(ctx, ps, bins.dev)
 	if err != nil {
 		return err
 	}

@@ -33,16 +33,17 @@ func env(emulator string, port int) []string {
 	}
 }
 
-// startEmulator starts "restorepoint emulator" on a free loopback port, with
+// startEmulator starts "restorepoint-dev emulator" (dev is that binary) on a
+// free loopback port, with
 // checkpoints available at once (so that no resource is skipped as still
 // being backed up), and returns it with its URL.
-func startEmulator(ctx context.Context, ps *procs, restorepoint string) (*proc, string, error) {
+func startEmulator(ctx context.Context, ps *procs, dev string) (*proc, string, error) {
 	log, err := os.Create(ps.dir + "/emulator-stdout.log")
 	if err != nil {
 		return nil, "", err
 	}
 	uw := &urlWriter{w: log, found: make(chan string, 1)}
-	p, err := ps.start("emulator", nil, uw, restorepoint, "emulator", "--addr", "127.0.0.1:0", "--available-after=-1ns")
+	p, err := ps.start("emulator", nil, uw, dev, "emulator", "--addr", "127.0.0.1:0", "--available-after=-1ns")
 	if err != nil {
 		log.Close()
 		return nil, "", err
@@ -94,9 +95,9 @@ type loadRun struct {
 
 // measureLoad runs one load run: a fresh emulator and receiver, warmup
 // events, then n measured events from senders concurrent senders.
-func measureLoad(ctx context.Context, ps *procs, r receiver, restorepoint string, fixture []byte, senders, warmup, n int, tag string) (loadRun, error) {
+func measureLoad(ctx context.Context, ps *procs, r receiver, dev string, fixture []byte, senders, warmup, n int, tag string) (loadRun, error) {
 	var run loadRun
-	emu, emuURL, err := startEmulator(ctx, ps, restorepoint)
+	emu, emuURL, err := startEmulator(ctx, ps, dev)
 	if err != nil {
 		return run, err
 	}

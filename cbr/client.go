@@ -12,6 +12,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
 // Defaults of a Client.
@@ -26,11 +29,9 @@ const (
 	DefaultMaxRetryAfter = time.Minute
 )
 
-// Body size limits.
-const (
-	maxErrorBody   = 64 << 10 // bytes read from an error answer
-	maxSuccessBody = 4 << 20  // bytes accepted in a success answer
-)
+// maxSuccessBody is how many bytes of a success answer are accepted; of an
+// error answer, otc.MaxErrorBody are read.
+const maxSuccessBody = 4 << 20
 
 // contentType is the request content type the API page names.
 const contentType = "application/json;charset=UTF-8"
@@ -50,19 +51,22 @@ const contentType = "application/json;charset=UTF-8"
 // restore point. Callers that must not double-create deduplicate at a higher
 // level (for example by checkpoint name). A success status (any 2xx; the API
 // answers 200) with a malformed body is never retried.
+//
+// Every error states its class for [failure.ClassOf]: a broken rule is
+// invalid, an *APIError is classed by status (see [APIError.FailureClass]),
+// a *TokenError as its source says, anything else is unavailable.
 type Client struct {
-	endpoint      string
-	projectID     string
-	tokens        TokenSource
-	httpClient    *http.Client
-	maxAttempts   int
-	backoffBase   time.Duration
-	backoffMax    time.Duration
-	maxRetryAfter time.Duration
-	rand          func() float64
-	sleep         func(ctx context.Context, d time.Duration) error
-	now           func() time.Time
-	userAgent     string
+	endpoint    string
+	projectID   string
+	tokens      TokenSource
+	httpClient  *http.Client
+	maxAttempts int
+	backoffBase time.Duration
+	backoffMax  time.Duration
+	rand        func() float64
+	sleep       func(ctx context.Context, d time.Duration) error
+	now         func() time.Time
+	userAgent   string
 }
 
 // Option configures a Client.
@@ -86,10 +90,6 @@ func WithMaxAttempts(n int) Option { return func(c *Client) { c.maxAttempts = n 
 func WithBackoff(base, max time.Duration) Option {
 	return func(c *Client) { c.backoffBase, c.backoffMax = base, max }
 }
-
-// WithMaxRetryAfter sets the longest Retry-After the client waits for
-// (default DefaultMaxRetryAfter).
-func WithMaxRetryAfter(d time.Duration) Option { return func(c *Client) { c.maxRetryAfter = d } }
 
 // WithRand sets the source of jitter: a function returning a number in
 // [0, 1). The default is math/rand/v2's Float64. Tests pass a constant.
@@ -123,18 +123,17 @@ func New(endpoint, projectID string, tokens TokenSource, opts ...Option) (*Clien
 		return nil, errors.New("cbr: token source is nil")
 	}
 	c := &Client{
-		endpoint:      ep,
-		projectID:     projectID,
-		tokens:        tokens,
-		httpClient:    &http.Client{Timeout: 30 * time.Second},
-		maxAttempts:   DefaultMaxAttempts,
-		backoffBase:   DefaultBackoffBase,
-		backoffMax:    DefaultBackoffMax,
-		maxRetryAfter: DefaultMaxRetryAfter,
-		rand:          rand.Float64,
-		sleep:         sleepContext,
-		now:           time.Now,
-		userAgent:     DefaultUserAgent,
+		endpoint:    ep,
+		projectID:   projectID,
+		tokens:      tokens,
+		httpClient:  &http.Client{Timeout: 30 * time.Second},
+		maxAttempts: DefaultMaxAttempts,
+		backoffBase: DefaultBackoffBase,
+		backoffMax:  DefaultBackoffMax,
+		rand:        rand.Float64,
+		sleep:       otc.Sleep,
+		now:         time.Now,
+		userAgent:   DefaultUserAgent,
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -158,6 +157,14 @@ func New(endpoint, projectID string, tokens TokenSource, opts ...Option) (*Clien
 }
 
 // parseEndpoint checks an endpoint URL and returns it without a trailing slash.
+// CheckEndpoint reports whether New accepts endpoint: an http(s) URL with a
+// host, without user info, query, fragment or the /v3 the client adds. It is
+// the rule New applies, for checking configuration before a client is made.
+func CheckEndpoint(endpoint string) error {
+	_, err := parseEndpoint(endpoint)
+	return err
+}
+
 func parseEndpoint(endpoint string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(endpoint))
 	if err != nil {
@@ -191,8 +198,8 @@ func (c *Client) checkpointsURL() string {
 	return c.endpoint + "/v3/" + url.PathEscape(c.projectID) + "/checkpoints"
 }
 
-// CreateCheckpoint backs up a vault: it validates req (returning a
-// *ValidationError without sending anything when it breaks a rule), then
+// CreateCheckpoint backs up a vault: it validates req (returning
+// [failure.FieldErrors] without sending anything when it breaks a rule), then
 // posts {"checkpoint": req} to /v3/{project_id}/checkpoints and returns the
 // restore point the API reports. Read its Vault.SkippedResources: a success
 // can still skip resources.
@@ -217,7 +224,7 @@ func (c *Client) CreateCheckpoint(ctx context.Context, req VaultBackup) (*Checkp
 func (c *Client) GetCheckpoint(ctx context.Context, id string) (*CheckpointCreate, error) {
 	if strings.TrimSpace(id) == "" {
 		return nil, fmt.Errorf("cbr: get checkpoint: %w",
-			&ValidationError{Problems: []FieldError{{Field: "checkpoint_id", Rule: ruleRequired}}})
+			&failure.FieldError{Field: "checkpoint_id", Rule: ruleRequired})
 	}
 	resp, err := c.call(ctx, http.MethodGet, c.checkpointsURL()+"/"+url.PathEscape(id), nil)
 	if err != nil {
@@ -251,14 +258,14 @@ func (c *Client) call(ctx context.Context, method, target string, body []byte) (
 				continue // a fresh token: no attempt spent, no wait
 			}
 		}
-		if !Retryable(err) || errors.Is(err, ErrMalformedResponse) ||
+		if !failure.Retryable(err) || errors.Is(err, ErrMalformedResponse) ||
 			attempt >= c.maxAttempts || ctx.Err() != nil {
 			return nil, err
 		}
 
 		wait := c.backoff(attempt)
 		if isAPI && apiErr.RetryAfter > 0 {
-			if apiErr.RetryAfter > c.maxRetryAfter {
+			if apiErr.RetryAfter > DefaultMaxRetryAfter {
 				return nil, err
 			}
 			wait = max(wait, apiErr.RetryAfter)
@@ -332,19 +339,18 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	}
 	// The token goes before decoding: decode errors quote (and cut) parts of
 	// the body, and the checkpoint ends up in result events.
-	out, err := decodeCheckpointResponse(scrubTokenBytes(data, token))
+	out, err := decodeCheckpointResponse(otc.ScrubBytes(data, token))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, scrubToken(err.Error(), token))
+		return nil, fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, otc.Scrub(err.Error(), token))
 	}
 	return out, nil
 }
 
 // apiError builds an *APIError from a failed answer, reading at most
-// maxErrorBody bytes of its body. The token is scrubbed from the body in case
-// a gateway echoes the request.
+// otc.MaxErrorBody bytes of its body. The token is scrubbed from the body in
+// case a gateway echoes the request.
 func (c *Client) apiError(req *http.Request, resp *http.Response, requestID, token string) *APIError {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	code, msg, bodyRequestID := parseErrorBody(body, token)
+	code, msg, bodyRequestID := otc.ParseErrorBody(otc.ReadErrorBody(resp.Body), token)
 	if requestID == "" {
 		requestID = bodyRequestID
 	}
@@ -352,30 +358,11 @@ func (c *Client) apiError(req *http.Request, resp *http.Response, requestID, tok
 		StatusCode: resp.StatusCode,
 		Code:       code,
 		Message:    msg,
-		RequestID:  scrubToken(requestID, token),
+		RequestID:  otc.Scrub(requestID, token),
 		Method:     req.Method,
 		URL:        req.URL.Redacted(),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
 	}
-}
-
-// scrubToken replaces every occurrence of token in s. It must run before
-// anything cuts s short: real tokens are kilobytes long, and a cut token
-// would no longer match.
-func scrubToken(s, token string) string {
-	if token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, token, "[redacted]")
-}
-
-// scrubTokenBytes is scrubToken for a body; it copies b only when b holds
-// the token.
-func scrubTokenBytes(b []byte, token string) []byte {
-	if token == "" || !bytes.Contains(b, []byte(token)) {
-		return b
-	}
-	return bytes.ReplaceAll(b, []byte(token), []byte("[redacted]"))
 }
 
 // decodeCheckpointResponse decodes a create or get checkpoint answer. The
@@ -389,19 +376,4 @@ func decodeCheckpointResponse(data []byte) (*CheckpointResponse, error) {
 		return nil, errors.New("no checkpoint.id in response")
 	}
 	return &out, nil
-}
-
-// sleepContext waits for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

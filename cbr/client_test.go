@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // secretToken is distinctive so a leak into any error text is easy to find.
@@ -210,7 +211,7 @@ func TestAPIErrors(t *testing.T) {
 		wantCode  string
 		wantMsg   string
 		wantReqID string
-		wantClass cbr.Class
+		wantClass failure.Class
 		wantText  string
 	}{
 		{
@@ -219,7 +220,7 @@ func TestAPIErrors(t *testing.T) {
 			wantCode:  "BackupService.6105",
 			wantMsg:   "vault does not exist",
 			wantReqID: "req-1",
-			wantClass: cbr.ClassRejected,
+			wantClass: failure.Rejected,
 			wantText:  "/prefix/v3/" + project + "/checkpoints: 404 BackupService.6105: vault does not exist (request id req-1)",
 		},
 		{
@@ -227,7 +228,7 @@ func TestAPIErrors(t *testing.T) {
 			reply:     reply{status: 403, body: `{"error":{"code":403,"message":"You are not authorized","title":"Forbidden"}}`},
 			wantCode:  "403",
 			wantMsg:   "You are not authorized",
-			wantClass: cbr.ClassRejected,
+			wantClass: failure.Rejected,
 			wantText:  ": 403 403: You are not authorized",
 		},
 		{
@@ -236,53 +237,53 @@ func TestAPIErrors(t *testing.T) {
 			wantCode:  "APIGW.0101",
 			wantMsg:   "The API does not exist",
 			wantReqID: "body-id",
-			wantClass: cbr.ClassRejected,
+			wantClass: failure.Rejected,
 		},
 		{
 			name:      "non-JSON body",
 			reply:     reply{status: 502, body: "  <html>\n<h1>Bad   Gateway</h1>\n</html>\n"},
 			wantMsg:   "<html> <h1>Bad Gateway</h1> </html>",
-			wantClass: cbr.ClassUnavailable,
+			wantClass: failure.Unavailable,
 		},
 		{
 			name:      "empty body uses status text",
 			reply:     reply{status: 409},
-			wantClass: cbr.ClassRejected,
+			wantClass: failure.Rejected,
 			wantText:  ": 409: Conflict",
 		},
 		{
 			name:      "long body truncated",
 			reply:     reply{status: 400, body: strings.Repeat("x", 100_000)},
 			wantMsg:   strings.Repeat("x", 512) + "...",
-			wantClass: cbr.ClassRejected,
+			wantClass: failure.Rejected,
 		},
 		{
 			name:      "BackupService.0002 is unavailable",
 			reply:     reply{status: 500, body: `{"error_code":"BackupService.0002","error_msg":"Resources are being backed up. Try again later."}`},
 			wantCode:  "BackupService.0002",
 			wantMsg:   "Resources are being backed up. Try again later.",
-			wantClass: cbr.ClassUnavailable,
+			wantClass: failure.Unavailable,
 		},
 		{
 			name:      "throttled",
 			reply:     reply{status: 429, body: `{"error_code":"APIGW.0308","error_msg":"The request is throttled."}`},
 			wantCode:  "APIGW.0308",
 			wantMsg:   "The request is throttled.",
-			wantClass: cbr.ClassThrottled,
+			wantClass: failure.Throttled,
 		},
 		{
 			name:      "unauthorized",
 			reply:     reply{status: 401, body: `{"error":{"code":401,"message":"The request you have made requires authentication.","title":"Unauthorized"}}`},
 			wantCode:  "401",
 			wantMsg:   "The request you have made requires authentication.",
-			wantClass: cbr.ClassUnauthorized,
+			wantClass: failure.Unauthorized,
 		},
 		{
 			name:      "gateway echoes the token",
 			reply:     reply{status: 400, body: `{"error_code":"X","error_msg":"bad header X-Auth-Token: ` + secretToken + `"}`},
 			wantCode:  "X",
 			wantMsg:   "bad header X-Auth-Token: [redacted]",
-			wantClass: cbr.ClassRejected,
+			wantClass: failure.Rejected,
 		},
 	}
 	for _, tt := range tests {
@@ -302,7 +303,7 @@ func TestAPIErrors(t *testing.T) {
 			if !strings.HasSuffix(apiErr.URL, "/prefix/v3/"+project+"/checkpoints") {
 				t.Errorf("URL = %q", apiErr.URL)
 			}
-			if got := cbr.ClassOf(err); got != tt.wantClass {
+			if got := failure.ClassOf(err); got != tt.wantClass {
 				t.Errorf("ClassOf = %q, want %q", got, tt.wantClass)
 			}
 			if tt.wantText != "" && !strings.Contains(err.Error(), tt.wantText) {
@@ -332,8 +333,8 @@ func TestMalformedSuccess(t *testing.T) {
 			if !errors.Is(err, cbr.ErrMalformedResponse) {
 				t.Fatalf("err = %v, want ErrMalformedResponse", err)
 			}
-			if cbr.ClassOf(err) != cbr.ClassUnavailable || !strings.Contains(err.Error(), "request id r9") {
-				t.Errorf("err = %v, class %q", err, cbr.ClassOf(err))
+			if failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "request id r9") {
+				t.Errorf("err = %v, class %q", err, failure.ClassOf(err))
 			}
 			if n := len(f.requests()); n != 1 {
 				t.Errorf("%d requests, want 1 (a 200 is never retried)", n)
@@ -349,8 +350,8 @@ func TestRetries(t *testing.T) {
 		name        string
 		replies     []reply
 		opts        []cbr.Option
-		wantErr     cbr.Class // "" means success
-		wantStatus  int       // of the returned APIError
+		wantErr     failure.Class // "" means success
+		wantStatus  int           // of the returned APIError
 		wantReqs    int
 		wantWaits   []time.Duration
 		wantNetwork bool
@@ -391,7 +392,7 @@ func TestRetries(t *testing.T) {
 			name:       "max attempts respected",
 			replies:    []reply{unavailable0002},
 			opts:       []cbr.Option{cbr.WithMaxAttempts(3)},
-			wantErr:    cbr.ClassUnavailable,
+			wantErr:    failure.Unavailable,
 			wantStatus: 500,
 			wantReqs:   3,
 			wantWaits:  []time.Duration{100 * time.Millisecond, 200 * time.Millisecond},
@@ -400,28 +401,28 @@ func TestRetries(t *testing.T) {
 			name:       "one attempt means no retry",
 			replies:    []reply{{status: 429}},
 			opts:       []cbr.Option{cbr.WithMaxAttempts(1)},
-			wantErr:    cbr.ClassThrottled,
+			wantErr:    failure.Throttled,
 			wantStatus: 429,
 			wantReqs:   1,
 		},
 		{
 			name:       "no retry on 400",
 			replies:    []reply{{status: 400, body: `{"error_code":"BackupService.6125","error_msg":"a backup task is in progress"}`}, ok},
-			wantErr:    cbr.ClassRejected,
+			wantErr:    failure.Rejected,
 			wantStatus: 400,
 			wantReqs:   1,
 		},
 		{
 			name:       "no retry on 404",
 			replies:    []reply{{status: 404}, ok},
-			wantErr:    cbr.ClassRejected,
+			wantErr:    failure.Rejected,
 			wantStatus: 404,
 			wantReqs:   1,
 		},
 		{
 			name:       "Retry-After beyond the limit gives up",
 			replies:    []reply{{status: 429, header: map[string]string{"Retry-After": "3600"}}, ok},
-			wantErr:    cbr.ClassThrottled,
+			wantErr:    failure.Throttled,
 			wantStatus: 429,
 			wantReqs:   1,
 		},
@@ -435,7 +436,7 @@ func TestRetries(t *testing.T) {
 			name:        "connection dropped every time",
 			replies:     []reply{{hijack: true}},
 			opts:        []cbr.Option{cbr.WithMaxAttempts(2)},
-			wantErr:     cbr.ClassUnavailable,
+			wantErr:     failure.Unavailable,
 			wantReqs:    2,
 			wantWaits:   []time.Duration{100 * time.Millisecond},
 			wantNetwork: true,
@@ -450,7 +451,7 @@ func TestRetries(t *testing.T) {
 					t.Fatalf("CreateCheckpoint = %+v, %v", cp, err)
 				}
 			} else {
-				if got := cbr.ClassOf(err); got != tt.wantErr {
+				if got := failure.ClassOf(err); got != tt.wantErr {
 					t.Fatalf("err = %v, class %q, want %q", err, got, tt.wantErr)
 				}
 				var apiErr *cbr.APIError
@@ -528,8 +529,8 @@ func TestDeadlineShorterThanRetryAfter(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.RetryAfter != 30*time.Second {
 		t.Fatalf("err = %v, want the 429 APIError with RetryAfter 30s", err)
 	}
-	if cbr.ClassOf(err) != cbr.ClassThrottled || !cbr.Retryable(err) {
-		t.Errorf("class %q", cbr.ClassOf(err))
+	if failure.ClassOf(err) != failure.Throttled || !failure.Retryable(err) {
+		t.Errorf("class %q", failure.ClassOf(err))
 	}
 	if elapsed > time.Second {
 		t.Errorf("took %v, want a prompt return", elapsed)
@@ -625,7 +626,7 @@ func TestUnauthorized(t *testing.T) {
 			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 			if tt.wantErr {
 				var apiErr *cbr.APIError
-				if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 || cbr.ClassOf(err) != cbr.ClassUnauthorized || cbr.Retryable(err) {
+				if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 || failure.ClassOf(err) != failure.Unauthorized || failure.Retryable(err) {
 					t.Fatalf("err = %v, want the 401 APIError, class unauthorized", err)
 				}
 				if strings.Contains(err.Error(), secretToken) {
@@ -655,21 +656,26 @@ func TestUnauthorized(t *testing.T) {
 func TestUnauthorizedStaticToken(t *testing.T) {
 	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: 401}, okReply(t)})
 	_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
-	if cbr.ClassOf(err) != cbr.ClassUnauthorized || len(f.requests()) != 1 {
+	if failure.ClassOf(err) != failure.Unauthorized || len(f.requests()) != 1 {
 		t.Errorf("err = %v, %d requests", err, len(f.requests()))
 	}
 }
 
 type failingSource struct{ err error }
 
-// tokenFailure is a token source error that says whether it is temporary, as
-// the iam package's errors do.
+// tokenFailure is a token source error that states its class, as the iam
+// package's errors do.
 type tokenFailure struct{ temporary bool }
 
 func (e tokenFailure) Error() string {
 	return fmt.Sprintf("token failure (temporary: %v)", e.temporary)
 }
-func (e tokenFailure) Temporary() bool { return e.temporary }
+func (e tokenFailure) FailureClass() failure.Class {
+	if e.temporary {
+		return failure.Unavailable
+	}
+	return failure.Unauthorized
+}
 
 func (f failingSource) Token(context.Context) (string, error) { return "", f.err }
 
@@ -681,13 +687,13 @@ func TestTokenErrors(t *testing.T) {
 		name      string
 		source    cbr.TokenSource
 		wantIs    error
-		wantClass cbr.Class
+		wantClass failure.Class
 	}{
-		{"source fails", failingSource{boom}, boom, cbr.ClassUnavailable},
-		{"source says credentials refused", failingSource{refused}, refused, cbr.ClassUnauthorized},
-		{"source says try later", failingSource{down}, down, cbr.ClassUnavailable},
-		{"empty static token", cbr.StaticToken(""), nil, cbr.ClassUnauthorized},
-		{"source returns empty token", failingSource{nil}, nil, cbr.ClassUnauthorized},
+		{"source fails", failingSource{boom}, boom, failure.Unavailable},
+		{"source says credentials refused", failingSource{refused}, refused, failure.Unauthorized},
+		{"source says try later", failingSource{down}, down, failure.Unavailable},
+		{"empty static token", cbr.StaticToken(""), nil, failure.Unauthorized},
+		{"source returns empty token", failingSource{nil}, nil, failure.Unauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -703,7 +709,7 @@ func TestTokenErrors(t *testing.T) {
 			if !errors.As(err, &te) {
 				t.Errorf("err = %T, want a *cbr.TokenError in the chain", err)
 			}
-			if got := cbr.ClassOf(err); got != tt.wantClass {
+			if got := failure.ClassOf(err); got != tt.wantClass {
 				t.Errorf("class = %q, want %q", got, tt.wantClass)
 			}
 			if n := len(f.requests()); n != 0 {
@@ -716,40 +722,40 @@ func TestTokenErrors(t *testing.T) {
 // classed is an error from another package that decides its own class.
 type classed struct{}
 
-func (classed) Error() string    { return "bad credentials" }
-func (classed) Class() cbr.Class { return cbr.ClassUnauthorized }
+func (classed) Error() string               { return "bad credentials" }
+func (classed) FailureClass() failure.Class { return failure.Unauthorized }
 
-func TestClassOf(t *testing.T) {
+func TestErrorClasses(t *testing.T) {
 	tests := []struct {
 		err  error
-		want cbr.Class
+		want failure.Class
 	}{
 		{nil, ""},
-		{&cbr.ValidationError{Problems: []cbr.FieldError{{"checkpoint.vault_id", "required"}}}, cbr.ClassInvalid},
-		{&cbr.APIError{StatusCode: 400}, cbr.ClassRejected},
-		{&cbr.APIError{StatusCode: 401}, cbr.ClassUnauthorized},
-		{&cbr.APIError{StatusCode: 403}, cbr.ClassRejected},
-		{&cbr.APIError{StatusCode: 404, Code: "BackupService.6105"}, cbr.ClassRejected},
-		{&cbr.APIError{StatusCode: 409}, cbr.ClassRejected},
-		{&cbr.APIError{StatusCode: 429}, cbr.ClassThrottled},
-		{&cbr.APIError{StatusCode: 500, Code: "BackupService.0002"}, cbr.ClassUnavailable},
-		{&cbr.APIError{StatusCode: 500, Code: "BackupService.9910"}, cbr.ClassUnavailable},
-		{&cbr.APIError{StatusCode: 503}, cbr.ClassUnavailable},
-		{&cbr.APIError{StatusCode: 504}, cbr.ClassUnavailable},
-		{context.DeadlineExceeded, cbr.ClassUnavailable},
-		{context.Canceled, cbr.ClassUnavailable},
-		{io.ErrUnexpectedEOF, cbr.ClassUnavailable},
-		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, cbr.ClassUnavailable},
-		{cbr.ErrMalformedResponse, cbr.ClassUnavailable},
-		{wrap(&cbr.APIError{StatusCode: 429}), cbr.ClassThrottled},
-		{wrap(classed{}), cbr.ClassUnauthorized},
+		{failure.FieldErrors{{Field: "checkpoint.vault_id", Rule: "required"}}, failure.Invalid},
+		{&cbr.APIError{StatusCode: 400}, failure.Rejected},
+		{&cbr.APIError{StatusCode: 401}, failure.Unauthorized},
+		{&cbr.APIError{StatusCode: 403}, failure.Rejected},
+		{&cbr.APIError{StatusCode: 404, Code: "BackupService.6105"}, failure.Rejected},
+		{&cbr.APIError{StatusCode: 409}, failure.Rejected},
+		{&cbr.APIError{StatusCode: 429}, failure.Throttled},
+		{&cbr.APIError{StatusCode: 500, Code: "BackupService.0002"}, failure.Unavailable},
+		{&cbr.APIError{StatusCode: 500, Code: "BackupService.9910"}, failure.Unavailable},
+		{&cbr.APIError{StatusCode: 503}, failure.Unavailable},
+		{&cbr.APIError{StatusCode: 504}, failure.Unavailable},
+		{context.DeadlineExceeded, failure.Unavailable},
+		{context.Canceled, failure.Unavailable},
+		{io.ErrUnexpectedEOF, failure.Unavailable},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, failure.Unavailable},
+		{cbr.ErrMalformedResponse, failure.Unavailable},
+		{wrap(&cbr.APIError{StatusCode: 429}), failure.Throttled},
+		{wrap(classed{}), failure.Unauthorized},
 	}
 	for _, tt := range tests {
-		if got := cbr.ClassOf(tt.err); got != tt.want {
+		if got := failure.ClassOf(tt.err); got != tt.want {
 			t.Errorf("ClassOf(%v) = %q, want %q", tt.err, got, tt.want)
 		}
-		wantRetry := tt.want == cbr.ClassThrottled || tt.want == cbr.ClassUnavailable
-		if got := cbr.Retryable(tt.err); got != wantRetry {
+		wantRetry := tt.want == failure.Throttled || tt.want == failure.Unavailable
+		if got := failure.Retryable(tt.err); got != wantRetry {
 			t.Errorf("Retryable(%v) = %v, want %v", tt.err, got, wantRetry)
 		}
 	}
@@ -812,7 +818,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 		cbr.WithHTTPClient(&http.Client{}))
 	_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 	var apiErr *cbr.APIError
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTemporaryRedirect || cbr.ClassOf(err) != cbr.ClassRejected {
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTemporaryRedirect || failure.ClassOf(err) != failure.Rejected {
 		t.Fatalf("err = %v, want the 307 as a rejected APIError", err)
 	}
 	if n := len(other.requests()); n != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Integration tests against the CBR emulator in cbr/cbrtest.
@@ -69,14 +70,14 @@ func TestEmulatorErrors(t *testing.T) {
 		if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "BackupService.6105" || apiErr.RequestID == "" {
 			t.Fatalf("err = %v, want 404 BackupService.6105 with request id", err)
 		}
-		if cbr.ClassOf(err) != cbr.ClassRejected {
-			t.Errorf("class %q", cbr.ClassOf(err))
+		if failure.ClassOf(err) != failure.Rejected {
+			t.Errorf("class %q", failure.ClassOf(err))
 		}
 	})
 	t.Run("unknown checkpoint", func(t *testing.T) {
 		c, _, _ := newEmulatorClient(t, cbr.StaticToken(cbrtest.DefaultToken))
 		_, err := c.GetCheckpoint(ctx, "nope")
-		if cbr.ClassOf(err) != cbr.ClassRejected {
+		if failure.ClassOf(err) != failure.Rejected {
 			t.Fatalf("err = %v, want rejected", err)
 		}
 	})

@@ -6,30 +6,6 @@ import (
 	"time"
 )
 
-func TestParseErrorBody(t *testing.T) {
-	tests := []struct {
-		body                 string
-		code, message, reqID string
-	}{
-		{`{"error_code":"BackupService.9900","error_msg":"Invalid vault_id provided."}`, "BackupService.9900", "Invalid vault_id provided.", ""},
-		{`{"error":{"code":404,"message":"Could not find project","title":"Not Found"}}`, "404", "Could not find project", ""},
-		{`{"error":{"code":"404","title":"Not Found"}}`, "404", "Not Found", ""},
-		{`{"error":"plain words"}`, "", "plain words", ""},
-		{`{"code":"APIGW.0301","message":"Incorrect IAM authentication information","request_id":"r1"}`, "APIGW.0301", "Incorrect IAM authentication information", "r1"},
-		{`{"code":1001,"message":"x"}`, "1001", "x", ""},
-		{`{"unrelated":true}`, "", `{"unrelated":true}`, ""},
-		{`[1,2]`, "", `[1,2]`, ""},
-		{"  Service\r\n Unavailable \n", "", "Service Unavailable", ""},
-		{"", "", "", ""},
-	}
-	for _, tt := range tests {
-		code, msg, reqID := parseErrorBody([]byte(tt.body), "")
-		if code != tt.code || msg != tt.message || reqID != tt.reqID {
-			t.Errorf("parseErrorBody(%q) = %q, %q, %q; want %q, %q, %q", tt.body, code, msg, reqID, tt.code, tt.message, tt.reqID)
-		}
-	}
-}
-
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 func ExampleClient_CreateCheckpoint() {
@@ -40,7 +41,7 @@ func ExampleClient_CreateCheckpoint() {
 		},
 	})
 	if err != nil {
-		fmt.Println(cbr.ClassOf(err), err)
+		fmt.Println(failure.ClassOf(err), err)
 		return
 	}
 	fmt.Println(cp.ID, cp.Status, cp.CreatedAt.UTC())
@@ -54,14 +55,14 @@ func ExampleClient_CreateCheckpoint() {
 	// skipped: 0
 }
 
-func ExampleClassOf() {
+func ExampleAPIError_FailureClass() {
 	err := cbr.Validate(cbr.VaultBackup{Parameters: &cbr.CheckpointParam{Name: "nightly backup"}})
-	fmt.Println(cbr.ClassOf(err), cbr.Retryable(err))
+	fmt.Println(failure.ClassOf(err), failure.Retryable(err))
 	fmt.Println(err)
 
 	err = &cbr.APIError{StatusCode: 500, Code: "BackupService.0002", Message: "Resources are being backed up. Try again later.",
 		Method: "POST", URL: "https://cbr.eu-de.otc.t-systems.com/v3/p/checkpoints"}
-	fmt.Println(cbr.ClassOf(err), cbr.Retryable(err))
+	fmt.Println(failure.ClassOf(err), failure.Retryable(err))
 	// Output:
 	// invalid false
 	// checkpoint.vault_id: required; checkpoint.parameters.name: only letters, digits, _ and - allowed, 1-64 characters

@@ -101,6 +101,30 @@ type CheckpointCreate struct {
 	Vault CheckpointPlanCreate `json:"vault"`
 	// ExtraInfo holds the backup's name, description and retention.
 	ExtraInfo *CheckpointExtraInfoResp `json:"extra_info,omitempty"`
+
+	// Raw is the checkpoint object as decoded, unknown fields included,
+	// compacted and HTML-escaped as encoding/json writes JSON; nil for a
+	// value made locally. It is what a caller reports when it reports the
+	// API's answer unchanged.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes a checkpoint object and keeps its bytes in Raw.
+func (c *CheckpointCreate) UnmarshalJSON(b []byte) error {
+	type fields CheckpointCreate // the same fields, without this method
+	var f fields
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	// Compact and HTML-safe, as encoding/json would write it inside a
+	// larger document, so that it can be written as it is.
+	raw, err := json.Marshal(json.RawMessage(b))
+	if err != nil {
+		return err
+	}
+	f.Raw = raw
+	*c = CheckpointCreate(f)
+	return nil
 }
 
 // CheckpointPlanCreate is the vault part of a restore point.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // validName reports whether s matches the checkpoint name pattern of the API
@@ -22,7 +24,7 @@ func validName(s string) bool {
 	return true
 }
 
-// Rules reported in FieldError.Rule.
+// Rules reported in failure.FieldError.Rule.
 const (
 	ruleRequired    = "required"
 	ruleName        = "only letters, digits, _ and - allowed, 1-64 characters"
@@ -33,85 +35,46 @@ const (
 	ruleNotEmpty    = "must not be empty"
 )
 
-// FieldError is one problem with one field of a request.
-type FieldError struct {
-	// Field is the JSON path of the field, such as
-	// "checkpoint.parameters.resource_details[3].type".
-	Field string
-	// Rule says what the field must satisfy.
-	Rule string
-}
-
-// Error returns "field: rule".
-func (e FieldError) Error() string { return e.Field + ": " + e.Rule }
-
-// ValidationError lists every problem found in a request. The client returns
-// it before anything is sent.
-type ValidationError struct {
-	// Problems are the problems found, in field order. Never empty.
-	Problems []FieldError
-}
-
-// Error joins all problems with "; ".
-func (e *ValidationError) Error() string {
-	msgs := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		msgs[i] = p.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
-// Unwrap returns the problems, so errors.As can reach a FieldError.
-func (e *ValidationError) Unwrap() []error {
-	errs := make([]error, len(e.Problems))
-	for i, p := range e.Problems {
-		errs[i] = p
-	}
-	return errs
-}
-
-// Class returns ClassInvalid.
-func (e *ValidationError) Class() Class { return ClassInvalid }
-
 // Validate checks a create checkpoint request against the rules of the API
-// page and reports all problems at once as a *ValidationError, or nil when the
-// request is valid. Field paths are rooted at "checkpoint.".
+// page and reports all problems at once as [failure.FieldErrors] (class
+// invalid), or nil when the request is valid. Field paths are rooted at
+// "checkpoint.".
 func Validate(req VaultBackup) error {
-	var v validator
+	var v failure.FieldErrors
 	if strings.TrimSpace(req.VaultID) == "" {
-		v.add("checkpoint.vault_id", ruleRequired)
+		v.Add("checkpoint.vault_id", ruleRequired)
 	}
 	if p := req.Parameters; p != nil {
 		const params = "checkpoint.parameters"
 		if p.Name != "" && !validName(p.Name) {
-			v.add(params+".name", ruleName)
+			v.Add(params+".name", ruleName)
 		}
 		if utf8.RuneCountInString(p.Description) > MaxDescription {
-			v.add(params+".description", ruleDescription)
+			v.Add(params+".description", ruleDescription)
 		}
 		for i, id := range p.Resources {
 			if strings.TrimSpace(id) == "" {
-				v.add(fmt.Sprintf("%s.resources[%d]", params, i), ruleNotEmpty)
+				v.Add(fmt.Sprintf("%s.resources[%d]", params, i), ruleNotEmpty)
 			}
 		}
 		if len(p.ResourceDetails) > MaxResources {
-			v.add(params+".resource_details", ruleDetails)
+			v.Add(params+".resource_details", ruleDetails)
 		}
 		for i, r := range p.ResourceDetails {
 			// The path is only built for a problem: most requests have none.
 			path := func() string { return fmt.Sprintf("%s.resource_details[%d]", params, i) }
 			if strings.TrimSpace(r.ID) == "" {
-				v.add(path()+".id", ruleRequired)
+				v.Add(path()+".id", ruleRequired)
 			}
 			if !validType(r.Type) {
-				v.add(path()+".type", ruleType)
+				v.Add(path()+".type", ruleType)
 			}
 			if utf8.RuneCountInString(r.Name) > 255 {
-				v.add(path()+".name", ruleResName)
+				v.Add(path()+".name", ruleResName)
 			}
 		}
 	}
-	return v.err()
+	return v.Err()
 }
 
 // validType reports whether t is one of the resource types the page documents.
@@ -121,18 +84,4 @@ func validType(t string) bool {
 		return true
 	}
 	return false
-}
-
-// validator collects field problems.
-type validator struct{ problems []FieldError }
-
-func (v *validator) add(field, rule string) {
-	v.problems = append(v.problems, FieldError{Field: field, Rule: rule})
-}
-
-func (v *validator) err() error {
-	if len(v.problems) == 0 {
-		return nil
-	}
-	return &ValidationError{Problems: v.problems}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 func details(n int) []cbr.Resource {
@@ -29,58 +30,58 @@ func TestValidate(t *testing.T) {
 	tests := []struct {
 		name string
 		req  cbr.VaultBackup
-		want []cbr.FieldError // nil: valid
+		want failure.FieldErrors // nil: valid
 	}{
 		{"minimal", cbr.VaultBackup{VaultID: "v"}, nil},
 		{"empty parameters", withParams(cbr.CheckpointParam{}), nil},
-		{"vault_id missing", cbr.VaultBackup{}, []cbr.FieldError{{"checkpoint.vault_id", "required"}}},
-		{"vault_id blank", cbr.VaultBackup{VaultID: " \t"}, []cbr.FieldError{{"checkpoint.vault_id", "required"}}},
+		{"vault_id missing", cbr.VaultBackup{}, failure.FieldErrors{{Field: "checkpoint.vault_id", Rule: "required"}}},
+		{"vault_id blank", cbr.VaultBackup{VaultID: " \t"}, failure.FieldErrors{{Field: "checkpoint.vault_id", Rule: "required"}}},
 		{"name 1 char", withParams(cbr.CheckpointParam{Name: "a"}), nil},
 		{"name 64 chars", withParams(cbr.CheckpointParam{Name: strings.Repeat("a", 64)}), nil},
 		{"name all allowed characters", withParams(cbr.CheckpointParam{Name: "AZaz09_-"}), nil},
 		{"name 65 chars", withParams(cbr.CheckpointParam{Name: strings.Repeat("a", 65)}),
-			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+			failure.FieldErrors{{Field: p + ".name", Rule: "only letters, digits, _ and - allowed, 1-64 characters"}}},
 		{"name with space", withParams(cbr.CheckpointParam{Name: "my backup"}),
-			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+			failure.FieldErrors{{Field: p + ".name", Rule: "only letters, digits, _ and - allowed, 1-64 characters"}}},
 		{"name with dot", withParams(cbr.CheckpointParam{Name: "a.b"}),
-			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+			failure.FieldErrors{{Field: p + ".name", Rule: "only letters, digits, _ and - allowed, 1-64 characters"}}},
 		{"name non-ASCII letter", withParams(cbr.CheckpointParam{Name: "größe"}),
-			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+			failure.FieldErrors{{Field: p + ".name", Rule: "only letters, digits, _ and - allowed, 1-64 characters"}}},
 		{"name trailing newline", withParams(cbr.CheckpointParam{Name: "abc\n"}),
-			[]cbr.FieldError{{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"}}},
+			failure.FieldErrors{{Field: p + ".name", Rule: "only letters, digits, _ and - allowed, 1-64 characters"}}},
 		{"description 255 runes", withParams(cbr.CheckpointParam{Description: strings.Repeat("ä", 255)}), nil},
 		{"description 256 chars", withParams(cbr.CheckpointParam{Description: strings.Repeat("a", 256)}),
-			[]cbr.FieldError{{p + ".description", "at most 255 characters"}}},
+			failure.FieldErrors{{Field: p + ".description", Rule: "at most 255 characters"}}},
 		{"resource_details 256", withParams(cbr.CheckpointParam{ResourceDetails: details(256)}), nil},
 		{"resource_details 257", withParams(cbr.CheckpointParam{ResourceDetails: details(257)}),
-			[]cbr.FieldError{{p + ".resource_details", "at most 256 entries"}}},
+			failure.FieldErrors{{Field: p + ".resource_details", Rule: "at most 256 entries"}}},
 		{"resource all types", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{
 			{ID: "a", Type: cbr.TypeServer, Name: strings.Repeat("n", 255)},
 			{ID: "b", Type: cbr.TypeVolume, ExtraInfo: &cbr.ResourceExtraInfo{ExcludeVolumes: []string{"d"}}},
 			{ID: "c", Type: cbr.TypeSFSTurbo},
 		}}), nil},
 		{"resource without id", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{{Type: cbr.TypeServer}}}),
-			[]cbr.FieldError{{p + ".resource_details[0].id", "required"}}},
+			failure.FieldErrors{{Field: p + ".resource_details[0].id", Rule: "required"}}},
 		{"resource bad type", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{{ID: "a", Type: cbr.TypeServer}, {ID: "b", Type: "OS::Ironic::BareMetalServer"}}}),
-			[]cbr.FieldError{{p + ".resource_details[1].type", "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"}}},
+			failure.FieldErrors{{Field: p + ".resource_details[1].type", Rule: "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"}}},
 		{"resource name 256", withParams(cbr.CheckpointParam{ResourceDetails: []cbr.Resource{{ID: "a", Type: cbr.TypeServer, Name: strings.Repeat("n", 256)}}}),
-			[]cbr.FieldError{{p + ".resource_details[0].name", "at most 255 characters"}}},
+			failure.FieldErrors{{Field: p + ".resource_details[0].name", Rule: "at most 255 characters"}}},
 		{"resources empty entry", withParams(cbr.CheckpointParam{Resources: []string{"a", ""}}),
-			[]cbr.FieldError{{p + ".resources[1]", "must not be empty"}}},
+			failure.FieldErrors{{Field: p + ".resources[1]", Rule: "must not be empty"}}},
 		{"many problems at once", cbr.VaultBackup{Parameters: &cbr.CheckpointParam{
 			Name:            "bad name",
 			Description:     strings.Repeat("d", 300),
 			Resources:       []string{" "},
 			ResourceDetails: []cbr.Resource{{}, {ID: "x", Type: "OS::Nova::Server"}, {ID: "y", Type: "nova", Name: strings.Repeat("n", 300)}},
-		}}, []cbr.FieldError{
-			{"checkpoint.vault_id", "required"},
-			{p + ".name", "only letters, digits, _ and - allowed, 1-64 characters"},
-			{p + ".description", "at most 255 characters"},
-			{p + ".resources[0]", "must not be empty"},
-			{p + ".resource_details[0].id", "required"},
-			{p + ".resource_details[0].type", "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"},
-			{p + ".resource_details[2].type", "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"},
-			{p + ".resource_details[2].name", "at most 255 characters"},
+		}}, failure.FieldErrors{
+			{Field: "checkpoint.vault_id", Rule: "required"},
+			{Field: p + ".name", Rule: "only letters, digits, _ and - allowed, 1-64 characters"},
+			{Field: p + ".description", Rule: "at most 255 characters"},
+			{Field: p + ".resources[0]", Rule: "must not be empty"},
+			{Field: p + ".resource_details[0].id", Rule: "required"},
+			{Field: p + ".resource_details[0].type", Rule: "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"},
+			{Field: p + ".resource_details[2].type", Rule: "must be one of OS::Nova::Server, OS::Cinder::Volume, OS::Sfs::Turbo"},
+			{Field: p + ".resource_details[2].name", Rule: "at most 255 characters"},
 		}},
 	}
 	for _, tt := range tests {
@@ -92,30 +93,30 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var ve *cbr.ValidationError
+			var ve failure.FieldErrors
 			if !errors.As(err, &ve) {
-				t.Fatalf("Validate = %v (%T), want *ValidationError", err, err)
+				t.Fatalf("Validate = %v (%T), want failure.FieldErrors", err, err)
 			}
-			if !reflect.DeepEqual(ve.Problems, tt.want) {
-				t.Errorf("problems:\n got %q\nwant %q", ve.Problems, tt.want)
+			if !reflect.DeepEqual(ve, tt.want) {
+				t.Errorf("problems:\n got %q\nwant %q", ve, tt.want)
 			}
-			if got := cbr.ClassOf(err); got != cbr.ClassInvalid {
+			if got := failure.ClassOf(err); got != failure.Invalid {
 				t.Errorf("ClassOf = %q, want invalid", got)
 			}
-			if cbr.Retryable(err) {
+			if failure.Retryable(err) {
 				t.Error("validation error is retryable")
 			}
 		})
 	}
 }
 
-func TestValidationErrorText(t *testing.T) {
+func TestValidateErrorText(t *testing.T) {
 	err := cbr.Validate(cbr.VaultBackup{Parameters: &cbr.CheckpointParam{Name: "a b"}})
 	want := "checkpoint.vault_id: required; checkpoint.parameters.name: only letters, digits, _ and - allowed, 1-64 characters"
 	if err == nil || err.Error() != want {
 		t.Errorf("Error() = %v\nwant       %s", err, want)
 	}
-	var fe cbr.FieldError
+	var fe *failure.FieldError
 	if !errors.As(err, &fe) || fe.Field != "checkpoint.vault_id" {
 		t.Errorf("errors.As FieldError = %+v", fe)
 	}
@@ -133,11 +134,11 @@ func TestCreateCheckpointInvalidSendsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.CreateCheckpoint(context.Background(), cbr.VaultBackup{Parameters: &cbr.CheckpointParam{Name: "!"}})
-	var ve *cbr.ValidationError
-	if !errors.As(err, &ve) || len(ve.Problems) != 2 {
+	var ve failure.FieldErrors
+	if !errors.As(err, &ve) || len(ve) != 2 {
 		t.Fatalf("err = %v, want 2 problems", err)
 	}
-	if _, err := c.GetCheckpoint(context.Background(), " "); cbr.ClassOf(err) != cbr.ClassInvalid {
+	if _, err := c.GetCheckpoint(context.Background(), " "); failure.ClassOf(err) != failure.Invalid {
 		t.Errorf("GetCheckpoint(blank) = %v, want invalid", err)
 	}
 	if n := hits.Load(); n != 0 {

@@ -8,24 +8,17 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/internal/jsonstr"
+	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
-// Layouts accepted for Timestamp, tried in order. Times without a zone are UTC.
-var timestampLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999Z0700",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999",
-}
-
-// ParseTimestamp parses a CBR time with or without a zone.
+// ParseTimestamp parses a CBR time with or without a zone; a time without a
+// zone is UTC.
 func ParseTimestamp(s string) (Timestamp, error) {
-	for _, layout := range timestampLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return Timestamp{Time: t, raw: s}, nil
-		}
+	t, ok := otc.ParseTime(s)
+	if !ok {
+		return Timestamp{}, fmt.Errorf("timestamp %q: want RFC 3339 with or without a zone", s)
 	}
-	return Timestamp{}, fmt.Errorf("timestamp %q: want RFC 3339 with or without a zone", s)
+	return Timestamp{Time: t, raw: s}, nil
 }
 
 // NewTimestamp returns a Timestamp for t that encodes as RFC 3339 with a zone.
@@ -81,9 +74,6 @@ type Quantity struct {
 func NumberQuantity(n int64) *Quantity {
 	return &Quantity{text: strconv.FormatInt(n, 10)}
 }
-
-// StringQuantity returns a Quantity that encodes as a JSON string.
-func StringQuantity(s string) *Quantity { return &Quantity{text: s, quoted: true} }
 
 // String returns the value as text, without quotes.
 func (q Quantity) String() string { return q.text }

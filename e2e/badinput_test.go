@@ -10,6 +10,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/handler"
 )
 
@@ -199,9 +200,9 @@ func TestBadInput(t *testing.T) {
 					t.Fatalf("reply %.300s, want a failed result event", r.body)
 				}
 				d := dataOf(t, r.event)
-				class := events.ClassInvalid
+				class := failure.Invalid
 				if c.status == http.StatusUnprocessableEntity {
-					class = events.ClassRejected
+					class = failure.Rejected
 				}
 				if d.Error == nil || d.Error.Class != class {
 					t.Errorf("error %+v, want class %s", d.Error, class)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
-	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Faults the emulator plays on POST /v3/{project}/checkpoints, seen through
@@ -78,7 +78,7 @@ func TestThrottledExhausted(t *testing.T) {
 		RetryAfter: "1", Times: -1})
 
 	r := w.postEvent(exampleEvent("throttled-2"))
-	d := expectFailed(t, r.event, r.status, http.StatusTooManyRequests, events.ClassThrottled)
+	d := expectFailed(t, r.event, r.status, http.StatusTooManyRequests, failure.Throttled)
 	if ra := r.header.Get("Retry-After"); ra != "1" {
 		t.Errorf("Retry-After %q, want \"1\"", ra)
 	}
@@ -145,7 +145,7 @@ func TestGateway5xx(t *testing.T) {
 		w.emu.Reset()
 		w.emu.Inject(cbrtest.Fault{Method: http.MethodPost, Path: checkpointsPath, Status: 503, Times: -1})
 		reply, status := w.mustSend(exampleEvent("gateway-persistent"))
-		d := expectFailed(t, reply, status, http.StatusServiceUnavailable, events.ClassUnavailable)
+		d := expectFailed(t, reply, status, http.StatusServiceUnavailable, failure.Unavailable)
 		if d.Error.Status != 503 || !d.Error.Retryable || d.Error.Code == "" {
 			t.Errorf("error %+v, want the API's 503 and its code, retryable", d.Error)
 		}
@@ -236,7 +236,7 @@ func TestSlowerThanDeadline(t *testing.T) {
 	w.emu.Reset()
 	w.emu.Inject(cbrtest.Fault{Method: http.MethodPost, Path: checkpointsPath, Delay: delay, Times: -1})
 	reply2, status := w.mustSend(exampleEvent("slow-2"))
-	d := expectFailed(t, reply2, status, http.StatusServiceUnavailable, events.ClassUnavailable)
+	d := expectFailed(t, reply2, status, http.StatusServiceUnavailable, failure.Unavailable)
 	if !d.Error.Retryable || !strings.Contains(d.Error.Message, "Timeout") {
 		t.Errorf("error %+v, want a retryable timeout", d.Error)
 	}
@@ -258,7 +258,7 @@ func TestIAMDown(t *testing.T) {
 	w.emu.SetIAMDown(true)
 
 	reply, status := w.mustSend(exampleEvent("iam-1"))
-	d := expectFailed(t, reply, status, http.StatusServiceUnavailable, events.ClassUnavailable)
+	d := expectFailed(t, reply, status, http.StatusServiceUnavailable, failure.Unavailable)
 	if !strings.Contains(d.Error.Message, "iam") || !strings.Contains(d.Error.Message, "503") {
 		t.Errorf("message %q, want it to say IAM answered 503", d.Error.Message)
 	}
@@ -328,7 +328,7 @@ func TestStaticTokenRefused(t *testing.T) {
 	w.emu.RevokeTokens()
 
 	reply, status := w.mustSend(exampleEvent("refused-1"))
-	d := expectFailed(t, reply, status, http.StatusBadGateway, events.ClassUnauthorized)
+	d := expectFailed(t, reply, status, http.StatusBadGateway, failure.Unauthorized)
 	if d.Error.Status != 401 {
 		t.Errorf("error %+v, want the API's 401", d.Error)
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Distinctive secrets: the suite searches every log line, reply and sink
@@ -709,11 +710,11 @@ type resultData struct {
 	} `json:"skipped_resources"`
 	Duplicate bool `json:"duplicate"`
 	Error     *struct {
-		Class     string `json:"class"`
-		Status    int    `json:"status"`
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		Retryable bool   `json:"retryable"`
+		Class     failure.Class `json:"class"`
+		Status    int           `json:"status"`
+		Code      string        `json:"code"`
+		Message   string        `json:"message"`
+		Retryable bool          `json:"retryable"`
 	} `json:"error"`
 }
 
@@ -750,7 +751,7 @@ func expectCreated(t *testing.T, reply *event.Event, status int, id string) resu
 }
 
 // expectFailed checks that reply is a failed result of class with status.
-func expectFailed(t *testing.T, reply *event.Event, status, wantStatus int, class string) resultData {
+func expectFailed(t *testing.T, reply *event.Event, status, wantStatus int, class failure.Class) resultData {
 	t.Helper()
 	if status != wantStatus {
 		t.Fatalf("status %d, want %d; reply %v", status, wantStatus, reply)

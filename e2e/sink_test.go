@@ -196,6 +196,14 @@ func TestStorm(t *testing.T) {
 			}
 		}
 	}
+	// One log line per delivery, saying what became of it.
+	outcomes := map[any]int{}
+	for _, line := range w.proc.logLines("trigger") {
+		outcomes[line["outcome"]]++
+	}
+	if outcomes["created"] != triggers || outcomes["duplicate"] != triggers*(copies-1) || outcomes["in_progress"] != conflicts {
+		t.Errorf("log lines by outcome %v; want %d created, %d duplicate, %d in_progress", outcomes, triggers, triggers*(copies-1), conflicts)
+	}
 }
 
 // serverID is the id of storm server i.

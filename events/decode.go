@@ -38,7 +38,7 @@ type cloudEvent struct {
 // and TraceParent from the extension "traceparent" (dropped when it is not a
 // valid W3C traceparent, as the W3C recommends).
 //
-// Errors are *DecodeError: an unknown type whose data is no CTS record is
+// Errors are *failure.FieldError (class invalid): an unknown type whose data is no CTS record is
 // reported on the field "type"; errors in data on "data.<path>".
 func DecodeEvent(e event.Event) (Trigger, error) {
 	if e.Context == nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // IDs used by the fixtures in testdata/events.
@@ -542,15 +544,18 @@ func TestDecodeStructuredDataEncodings(t *testing.T) {
 	}
 }
 
-// assertField checks that err is a *DecodeError on field.
+// assertField checks that err is a *failure.FieldError on field.
 func assertField(t *testing.T, err error, field string) {
 	t.Helper()
-	var de *DecodeError
+	var de *failure.FieldError
 	if !errors.As(err, &de) {
-		t.Fatalf("error = %v (%T), want a *DecodeError on %q", err, err, field)
+		t.Fatalf("error = %v (%T), want a *failure.FieldError on %q", err, err, field)
 	}
 	if de.Field != field {
 		t.Errorf("error field = %q, want %q (error: %v)", de.Field, field, err)
+	}
+	if c := failure.ClassOf(err); c != failure.Invalid {
+		t.Errorf("class = %q, want invalid (error: %v)", c, err)
 	}
 	if de.Rule == "" || de.Error() != de.Field+": "+de.Rule {
 		t.Errorf("error %q: bad rule or message", de.Error())

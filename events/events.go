@@ -5,11 +5,16 @@
 //
 // It knows nothing of the CBR client: a checkpoint request passed through by
 // the caller stays raw JSON here and is decoded by the function.
+//
+// Every error of its decoders is a *failure.FieldError naming the offending
+// field; one about the payload as a whole matches [ErrUnrecognized].
 package events
 
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Trigger event types (CloudEvents "type").
@@ -132,9 +137,8 @@ type CheckpointRequested struct {
 type Created struct {
 	Trigger Ref    `json:"trigger"`
 	VaultID string `json:"vault_id"`
-	// Checkpoints are the restore points as the API returned them (or, after
-	// waiting, as last read back). Empty on a dry run.
-	Checkpoints []json.RawMessage `json:"checkpoints"`
+	// Checkpoints are the restore points made, in order. Empty on a dry run.
+	Checkpoints []Checkpoint `json:"checkpoints"`
 	// Resources are the resources asked for (empty: the whole vault).
 	Resources []ResourceRef `json:"resources"`
 	// SkippedResources are every skipped resource of every checkpoint.
@@ -143,9 +147,48 @@ type Created struct {
 	DryRun           bool              `json:"dry_run"`
 	// Requests are the planned request bodies, on a dry run only.
 	Requests []json.RawMessage `json:"requests,omitempty"`
-	// CheckpointIDs are the ids of Checkpoints, in order (for the log line;
-	// not part of the event data).
-	CheckpointIDs []string `json:"-"`
+}
+
+// CheckpointIDs returns the ids of c's checkpoints, in order.
+func (c *Created) CheckpointIDs() []string {
+	ids := make([]string, len(c.Checkpoints))
+	for i, cp := range c.Checkpoints {
+		ids[i] = cp.ID
+	}
+	return ids
+}
+
+// Checkpoint is a restore point in a created result: its id and status, and
+// the API's answer for it, which the result event reports unchanged.
+type Checkpoint struct {
+	// ID is the checkpoint's id.
+	ID string
+	// Status is its status as last read (protecting, available, error...).
+	Status string
+	// JSON is the checkpoint object as the API returned it (or, after
+	// waiting, as last read back), unknown fields included.
+	JSON json.RawMessage
+}
+
+// MarshalJSON writes the checkpoint as the API returned it.
+func (c Checkpoint) MarshalJSON() ([]byte, error) {
+	if len(c.JSON) == 0 {
+		return []byte("null"), nil
+	}
+	return c.JSON, nil
+}
+
+// UnmarshalJSON reads a checkpoint object as the API returns it.
+func (c *Checkpoint) UnmarshalJSON(b []byte) error {
+	var head struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return err
+	}
+	*c = Checkpoint{ID: head.ID, Status: head.Status, JSON: append(json.RawMessage(nil), b...)}
+	return nil
 }
 
 // SkippedResource is a resource the API did not back up, and why.
@@ -164,23 +207,16 @@ type Failed struct {
 	Error   Failure `json:"error"`
 }
 
-// Failure classes, shared by failed result events and the front doors' status table.
-const (
-	ClassInvalid      = "invalid"      // the trigger itself is wrong; do not retry
-	ClassRejected     = "rejected"     // CBR refused the request (4xx); do not retry
-	ClassUnauthorized = "unauthorized" // CBR refused the token
-	ClassThrottled    = "throttled"    // CBR asked to slow down; retry later
-	ClassUnavailable  = "unavailable"  // CBR or the network failed; retry later
-)
-
 // Failure says why a trigger failed.
 type Failure struct {
-	Class     string `json:"class"`
-	Status    int    `json:"status"`
-	Code      string `json:"code,omitempty"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id,omitempty"`
-	Retryable bool   `json:"retryable"`
+	// Class is what the sender can do about it; the front doors map it to
+	// their answer.
+	Class     failure.Class `json:"class"`
+	Status    int           `json:"status"`
+	Code      string        `json:"code,omitempty"`
+	Message   string        `json:"message"`
+	RequestID string        `json:"request_id,omitempty"`
+	Retryable bool          `json:"retryable"`
 	// RetryAfter is the server's Retry-After, for throttled failures.
 	RetryAfter time.Duration `json:"-"`
 }
@@ -203,12 +239,6 @@ type Result struct {
 	// ID is the result event's id: fresh for a new result, kept by the
 	// idempotency record so that a duplicate's result has the same id.
 	ID string
-	// Delivered is set on a stored result once it reached the result sink.
-	Delivered bool
-	// Partial is set on a stored result that holds only the first checkpoints
-	// of a trigger split into several requests, a later one having failed:
-	// the function resumes the trigger from there.
-	Partial bool
 
 	Created *Created
 	Failed  *Failed

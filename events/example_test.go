@@ -7,6 +7,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 func ExampleDecodeEvent() {
@@ -65,12 +66,13 @@ func ExampleDecodeCTS() {
 	// operation deleteResourceTag is a tag deletion, not a tag creation
 }
 
-func ExampleDecodeError() {
+// Decode's errors name the offending field.
+func ExampleDecode_fieldError() {
 	payload := []byte(`{"specversion": "1.0", "id": "1", "source": "/ci", "type": "io.restorepoint.deploy.pre",
 		"data": {"service": "shop", "resources": [{"id": "94eba8b2-acc9-4d82-badc-127144cc5526", "type": "server"}]}}`)
 
 	_, err := events.Decode(payload)
-	var de *events.DecodeError
+	var de *failure.FieldError
 	if errors.As(err, &de) {
 		fmt.Println(de.Field)
 		fmt.Println(err)

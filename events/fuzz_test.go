@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // fixtures returns the contents of every fixture in testdata/events.
@@ -28,14 +30,14 @@ func fixtures(f *testing.F) [][]byte {
 	return out
 }
 
-// checkResult fails unless err is a *DecodeError naming a field, or the
+// checkResult fails unless err is a *failure.FieldError naming a field, or the
 // trigger is internally consistent.
 func checkResult(t *testing.T, tr Trigger, err error) {
 	t.Helper()
 	if err != nil {
-		var de *DecodeError
+		var de *failure.FieldError
 		if !errors.As(err, &de) || de.Field == "" || de.Rule == "" {
-			t.Fatalf("error %v (%T) is not a *DecodeError naming a field", err, err)
+			t.Fatalf("error %v (%T) is not a *failure.FieldError naming a field", err, err)
 		}
 		return
 	}

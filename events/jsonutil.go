@@ -8,39 +8,25 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/internal/jsonstr"
 )
 
-// DecodeError says which field of a trigger is wrong and what it must be.
-// Every error returned by the decoders of this package is a *DecodeError.
-type DecodeError struct {
-	// Field is the JSON path of the offending field, relative to the payload
-	// that was decoded: "type", "data.server_id", "data.resources[1].type",
-	// "cts.trace_id", "detail.service". "payload" is the payload as a whole.
-	Field string
-	// Rule is what the field must be: "required, a UUID", "must be a boolean".
-	Rule string
-}
-
-// ErrUnrecognized matches (with errors.Is) the DecodeError of a payload that
-// is no trigger at all: not a JSON object, or an object of no kind Decode knows.
+// ErrUnrecognized matches (with errors.Is) the error of a payload that is no
+// trigger at all: not a JSON object, or an object of no kind Decode knows.
+// That error is a *failure.FieldError on the field "payload".
 var ErrUnrecognized = errors.New("events: not a known trigger payload")
 
-// Error returns "<field>: <rule>".
-func (e *DecodeError) Error() string { return e.Field + ": " + e.Rule }
-
-// Is reports whether the error is about the payload as a whole (see ErrUnrecognized).
-func (e *DecodeError) Is(target error) bool { return target == ErrUnrecognized && e.Field == rootField }
-
-// rootField names the payload as a whole in a DecodeError.
+// rootField names the payload as a whole in a field error.
 const rootField = "payload"
 
-// fieldErr returns a *DecodeError for the field at path.
-func fieldErr(path, rule string) *DecodeError {
-	if path == "" {
-		path = rootField
+// fieldErr returns the error for the field at path; an error about the
+// payload as a whole matches ErrUnrecognized.
+func fieldErr(path, rule string) *failure.FieldError {
+	if path == "" || path == rootField {
+		return &failure.FieldError{Field: rootField, Rule: rule, Err: ErrUnrecognized}
 	}
-	return &DecodeError{Field: path, Rule: rule}
+	return &failure.FieldError{Field: path, Rule: rule}
 }
 
 // child returns the path of member key of the object at path:

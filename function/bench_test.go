@@ -1,10 +1,15 @@
 package function_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,35 +21,26 @@ import (
 )
 
 // BenchmarkPipeline measures the per-event cost inside the process for each
-// trigger kind, without network: decode the payload into a Trigger, plan it,
-// encode every create-checkpoint request as the CBR client does (validate,
-// marshal), decode the API's answer and build the result CloudEvent.
+// trigger kind, without network: decode the payload into a Trigger (sdk-go's
+// structured JSON then events.DecodeEvent, as the HTTP front door does, or
+// events.Decode), then Function.Handle with its idempotency record, the real
+// CBR client (validate and encode each request, decode the API's example
+// answer) over an in-memory transport, and the result CloudEvent rendered
+// for delivery. Every event has its own id, so none is a duplicate.
 // make bench reports its ns/op, B/op and allocs/op.
 func BenchmarkPipeline(b *testing.B) {
-	answer, err := os.ReadFile(filepath.Join("..", "cbr", "testdata", "example_response.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, bc := range []struct {
-		name, file string
-		cloudEvent bool // a structured CloudEvent, decoded as the HTTP front door does
-	}{
-		{"server.tagged", "server-tagged.json", true},
-		{"deploy.pre", "deploy-pre.json", true},
-		{"checkpoint.requested", "checkpoint-requested.json", true},
-		{"cts", "cts-create-tag.json", false},
-		{"eventbridge", "eventbridge-deploy-pre.json", false},
-	} {
+	for _, bc := range pipelineCases {
 		raw, err := os.ReadFile(filepath.Join("..", "testdata", "events", bc.file))
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(bc.name, func(b *testing.B) {
-			f := function.New(benchConfig, nil)
-			at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+			p := newPipeline(b)
 			b.ReportAllocs()
+			n := 0
 			for b.Loop() {
-				if err := pipeline(f, raw, answer, bc.cloudEvent, at); err != nil {
+				n++
+				if err := p.run(raw, bc.cloudEvent, strconv.Itoa(n)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -52,28 +48,62 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 }
 
+// pipelineCases are the payloads BenchmarkPipeline measures.
+var pipelineCases = []struct {
+	name, file string
+	cloudEvent bool // a structured CloudEvent, decoded as the HTTP front door does
+}{
+	{"server.tagged", "server-tagged.json", true},
+	{"deploy.pre", "deploy-pre.json", true},
+	{"checkpoint.requested", "checkpoint-requested.json", true},
+	{"cts", "cts-create-tag.json", false},
+	{"eventbridge", "eventbridge-deploy-pre.json", false},
+}
+
 // TestPipeline checks that every benchmarked payload goes through to a
-// created result, so that the benchmark measures the real path.
+// created result that was delivered, so that the benchmark measures the real
+// path.
 func TestPipeline(t *testing.T) {
-	answer, err := os.ReadFile(filepath.Join("..", "cbr", "testdata", "example_response.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for file, ce := range map[string]bool{
-		"server-tagged.json": true, "deploy-pre.json": true, "checkpoint-requested.json": true,
-		"cts-create-tag.json": false, "eventbridge-deploy-pre.json": false,
-	} {
-		raw, err := os.ReadFile(filepath.Join("..", "testdata", "events", file))
+	for _, bc := range pipelineCases {
+		raw, err := os.ReadFile(filepath.Join("..", "testdata", "events", bc.file))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := pipeline(function.New(benchConfig, nil), raw, answer, ce, time.Now()); err != nil {
-			t.Errorf("%s: %v", file, err)
+		p := newPipeline(t)
+		if err := p.run(raw, bc.cloudEvent, "1"); err != nil {
+			t.Errorf("%s: %v", bc.file, err)
+		}
+		if p.api.creates != 1 || p.delivered != 1 {
+			t.Errorf("%s: %d creates, %d results delivered; want 1 and 1", bc.file, p.api.creates, p.delivered)
 		}
 	}
 }
 
-func pipeline(f *function.Function, raw, answer []byte, cloudEvent bool, at time.Time) error {
+// pipeline is a Function over an in-memory CBR answering with the API's example.
+type pipeline struct {
+	fn        *function.Function
+	api       *memoryCBR
+	delivered int
+}
+
+func newPipeline(tb testing.TB) *pipeline {
+	answer, err := os.ReadFile(filepath.Join("..", "cbr", "testdata", "example_response.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	api := &memoryCBR{created: answer, available: bytes.Replace(answer, []byte(`"protecting"`), []byte(`"available"`), 1)}
+	client, err := cbr.New("https://cbr.eu-de.otc.t-systems.com", "f841e01fd2b14e7fa41b6ae7aa6b0594", cbr.StaticToken("bench-token"),
+		cbr.WithHTTPClient(&http.Client{Transport: api}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// A trigger that waits reads its checkpoint back once, without sleeping.
+	noSleep := func(context.Context, time.Duration) error { return nil }
+	return &pipeline{fn: function.New(benchConfig, client, function.WithSleep(noSleep)), api: api}
+}
+
+// run decodes raw, gives it the id, and handles it to a delivered result.
+func (p *pipeline) run(raw []byte, cloudEvent bool, id string) error {
 	var t events.Trigger
 	if cloudEvent {
 		var e event.Event
@@ -90,48 +120,50 @@ func pipeline(f *function.Function, raw, answer []byte, cloudEvent bool, at time
 			return err
 		}
 	}
-	plan, err := f.Plan(t)
+	t.Ref.ID = id
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	res, err := p.fn.Handle(context.Background(), t, func(_ context.Context, r events.Result) error {
+		_, err := r.Event("restorepoint", r.ID, at)
+		p.delivered++
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	if len(plan.Requests) == 0 {
-		return errNoRequest
+	if res.Created == nil || len(res.Created.Checkpoints) == 0 {
+		return fmt.Errorf("result %s, want a created checkpoint: %+v", res.Type, res.Failed)
 	}
-	created := &events.Created{
-		Trigger:          t.Ref,
-		VaultID:          plan.VaultID,
-		Resources:        plan.Resources,
-		SkippedResources: []events.SkippedResource{},
+	return nil
+}
+
+// memoryCBR answers every create-checkpoint request with the API page's
+// example answer (a protecting checkpoint), and every read of a checkpoint
+// with the same answer, available, in memory.
+type memoryCBR struct {
+	created, available []byte
+	creates            int
+}
+
+func (m *memoryCBR) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return nil, err
+		}
+		r.Body.Close()
 	}
-	for _, req := range plan.Requests {
-		if err := cbr.Validate(req); err != nil {
-			return err
-		}
-		if _, err := json.Marshal(cbr.CreateCheckpointRequest{Checkpoint: req}); err != nil {
-			return err
-		}
-		var resp cbr.CheckpointResponse
-		if err := json.Unmarshal(answer, &resp); err != nil {
-			return err
-		}
-		cp, err := json.Marshal(&resp.Checkpoint)
-		if err != nil {
-			return err
-		}
-		created.Checkpoints = append(created.Checkpoints, cp)
+	answer := m.available
+	if r.Method == http.MethodPost {
+		m.creates++
+		answer = m.created
 	}
-	res := events.Result{
-		Type:        events.TypeCheckpointCreated,
-		Subject:     plan.VaultID,
-		TraceParent: t.TraceParent,
-		Created:     created,
-	}
-	_, err = res.Event("restorepoint", "5d7e8f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f", at)
-	return err
+	return &http.Response{
+		StatusCode: http.StatusOK,
+		Header:     http.Header{"Content-Type": {"application/json"}},
+		Body:       io.NopCloser(bytes.NewReader(answer)),
+		Request:    r,
+	}, nil
 }
 
 // benchConfig routes triggers that name no vault (the CTS record) to the
 // example vault.
 var benchConfig = function.Config{DefaultVaultID: "3b5816b5-f29c-4172-9d9a-76c719a659ce"}
-
-var errNoRequest = errors.New("plan has no request")

@@ -10,12 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // CheckpointAPI is the part of the CBR client the function calls.
@@ -132,60 +134,54 @@ func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
 	return f
 }
 
+// Deliver sends a result to where results go (the result sink), before the
+// trigger is acknowledged. It returns an error when the result could not be
+// sent; the trigger should then be delivered again.
+type Deliver func(ctx context.Context, r events.Result) error
+
 // Handle carries out t and returns its result: created (or planned, on a dry
-// run), ignored, or failed. The only error is ErrInProgress, for a duplicate
-// of a trigger still being handled; it has no result and should be retried.
+// run), ignored, or failed. Every result is passed to deliver (when not nil)
+// before Handle returns, and a created result exactly once across
+// duplicates: a duplicate whose result was delivered gets it back marked as
+// a duplicate without delivering it again.
 //
-// A created result (not a dry run) whose Delivered is false is held for the
-// caller to deliver: the caller must Settle it.
-func (f *Function) Handle(ctx context.Context, t events.Trigger) (events.Result, error) {
-	r, err := f.handle(ctx, t)
-	if err == nil && r.ID == "" {
-		r.ID = f.newID()
-	}
-	return r, err
-}
-
-// Settle ends the delivery of a created result that Handle returned without
-// Delivered set: delivered says whether it reached the result sink (or there
-// is none). Until then, duplicates of t get ErrInProgress; after a failed
-// delivery, the next duplicate is handed the result to deliver.
-func (f *Function) Settle(ctx context.Context, t events.Trigger, delivered bool) error {
-	return f.store.Settle(ctx, t.Ref.Key(), delivered)
-}
-
-func (f *Function) handle(ctx context.Context, t events.Trigger) (events.Result, error) {
+// An error without a result (its Type empty) means nothing was done: the
+// trigger is still in progress elsewhere (ErrInProgress) or the idempotency
+// store failed; it should be delivered again. An error with a result means
+// the result was made but deliver failed (the error wraps deliver's): the
+// trigger should be delivered again, and the result will be delivered then.
+func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver) (events.Result, error) {
 	plan, err := f.Plan(t)
-	if err != nil {
-		return f.failed(t, plan.VaultID, err), nil
-	}
-	if plan.IgnoreReason != "" {
-		return events.Result{
+	switch {
+	case err != nil:
+		return f.deliver(ctx, deliver, f.failed(t, plan.VaultID, err))
+	case plan.IgnoreReason != "":
+		return f.deliver(ctx, deliver, events.Result{
 			Type:        events.TypeTriggerIgnored,
+			ID:          f.newID(),
 			TraceParent: t.TraceParent,
 			Ignored:     &events.Ignored{Trigger: t.Ref, Reason: plan.IgnoreReason},
-		}, nil
-	}
-	if f.cfg.DryRun || t.DryRun {
-		return f.planned(t, plan), nil
+		})
+	case f.cfg.DryRun || t.DryRun:
+		return f.deliver(ctx, deliver, f.planned(t, plan))
 	}
 
 	key := t.Ref.Key()
-	stored, err := f.store.Begin(ctx, key, f.lockUntil(ctx))
+	claim, err := f.store.Begin(ctx, key, f.lockUntil(ctx))
 	if err != nil {
+		if !errors.Is(err, ErrInProgress) {
+			err = fmt.Errorf("idempotency store: %w", err)
+		}
 		return events.Result{}, err
 	}
-	var done *events.Created // what an earlier attempt of a split trigger made
-	if stored != nil && stored.Partial {
-		done, stored = stored.Created, nil
+	if claim.Completed {
+		return f.duplicate(ctx, t, plan, claim, deliver)
 	}
-	if stored != nil {
-		dup := *stored
-		created := *dup.Created
-		created.Duplicate = true
-		dup.Created = &created
-		dup.TraceParent = t.TraceParent
-		return dup, nil
+	var done []events.Checkpoint // what an earlier attempt of a split trigger made
+	if claim.Result != nil {
+		if partial, err := decodeRecord(claim.Result); err == nil {
+			done = partial.Checkpoints
+		} // else unreadable: start afresh rather than never finish
 	}
 
 	if _, ok := ctx.Deadline(); !ok {
@@ -198,23 +194,86 @@ func (f *Function) handle(ctx context.Context, t events.Trigger) (events.Result,
 	}
 	res, err := f.create(ctx, t, plan, done)
 	res.ID = f.newID()
+	storeCtx := context.WithoutCancel(ctx)
+	expiry := f.now().Add(f.cfg.IdempotencyTTL)
 	if err != nil {
-		// No record, so that the next delivery runs again; but checkpoints
-		// already made are kept, so that it makes only the ones left.
-		storeErr := f.store.Abort(context.WithoutCancel(ctx), key)
+		// No completed record, so that the next delivery runs again; but
+		// checkpoints already made are kept, so that it makes only the
+		// ones left.
+		var partial []byte
 		if len(res.Created.Checkpoints) > 0 {
-			storeErr = f.store.Suspend(context.WithoutCancel(ctx), key, res, f.now().Add(f.cfg.IdempotencyTTL))
+			partial = encodeRecord(res)
 		}
-		if storeErr != nil {
+		if storeErr := f.store.Release(storeCtx, key, partial, expiry); storeErr != nil {
 			err = errors.Join(err, fmt.Errorf("idempotency store: %w", storeErr))
 		}
-		return f.failed(t, plan.VaultID, err), nil
+		return f.deliver(ctx, deliver, f.failed(t, plan.VaultID, err))
 	}
-	if err := f.store.Complete(context.WithoutCancel(ctx), key, res, f.now().Add(f.cfg.IdempotencyTTL)); err != nil {
-		// The checkpoints exist; say so, and let a duplicate find out on its own.
-		_ = f.store.Abort(context.WithoutCancel(ctx), key)
+	if err := f.store.Complete(storeCtx, key, encodeRecord(res), expiry, deliver != nil); err != nil {
+		// The checkpoints exist: say so, and let a duplicate find out on
+		// its own.
+		_ = f.store.Release(storeCtx, key, nil, time.Time{})
+		return f.deliver(ctx, deliver, res)
 	}
-	return res, nil
+	return f.deliverHeld(ctx, key, deliver, res, res)
+}
+
+// duplicate answers a trigger that completed before from its record,
+// delivering the stored result first when the claim says it is held for
+// delivery.
+func (f *Function) duplicate(ctx context.Context, t events.Trigger, plan Plan, claim Claim, deliver Deliver) (events.Result, error) {
+	rec, err := decodeRecord(claim.Result)
+	var stored events.Result
+	if err == nil {
+		stored, err = createdResult(t, plan, rec.ID, rec.Checkpoints)
+	}
+	if err != nil {
+		if claim.Deliver {
+			_ = f.store.Settle(context.WithoutCancel(ctx), t.Ref.Key(), false)
+		}
+		return events.Result{}, fmt.Errorf("idempotency store: %w", err)
+	}
+	dup := stored
+	created := *stored.Created
+	created.Duplicate = true
+	dup.Created = &created
+	if !claim.Deliver || deliver == nil {
+		return dup, nil
+	}
+	return f.deliverHeld(ctx, t.Ref.Key(), deliver, stored, dup)
+}
+
+// deliverHeld delivers r, which this attempt holds for delivery under key,
+// settles the record, and returns answer.
+func (f *Function) deliverHeld(ctx context.Context, key string, deliver Deliver, r, answer events.Result) (events.Result, error) {
+	if deliver == nil {
+		return answer, nil
+	}
+	sendErr := deliver(ctx, r)
+	// A Settle that fails leaves the record held until its lock runs out;
+	// then a duplicate delivers the result (again, if this send went
+	// through: the sink sees the same event id). Either way the answer to
+	// this attempt is what the delivery did.
+	_ = f.store.Settle(context.WithoutCancel(ctx), key, sendErr == nil)
+	if sendErr != nil {
+		return answer, fmt.Errorf("result sink: %w", sendErr)
+	}
+	return answer, nil
+}
+
+// deliver delivers a result that has no idempotency record (failed,
+// ignored, planned) and returns it.
+func (f *Function) deliver(ctx context.Context, deliver Deliver, r events.Result) (events.Result, error) {
+	if r.ID == "" {
+		r.ID = f.newID()
+	}
+	if deliver == nil {
+		return r, nil
+	}
+	if err := deliver(ctx, r); err != nil {
+		return r, fmt.Errorf("result sink: %w", err)
+	}
+	return r, nil
 }
 
 // lockUntil is when an in-progress record expires: the invocation's deadline,
@@ -229,25 +288,13 @@ func (f *Function) lockUntil(ctx context.Context) time.Time {
 // create sends the planned requests and gathers what the API reported,
 // starting after the checkpoints done holds (an earlier attempt's, or nil).
 // On an error the result holds the checkpoints made so far.
-func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done *events.Created) (events.Result, error) {
-	created := &events.Created{
-		Trigger:          t.Ref,
-		VaultID:          plan.VaultID,
-		Checkpoints:      []json.RawMessage{},
-		Resources:        nonNil(plan.Resources),
-		SkippedResources: []events.SkippedResource{},
+func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done []events.Checkpoint) (events.Result, error) {
+	res, err := createdResult(t, plan, "", done)
+	if err != nil {
+		// Cannot happen for checkpoints this function recorded; start afresh.
+		res, _ = createdResult(t, plan, "", nil)
 	}
-	if done != nil {
-		created.Checkpoints = append(created.Checkpoints, done.Checkpoints...)
-		created.SkippedResources = append(created.SkippedResources, done.SkippedResources...)
-		created.CheckpointIDs = append(created.CheckpointIDs, done.CheckpointIDs...)
-	}
-	res := events.Result{
-		Type:        events.TypeCheckpointCreated,
-		Subject:     plan.VaultID,
-		TraceParent: t.TraceParent,
-		Created:     created,
-	}
+	created := res.Created
 	for i := len(created.Checkpoints); i < len(plan.Requests); i++ {
 		cp, err := f.api.CreateCheckpoint(ctx, plan.Requests[i])
 		if err != nil {
@@ -262,12 +309,14 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done
 		if plan.Wait {
 			cp = f.wait(ctx, cp)
 		}
-		raw, err := json.Marshal(cp)
-		if err != nil {
-			return res, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
+		raw := cp.Raw
+		if raw == nil {
+			var err error
+			if raw, err = json.Marshal(cp); err != nil {
+				return res, fmt.Errorf("encode checkpoint %s: %w", cp.ID, err)
+			}
 		}
-		created.Checkpoints = append(created.Checkpoints, raw)
-		created.CheckpointIDs = append(created.CheckpointIDs, cp.ID)
+		created.Checkpoints = append(created.Checkpoints, events.Checkpoint{ID: cp.ID, Status: cp.Status, JSON: raw})
 	}
 	return res, nil
 }
@@ -284,12 +333,17 @@ func (f *Function) wait(ctx context.Context, cp *cbr.CheckpointCreate) *cbr.Chec
 		delay = min(2*delay, f.cfg.PollMax)
 		got, err := f.api.GetCheckpoint(ctx, cp.ID)
 		if err != nil {
-			if ctx.Err() != nil || !cbr.Retryable(err) {
+			if ctx.Err() != nil || !failure.Retryable(err) {
 				return last
 			}
 			continue
 		}
-		got.Vault.SkippedResources = cp.Vault.SkippedResources
+		if !slices.Equal(got.Vault.SkippedResources, cp.Vault.SkippedResources) {
+			// The create's answer says what was skipped; a read-back may
+			// not. Report the read-back with the create's list, re-encoded.
+			got.Vault.SkippedResources = cp.Vault.SkippedResources
+			got.Raw = nil
+		}
 		last = got
 	}
 	return last
@@ -312,7 +366,7 @@ func (f *Function) planned(t events.Trigger, plan Plan) events.Result {
 		Created: &events.Created{
 			Trigger:          t.Ref,
 			VaultID:          plan.VaultID,
-			Checkpoints:      []json.RawMessage{},
+			Checkpoints:      []events.Checkpoint{},
 			Resources:        nonNil(plan.Resources),
 			SkippedResources: []events.SkippedResource{},
 			DryRun:           true,
@@ -334,15 +388,11 @@ func (f *Function) failed(t events.Trigger, vault string, err error) events.Resu
 // Failure describes err for a failed result: its class, and the API's status,
 // code and request id when the API answered.
 func Failure(err error) events.Failure {
-	var invalid *InvalidError
-	if errors.As(err, &invalid) {
-		return events.Failure{Class: events.ClassInvalid, Message: err.Error()}
-	}
-	class := cbr.ClassOf(err)
+	class := failure.ClassOf(err)
 	out := events.Failure{
-		Class:     string(class),
+		Class:     class,
 		Message:   err.Error(),
-		Retryable: cbr.Retryable(err),
+		Retryable: class.Retryable(),
 	}
 	var apiErr *cbr.APIError
 	if errors.As(err, &apiErr) {

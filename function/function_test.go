@@ -14,6 +14,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 )
 
@@ -56,7 +57,7 @@ func deploy(id string, d events.DeployPre) events.Trigger {
 
 func mustHandle(t *testing.T, fn *function.Function, tr events.Trigger) events.Result {
 	t.Helper()
-	res, err := fn.Handle(context.Background(), tr)
+	res, err := fn.Handle(context.Background(), tr, nil)
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
@@ -67,7 +68,7 @@ func checkpoints(t *testing.T, c *events.Created) []cbr.CheckpointCreate {
 	t.Helper()
 	out := make([]cbr.CheckpointCreate, len(c.Checkpoints))
 	for i, raw := range c.Checkpoints {
-		if err := json.Unmarshal(raw, &out[i]); err != nil {
+		if err := json.Unmarshal(raw.JSON, &out[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,9 +147,9 @@ func TestVaultRulesInOrder(t *testing.T) {
 			tr.ServerTagged.VaultID = tc.eventV
 			plan, err := f.Plan(tr)
 			if tc.wantErr != "" {
-				var inv *function.InvalidError
+				var inv *failure.FieldError
 				if !errors.As(err, &inv) || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want InvalidError containing %q", err, tc.wantErr)
+					t.Fatalf("err = %v, want a *failure.FieldError containing %q", err, tc.wantErr)
 				}
 				return
 			}
@@ -335,23 +336,33 @@ func TestSkippedResourcesReported(t *testing.T) {
 func TestDuplicateDeliveryCallsAPIOnce(t *testing.T) {
 	e := newEnv(t, function.Config{}, cbrtest.Options{})
 	tr := tagged("dup", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
-	first := mustHandle(t, e.fn, tr)
-	// Until the caller settles the delivery of the first result, a duplicate waits.
-	if _, err := e.fn.Handle(context.Background(), tr); !errors.Is(err, function.ErrInProgress) {
-		t.Fatalf("duplicate before Settle: %v, want ErrInProgress", err)
-	}
-	if err := e.fn.Settle(context.Background(), tr, true); err != nil {
+	var sent []events.Result
+	first, err := e.fn.Handle(context.Background(), tr, func(ctx context.Context, r events.Result) error {
+		// Until the first result is delivered, a duplicate waits.
+		if _, err := e.fn.Handle(ctx, tr, nil); !errors.Is(err, function.ErrInProgress) {
+			t.Errorf("duplicate during delivery: %v, want ErrInProgress", err)
+		}
+		sent = append(sent, r)
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	second := mustHandle(t, e.fn, tr)
-	if e.srv.CountCreates() != 1 {
-		t.Fatalf("creates = %d, want 1", e.srv.CountCreates())
+	second, err := e.fn.Handle(context.Background(), tr, func(context.Context, events.Result) error {
+		t.Error("a delivered result was delivered again")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.srv.CountCreates() != 1 || len(sent) != 1 || sent[0].ID != first.ID {
+		t.Fatalf("creates = %d, sent %d results, want 1 and 1", e.srv.CountCreates(), len(sent))
 	}
 	if first.Created.Duplicate || !second.Created.Duplicate {
 		t.Fatalf("duplicate flags = %v, %v", first.Created.Duplicate, second.Created.Duplicate)
 	}
-	if first.ID != second.ID || string(first.Created.Checkpoints[0]) != string(second.Created.Checkpoints[0]) ||
-		fmt.Sprint(second.Created.CheckpointIDs) != fmt.Sprint(first.Created.CheckpointIDs) || len(first.Created.CheckpointIDs) != 1 {
+	if first.ID != second.ID || string(first.Created.Checkpoints[0].JSON) != string(second.Created.Checkpoints[0].JSON) ||
+		fmt.Sprint(second.Created.CheckpointIDs()) != fmt.Sprint(first.Created.CheckpointIDs()) || len(first.Created.CheckpointIDs()) != 1 {
 		t.Fatal("duplicate result differs from the first")
 	}
 	// Another source with the same id is another trigger.
@@ -360,6 +371,51 @@ func TestDuplicateDeliveryCallsAPIOnce(t *testing.T) {
 	mustHandle(t, e.fn, other)
 	if e.srv.CountCreates() != 2 {
 		t.Fatalf("creates = %d, want 2", e.srv.CountCreates())
+	}
+}
+
+// A created result the sink could not take is delivered by the next
+// duplicate, as first made (not marked as a duplicate), and then never again.
+func TestUndeliveredResultIsDeliveredByTheNextDuplicate(t *testing.T) {
+	e := newEnv(t, function.Config{}, cbrtest.Options{})
+	tr := tagged("undelivered", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
+	sinkDown := errors.New("sink down")
+	first, err := e.fn.Handle(context.Background(), tr, func(context.Context, events.Result) error { return sinkDown })
+	if !errors.Is(err, sinkDown) || first.Created == nil {
+		t.Fatalf("first: %+v, %v; want the created result and the sink's error", first, err)
+	}
+	var sent []events.Result
+	deliver := func(_ context.Context, r events.Result) error { sent = append(sent, r); return nil }
+	second, err := e.fn.Handle(context.Background(), tr, deliver)
+	if err != nil || second.Created == nil || !second.Created.Duplicate {
+		t.Fatalf("second: %+v, %v", second, err)
+	}
+	third, err := e.fn.Handle(context.Background(), tr, deliver)
+	if err != nil || third.Created == nil || !third.Created.Duplicate {
+		t.Fatalf("third: %+v, %v", third, err)
+	}
+	if len(sent) != 1 || sent[0].Created.Duplicate || sent[0].ID != first.ID || e.srv.CountCreates() != 1 {
+		t.Fatalf("sent %+v, creates %d; want the first result once", sent, e.srv.CountCreates())
+	}
+}
+
+// Results without a record (failed, ignored, planned) are delivered every time.
+func TestEveryResultIsDelivered(t *testing.T) {
+	e := newEnv(t, function.Config{}, cbrtest.Options{})
+	var types []string
+	deliver := func(_ context.Context, r events.Result) error { types = append(types, r.Type); return nil }
+	for _, tr := range []events.Trigger{
+		tagged("ignored", map[string]string{"backup": "off"}),
+		deploy("invalid", events.DeployPre{Service: "shop"}),
+		tagged("created", map[string]string{"backup-vault": cbrtest.ExampleVaultID}),
+	} {
+		if _, err := e.fn.Handle(context.Background(), tr, deliver); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{events.TypeTriggerIgnored, events.TypeCheckpointFailed, events.TypeCheckpointCreated}
+	if fmt.Sprint(types) != fmt.Sprint(want) {
+		t.Fatalf("delivered %v, want %v", types, want)
 	}
 }
 
@@ -374,7 +430,7 @@ func TestConcurrentDuplicatesMakeOneCheckpoint(t *testing.T) {
 	)
 	for range 50 {
 		wg.Go(func() {
-			res, err := e.fn.Handle(context.Background(), tr)
+			res, err := e.fn.Handle(context.Background(), tr, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -407,7 +463,7 @@ func TestFailureLeavesNoRecord(t *testing.T) {
 		t.Fatalf("result = %+v, want failed", res)
 	}
 	f := res.Failed.Error
-	if f.Class != events.ClassRejected || f.Status != 404 || f.Code != "BackupService.6105" || f.Retryable {
+	if f.Class != failure.Rejected || f.Status != 404 || f.Code != "BackupService.6105" || f.Retryable {
 		t.Fatalf("failure = %+v", f)
 	}
 	if store.Len() != 0 {
@@ -422,22 +478,22 @@ func TestFailureLeavesNoRecord(t *testing.T) {
 func TestFailureClasses(t *testing.T) {
 	tests := []struct {
 		fault     cbrtest.Fault
-		class     string
+		class     failure.Class
 		retryable bool
 	}{
-		{cbrtest.Fault{Status: 400, Code: "BackupService.6125", Message: "A backup task is in progress."}, events.ClassRejected, false},
-		{cbrtest.Fault{Status: 429, RetryAfter: "1", Times: 10}, events.ClassThrottled, true},
-		{cbrtest.Fault{Status: 500, Code: "BackupService.0002", Message: "Resources are being backed up. Try again later.", Times: 10}, events.ClassUnavailable, true},
-		{cbrtest.Fault{Status: 503, Times: 10}, events.ClassUnavailable, true},
+		{cbrtest.Fault{Status: 400, Code: "BackupService.6125", Message: "A backup task is in progress."}, failure.Rejected, false},
+		{cbrtest.Fault{Status: 429, RetryAfter: "1", Times: 10}, failure.Throttled, true},
+		{cbrtest.Fault{Status: 500, Code: "BackupService.0002", Message: "Resources are being backed up. Try again later.", Times: 10}, failure.Unavailable, true},
+		{cbrtest.Fault{Status: 503, Times: 10}, failure.Unavailable, true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.class+tc.fault.Code, func(t *testing.T) {
+		t.Run(string(tc.class)+tc.fault.Code, func(t *testing.T) {
 			e := newEnv(t, function.Config{}, cbrtest.Options{})
 			tc.fault.Method = http.MethodPost
 			e.srv.Inject(tc.fault)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
-			res, err := e.fn.Handle(ctx, tagged("c", map[string]string{"backup-vault": cbrtest.ExampleVaultID}))
+			res, err := e.fn.Handle(ctx, tagged("c", map[string]string{"backup-vault": cbrtest.ExampleVaultID}), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -472,19 +528,31 @@ func TestDryRunCallsNoAPI(t *testing.T) {
 	}
 }
 
+// Waiting polls with a delay that doubles up to PollMax. The sleep is
+// injected: it moves the emulator's clock instead of waiting.
 func TestWaitUntilAvailable(t *testing.T) {
-	e := newEnv(t, function.Config{PollInterval: 5 * time.Millisecond}, cbrtest.Options{AvailableAfter: 30 * time.Millisecond})
+	clk := &clock{now: fixedNow}
+	var slept []time.Duration
+	sleep := func(_ context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		clk.Advance(d)
+		return nil
+	}
+	e := newEnv(t, function.Config{PollInterval: time.Second, PollMax: 4 * time.Second},
+		cbrtest.Options{AvailableAfter: 10 * time.Second, Now: clk.Now}, function.WithSleep(sleep))
 	d := events.DeployPre{Service: "shop", VaultID: cbrtest.ExampleVaultID, Wait: true,
 		Resources: []events.ResourceRef{{ID: cbrtest.DemoDataVolumeID, Bare: true}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	res, err := e.fn.Handle(ctx, deploy("wait", d))
+	res, err := e.fn.Handle(context.Background(), deploy("wait", d), nil)
 	if err != nil || res.Created == nil {
 		t.Fatalf("result = %+v, %v", res, err)
 	}
 	cps := checkpoints(t, res.Created)
-	if cps[0].Status != cbr.StatusAvailable {
+	if cps[0].Status != cbr.StatusAvailable || res.Created.Checkpoints[0].Status != cbr.StatusAvailable {
 		t.Fatalf("status = %q, want available", cps[0].Status)
+	}
+	// 1+2+4+4 = 11 s: available after 10.
+	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}; fmt.Sprint(slept) != fmt.Sprint(want) {
+		t.Fatalf("slept %v, want %v", slept, want)
 	}
 	gets := 0
 	for _, r := range e.srv.Requests() {
@@ -492,8 +560,8 @@ func TestWaitUntilAvailable(t *testing.T) {
 			gets++
 		}
 	}
-	if gets == 0 {
-		t.Fatal("no GET polls were made")
+	if gets != len(slept) {
+		t.Fatalf("%d GET polls, want one after each sleep (%d)", gets, len(slept))
 	}
 }
 
@@ -501,7 +569,7 @@ func TestWaitBoundedByDeadline(t *testing.T) {
 	e := newEnv(t, function.Config{PollInterval: 5 * time.Millisecond, WaitForAvailable: true}, cbrtest.Options{AvailableAfter: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	res, err := e.fn.Handle(ctx, tagged("slow", map[string]string{"backup-vault": cbrtest.ExampleVaultID}))
+	res, err := e.fn.Handle(ctx, tagged("slow", map[string]string{"backup-vault": cbrtest.ExampleVaultID}), nil)
 	if err != nil || res.Created == nil {
 		t.Fatalf("result = %+v, %v", res, err)
 	}
@@ -517,7 +585,7 @@ func TestWaitBoundedByLockWithoutDeadline(t *testing.T) {
 		cbrtest.Options{AvailableAfter: time.Hour})
 	done := make(chan events.Result, 1)
 	go func() {
-		res, _ := e.fn.Handle(context.Background(), tagged("stuck", map[string]string{"backup-vault": cbrtest.ExampleVaultID}))
+		res, _ := e.fn.Handle(context.Background(), tagged("stuck", map[string]string{"backup-vault": cbrtest.ExampleVaultID}), nil)
 		done <- res
 	}()
 	select {
@@ -555,7 +623,7 @@ func TestCheckpointRequestedPassThrough(t *testing.T) {
 		tr.CheckpointRequested.Body = json.RawMessage(bad)
 		tr.Ref.ID = bad
 		res := mustHandle(t, e.fn, tr)
-		if res.Failed == nil || res.Failed.Error.Class != events.ClassInvalid || !strings.Contains(res.Failed.Error.Message, "checkpoint") {
+		if res.Failed == nil || res.Failed.Error.Class != failure.Invalid || !strings.Contains(res.Failed.Error.Message, "checkpoint") {
 			t.Errorf("%s: result = %+v", bad, res.Failed)
 		}
 	}
@@ -606,11 +674,8 @@ func TestSplitTriggerResumesAfterAFailure(t *testing.T) {
 	for _, cp := range cps {
 		backedUp += len(cp.Vault.Resources)
 	}
-	if len(cps) != 3 || cps[0].ID != first || backedUp != 600 || len(res.Created.CheckpointIDs) != 3 {
-		t.Fatalf("retry result: %d checkpoints (first %s, want %s), %d resources, ids %v", len(cps), cps[0].ID, first, backedUp, res.Created.CheckpointIDs)
-	}
-	if err := e.fn.Settle(context.Background(), tr, true); err != nil {
-		t.Fatal(err)
+	if len(cps) != 3 || cps[0].ID != first || backedUp != 600 || len(res.Created.CheckpointIDs()) != 3 {
+		t.Fatalf("retry result: %d checkpoints (first %s, want %s), %d resources, ids %v", len(cps), cps[0].ID, first, backedUp, res.Created.CheckpointIDs())
 	}
 	// A later duplicate is answered from the record.
 	if res := mustHandle(t, e.fn, tr); res.Created == nil || !res.Created.Duplicate || e.srv.CountCreates() != 3 {

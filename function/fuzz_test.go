@@ -9,6 +9,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 )
 
@@ -36,9 +37,8 @@ func FuzzPlanCheckpointRequested(f *testing.F) {
 		tr := events.Trigger{Kind: events.KindCheckpointRequested, CheckpointRequested: &events.CheckpointRequested{Body: body}}
 		plan, err := fn.Plan(tr)
 		if err != nil {
-			var inv *function.InvalidError
-			var val *cbr.ValidationError
-			if !errors.As(err, &inv) && !errors.As(err, &val) {
+			var inv *failure.FieldError
+			if !errors.As(err, &inv) || failure.ClassOf(err) != failure.Invalid {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return

@@ -62,7 +62,7 @@ func TestResultEventsGolden(t *testing.T) {
 				function.WithIDs(func() string { return "result-1" }))
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			res, err := e.fn.Handle(ctx, tr)
+			res, err := e.fn.Handle(ctx, tr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

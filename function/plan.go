@@ -12,6 +12,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Plan is what a trigger comes to before any API call: the vault, the
@@ -30,24 +31,13 @@ type Plan struct {
 	IgnoreReason string
 }
 
-// InvalidError is a trigger that cannot be planned: no vault, a vault not
-// allowed, a request the API would refuse. Field names the offending field.
-type InvalidError struct {
-	Field string
-	Rule  string
-}
-
-func (e *InvalidError) Error() string {
-	if e.Field == "" {
-		return e.Rule
-	}
-	return e.Field + ": " + e.Rule
-}
-
 // disabledValues are backup tag values that mean "do not back up".
 var disabledValues = []string{"false", "no", "off", "none", "disabled"}
 
-// Plan decides what t asks for, without calling any API.
+// Plan decides what t asks for, without calling any API. A trigger that
+// cannot be planned (no vault, a vault not allowed, a request the API would
+// refuse) gives an error of class failure.Invalid: a *failure.FieldError
+// naming the offending field, or failure.FieldErrors from cbr.Validate.
 func (f *Function) Plan(t events.Trigger) (Plan, error) {
 	switch t.Kind {
 	case events.KindIgnored:
@@ -65,7 +55,7 @@ func (f *Function) Plan(t events.Trigger) (Plan, error) {
 			return f.planRequested(t)
 		}
 	}
-	return Plan{}, &InvalidError{Field: "type", Rule: fmt.Sprintf("trigger kind %q carries no payload", t.Kind)}
+	return Plan{}, &failure.FieldError{Field: "type", Rule: fmt.Sprintf("trigger kind %q carries no payload", t.Kind)}
 }
 
 func (f *Function) planTagged(t events.Trigger) (Plan, error) {
@@ -92,7 +82,7 @@ func (f *Function) planTagged(t events.Trigger) (Plan, error) {
 		vault, field = f.cfg.DefaultVaultID, "CBR_DEFAULT_VAULT_ID"
 	}
 	if vault == "" {
-		return Plan{}, &InvalidError{Field: "vault_id", Rule: fmt.Sprintf(
+		return Plan{}, &failure.FieldError{Field: "vault_id", Rule: fmt.Sprintf(
 			"no vault for server %s: set data.vault_id, tag %q, a route for %s=%q in CBR_VAULT_ROUTES, or CBR_DEFAULT_VAULT_ID",
 			s.ServerID, f.cfg.VaultTag, f.cfg.BackupTag, backupValue)}
 	}
@@ -120,7 +110,7 @@ func (f *Function) planDeploy(t events.Trigger) (Plan, error) {
 		vault, field = f.cfg.DefaultVaultID, "CBR_DEFAULT_VAULT_ID"
 	}
 	if vault == "" {
-		return Plan{}, &InvalidError{Field: "vault_id", Rule: fmt.Sprintf(
+		return Plan{}, &failure.FieldError{Field: "vault_id", Rule: fmt.Sprintf(
 			"no vault for deployment of %s: set data.vault_id or CBR_DEFAULT_VAULT_ID", d.Service)}
 	}
 	if err := f.allowVault(vault, field); err != nil {
@@ -154,7 +144,7 @@ func (f *Function) planRequested(t events.Trigger) (Plan, error) {
 	dec := json.NewDecoder(bytes.NewReader(t.CheckpointRequested.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return Plan{}, &InvalidError{Field: "data.checkpoint", Rule: "not a create-checkpoint request body: " + err.Error()}
+		return Plan{}, &failure.FieldError{Field: "data.checkpoint", Rule: "not a create-checkpoint request body: " + err.Error()}
 	}
 	if err := f.allowVault(body.VaultID, "data.checkpoint.vault_id"); err != nil {
 		return Plan{}, err
@@ -189,7 +179,7 @@ func (f *Function) planRequested(t events.Trigger) (Plan, error) {
 
 func (f *Function) allowVault(vault, field string) error {
 	if len(f.cfg.AllowedVaults) > 0 && !slices.Contains(f.cfg.AllowedVaults, vault) {
-		return &InvalidError{Field: field, Rule: fmt.Sprintf("vault %s is not in CBR_ALLOWED_VAULTS", vault)}
+		return &failure.FieldError{Field: field, Rule: fmt.Sprintf("vault %s is not in CBR_ALLOWED_VAULTS", vault)}
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/restorepoint/restorepoint/events"
 )
 
 // ErrInProgress means the same trigger (same source and id) is being handled
@@ -23,27 +21,51 @@ var ErrInProgress = errors.New("a trigger with this source and id is already in 
 // attempt that completes a record, or a later one handed a result not yet
 // delivered, holds the record for delivery until it settles it: meanwhile
 // duplicates get ErrInProgress, as while the work itself runs.
+//
+// Results are opaque bytes to a Store (the Function encodes them). Each step
+// of a trigger is one call, so that a networked Store needs one round trip
+// per step: Begin; then Complete and Settle, or Release. The package
+// function/storetest holds every Store to this contract.
 type Store interface {
-	// Begin claims key until lockUntil. It returns ErrInProgress when another
-	// attempt holds the key (working, or delivering its result); the stored
-	// result when the key completed and has not expired (if that result was
-	// not yet delivered, the caller now holds it for delivery and must
-	// Settle); or (nil, nil) when the caller now holds the key to do the work.
-	Begin(ctx context.Context, key string, lockUntil time.Time) (*events.Result, error)
-	// Complete stores the result of the attempt holding key until expiry; the
-	// attempt keeps holding it for delivery until it calls Settle.
-	Complete(ctx context.Context, key string, r events.Result, expiry time.Time) error
-	// Abort drops the claim on key, so that the next delivery runs again.
-	Abort(ctx context.Context, key string) error
-	// Suspend drops the claim on key like Abort, but keeps partial (with
-	// Partial set: the checkpoints a split trigger made before a later
-	// request failed) until expiry. The next Begin claims key and is handed
-	// partial, so that only the requests left are made.
-	Suspend(ctx context.Context, key string, partial events.Result, expiry time.Time) error
+	// Begin claims key until lockUntil, or reports what an earlier attempt
+	// left:
+	//   - nothing, or an expired record: the caller holds key to do the work
+	//     (a zero Claim);
+	//   - a partial result (see Release): the caller holds key to finish the
+	//     work, and Claim.Result is the partial result;
+	//   - a completed result: Claim.Completed is set and Claim.Result is the
+	//     result. If it was not delivered yet and nobody is delivering it,
+	//     Claim.Deliver is set too: the caller now holds it for delivery
+	//     until lockUntil and must Settle;
+	//   - an attempt working on key, or delivering its result: ErrInProgress.
+	Begin(ctx context.Context, key string, lockUntil time.Time) (Claim, error)
+	// Complete stores the result of the attempt holding key until expiry.
+	// When deliver is set the attempt keeps holding key, now to deliver the
+	// result, until it calls Settle (or its lock from Begin runs out); when
+	// not, the result counts as delivered (there is nowhere to send it).
+	Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error
 	// Settle ends the delivery of key's result: when delivered, duplicates
 	// get the result without sending it again; when not, the next duplicate
 	// is handed the result to deliver.
 	Settle(ctx context.Context, key string, delivered bool) error
+	// Release drops the claim on key, so that the next delivery runs again.
+	// When partial is not nil (the checkpoints a split trigger made before a
+	// later request failed), it is kept until expiry in the same step, and
+	// the next Begin claims key and is handed it, so that only the requests
+	// left are made.
+	Release(ctx context.Context, key string, partial []byte, expiry time.Time) error
+}
+
+// Claim is what Begin found for a key it did not answer with ErrInProgress.
+type Claim struct {
+	// Result is the stored result: the completed one, or the partial one to
+	// resume from. Nil when the caller starts afresh.
+	Result []byte
+	// Completed says Result is a completed result: the trigger was handled.
+	Completed bool
+	// Deliver says the completed Result was not delivered yet and the caller
+	// now holds it for delivery: it must Settle.
+	Deliver bool
 }
 
 // MemoryStore is a Store in the process's memory: enough for one replica (a
@@ -71,12 +93,15 @@ type MemoryStore struct {
 	seq       uint64 // numbers completions
 }
 
+// record is one key's state. In progress: result is nil. Partial: partial is
+// set. Completed: seq is not 0.
 type record struct {
-	result     *events.Result // nil while the work is in progress
-	until      time.Time      // lock (in progress) or expiry (completed)
-	delivering time.Time      // a completed result is held for delivery until then
-	seq        uint64         // the completion's number; 0 while in progress
-	suspended  bool           // result is a partial result waiting for the next attempt
+	result     []byte
+	until      time.Time // lock (in progress) or expiry (partial, completed)
+	delivering time.Time // a completed result is held for delivery until then
+	seq        uint64    // the completion's number; 0 unless completed
+	partial    bool
+	delivered  bool
 }
 
 type completedKey struct {
@@ -101,7 +126,7 @@ func NewBoundedMemoryStore(now func() time.Time, maxRecords int) *MemoryStore {
 }
 
 // Begin implements Store.
-func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) (*events.Result, error) {
+func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) (Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -113,31 +138,30 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 			s.evict(now)
 		}
 		s.records[key] = &record{until: lockUntil}
-		return nil, nil
-	case rec.suspended:
+		return Claim{}, nil
+	case rec.partial:
 		// The next attempt resumes the work: the record is in progress again.
-		partial := *rec.result
 		s.records[key] = &record{until: lockUntil}
-		return &partial, nil
-	case rec.result == nil:
-		return nil, ErrInProgress
-	case rec.result.Delivered:
+		return Claim{Result: rec.result}, nil
+	case rec.seq == 0:
+		return Claim{}, ErrInProgress
+	case rec.delivered:
+		return Claim{Result: rec.result, Completed: true}, nil
 	case now.Before(rec.delivering):
-		return nil, ErrInProgress
+		return Claim{}, ErrInProgress
 	default:
 		rec.delivering = lockUntil
+		return Claim{Result: rec.result, Completed: true, Deliver: true}, nil
 	}
-	stored := *rec.result
-	return &stored, nil
 }
 
 // Complete implements Store.
-func (s *MemoryStore) Complete(_ context.Context, key string, r events.Result, expiry time.Time) error {
+func (s *MemoryStore) Complete(_ context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	rec := &record{result: &r, until: expiry, seq: s.seq}
-	if old, ok := s.records[key]; ok {
+	rec := &record{result: result, until: expiry, seq: s.seq, delivered: !deliver}
+	if old, ok := s.records[key]; ok && deliver {
 		// The lock taken by Begin now holds the result for delivery.
 		rec.delivering = old.until
 	}
@@ -146,36 +170,28 @@ func (s *MemoryStore) Complete(_ context.Context, key string, r events.Result, e
 	return nil
 }
 
-// Abort implements Store.
-func (s *MemoryStore) Abort(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.records, key)
-	return nil
-}
-
-// Suspend implements Store.
-func (s *MemoryStore) Suspend(_ context.Context, key string, partial events.Result, expiry time.Time) error {
-	partial.Partial = true
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.records[key] = &record{result: &partial, until: expiry, suspended: true}
-	return nil
-}
-
 // Settle implements Store.
 func (s *MemoryStore) Settle(_ context.Context, key string, delivered bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec, ok := s.records[key]
-	if !ok || rec.result == nil {
+	if !ok || rec.seq == 0 {
 		return nil
 	}
-	if delivered {
-		// Begin hands out copies, so the stored result may change in place.
-		rec.result.Delivered = true
-	}
+	rec.delivered = rec.delivered || delivered
 	rec.delivering = time.Time{}
+	return nil
+}
+
+// Release implements Store.
+func (s *MemoryStore) Release(_ context.Context, key string, partial []byte, expiry time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if partial == nil {
+		delete(s.records, key)
+		return nil
+	}
+	s.records[key] = &record{result: partial, until: expiry, partial: true}
 	return nil
 }
 
@@ -231,7 +247,7 @@ func (s *MemoryStore) evict(now time.Time) {
 		if !s.current(c) {
 			continue
 		}
-		if rec := s.records[c.key]; rec.result.Delivered || !now.Before(rec.until) {
+		if rec := s.records[c.key]; rec.delivered || !now.Before(rec.until) {
 			delete(s.records, c.key)
 			continue
 		}

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/function/storetest"
 )
 
 // clock is a settable time source.
@@ -32,71 +34,20 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func TestMemoryStoreLifecycle(t *testing.T) {
-	ctx := context.Background()
-	clk := &clock{now: fixedNow}
-	s := function.NewMemoryStore(clk.Now)
-	res := events.Result{Type: events.TypeCheckpointCreated, ID: "r1", Created: &events.Created{}}
+// The clock's Advance makes it a storetest harness without waiting.
+func TestMemoryStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		clk := &clock{now: fixedNow}
+		return storetest.Harness{Store: function.NewMemoryStore(clk.Now), Now: clk.Now, Advance: clk.Advance}
+	})
+}
 
-	if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); got != nil || err != nil {
-		t.Fatalf("first Begin = %v, %v; want the claim", got, err)
-	}
-	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
-		t.Fatalf("second Begin = %v, want ErrInProgress", err)
-	}
-	if err := s.Complete(ctx, "k", res, clk.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	// The completing attempt holds the result for delivery until it settles.
-	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
-		t.Fatalf("Begin while delivering = %v, want ErrInProgress", err)
-	}
-	// A failed delivery hands the result to the next duplicate, which holds it in turn.
-	if err := s.Settle(ctx, "k", false); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute))
-	if err != nil || got == nil || got.ID != "r1" || got.Delivered {
-		t.Fatalf("Begin after a failed delivery = %+v, %v", got, err)
-	}
-	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
-		t.Fatalf("Begin while redelivering = %v, want ErrInProgress", err)
-	}
-	// A delivery lock expires with the attempt that held it.
-	clk.Advance(time.Minute)
-	if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); err != nil || got == nil {
-		t.Fatalf("Begin after the delivery lock expired = %+v, %v", got, err)
-	}
-	if err := s.Settle(ctx, "k", true); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); err != nil || got == nil || !got.Delivered {
-			t.Fatalf("Begin after delivery = %+v, %v", got, err)
-		}
-	}
-	// The record expires: the key can be claimed again.
-	clk.Advance(time.Hour)
-	if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); got != nil || err != nil {
-		t.Fatalf("Begin after expiry = %v, %v; want a new claim", got, err)
-	}
-	// An in-progress record expires at its lock time (a crashed attempt).
-	clk.Advance(time.Minute)
-	if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); got != nil || err != nil {
-		t.Fatalf("Begin after lock expiry = %v, %v", got, err)
-	}
-	if err := s.Abort(ctx, "k"); err != nil || s.Len() != 0 {
-		t.Fatalf("Abort: %v, %d records", err, s.Len())
-	}
-	// Expired records are swept as new keys arrive.
-	for _, k := range []string{"a", "b", "c"} {
-		_, _ = s.Begin(ctx, k, clk.Now().Add(time.Second))
-	}
-	clk.Advance(2 * time.Minute)
-	_, _ = s.Begin(ctx, "d", clk.Now().Add(time.Second))
-	if n := s.Len(); n != 1 {
-		t.Fatalf("after sweep: %d records, want 1", n)
-	}
+// A bounded store meets the contract too (its bound is not reached).
+func TestBoundedMemoryStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		clk := &clock{now: fixedNow}
+		return storetest.Harness{Store: function.NewBoundedMemoryStore(clk.Now, 100), Now: clk.Now, Advance: clk.Advance}
+	})
 }
 
 func TestIdempotencyTTL(t *testing.T) {
@@ -104,9 +55,6 @@ func TestIdempotencyTTL(t *testing.T) {
 	e := newEnv(t, function.Config{IdempotencyTTL: 10 * time.Minute}, cbrtestOptions(), function.WithClock(clk.Now))
 	tr := tagged("ttl", map[string]string{"backup-vault": exampleVault})
 	mustHandle(t, e.fn, tr)
-	if err := e.fn.Settle(context.Background(), tr, true); err != nil {
-		t.Fatal(err)
-	}
 	clk.Advance(9 * time.Minute)
 	if res := mustHandle(t, e.fn, tr); !res.Created.Duplicate {
 		t.Fatal("within the TTL: not a duplicate")
@@ -124,11 +72,10 @@ func TestIdempotencyTTL(t *testing.T) {
 func complete(t *testing.T, s *function.MemoryStore, now time.Time, key string, delivered bool) {
 	t.Helper()
 	ctx := context.Background()
-	if got, err := s.Begin(ctx, key, now.Add(time.Minute)); got != nil || err != nil {
+	if got, err := s.Begin(ctx, key, now.Add(time.Minute)); got.Result != nil || err != nil {
 		t.Fatalf("Begin(%s) = %v, %v; want the claim", key, got, err)
 	}
-	res := events.Result{Type: events.TypeCheckpointCreated, ID: "r-" + key, Created: &events.Created{VaultID: "v"}}
-	if err := s.Complete(ctx, key, res, now.Add(time.Hour)); err != nil {
+	if err := s.Complete(ctx, key, []byte("r-"+key), now.Add(time.Hour), true); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Settle(ctx, key, delivered); err != nil {
@@ -149,15 +96,15 @@ func TestMemoryStoreBound(t *testing.T) {
 		t.Fatalf("%d records, want 3", n)
 	}
 	for _, k := range []string{"b", "c", "d"} {
-		if got, err := s.Begin(ctx, k, clk.Now().Add(time.Minute)); err != nil || got == nil || got.ID != "r-"+k {
+		if got, err := s.Begin(ctx, k, clk.Now().Add(time.Minute)); err != nil || string(got.Result) != "r-"+k {
 			t.Fatalf("Begin(%s) = %+v, %v; want its record", k, got, err)
 		}
 	}
 	// The evicted key runs again (and evicts b in turn).
-	if got, err := s.Begin(ctx, "a", clk.Now().Add(time.Minute)); got != nil || err != nil {
+	if got, err := s.Begin(ctx, "a", clk.Now().Add(time.Minute)); got.Result != nil || err != nil {
 		t.Fatalf("Begin(a) after eviction = %+v, %v; want a new claim", got, err)
 	}
-	if got, _ := s.Begin(ctx, "b", clk.Now().Add(time.Minute)); got != nil {
+	if got, _ := s.Begin(ctx, "b", clk.Now().Add(time.Minute)); got.Result != nil {
 		t.Fatalf("Begin(b) = %+v; want it evicted", got)
 	}
 }
@@ -174,7 +121,7 @@ func TestMemoryStoreBoundKeepsUnfinished(t *testing.T) {
 	if _, err := s.Begin(ctx, "held", clk.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, "held", events.Result{ID: "r-held", Created: &events.Created{}}, clk.Now().Add(time.Hour)); err != nil {
+	if err := s.Complete(ctx, "held", []byte("r-held"), clk.Now().Add(time.Hour), true); err != nil {
 		t.Fatal(err)
 	}
 	complete(t, s, clk.Now(), "failed", false)
@@ -188,7 +135,7 @@ func TestMemoryStoreBoundKeepsUnfinished(t *testing.T) {
 	if _, err := s.Begin(ctx, "held", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
 		t.Fatalf("Begin(held) = %v, want ErrInProgress", err)
 	}
-	if got, err := s.Begin(ctx, "failed", clk.Now().Add(time.Minute)); err != nil || got == nil || got.Delivered {
+	if got, err := s.Begin(ctx, "failed", clk.Now().Add(time.Minute)); err != nil || !got.Deliver {
 		t.Fatalf("Begin(failed) = %+v, %v; want its undelivered result", got, err)
 	}
 	// Once delivered, they go, oldest first, until the store is within its
@@ -205,7 +152,7 @@ func TestMemoryStoreBoundKeepsUnfinished(t *testing.T) {
 	if _, err := s.Begin(ctx, "work", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
 		t.Fatalf("Begin(work) = %v, want ErrInProgress", err)
 	}
-	if got, err := s.Begin(ctx, "newer", clk.Now().Add(time.Minute)); err != nil || got == nil || got.ID != "r-newer" {
+	if got, err := s.Begin(ctx, "newer", clk.Now().Add(time.Minute)); err != nil || string(got.Result) != "r-newer" {
 		t.Fatalf("Begin(newer) = %+v, %v; want its record", got, err)
 	}
 }
@@ -228,49 +175,33 @@ func TestMemoryStoreBoundAfterExpiry(t *testing.T) {
 	}
 }
 
-// TestMemoryStoreKeepsResult holds a stored created result to the one
-// completed: equal in every field of its data and of the Result.
-func TestMemoryStoreKeepsResult(t *testing.T) {
-	ctx := context.Background()
-	s := function.NewMemoryStore(nil)
-	res := events.Result{
-		Type: events.TypeCheckpointCreated, Subject: exampleVault, TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-		ID: "r1",
-		Created: &events.Created{
-			Trigger:          events.Ref{ID: "1", Source: "/s", Type: events.TypeServerTagged, Subject: "srv"},
-			VaultID:          exampleVault,
-			Checkpoints:      []json.RawMessage{json.RawMessage(`{"id":"cp-1","status":"available","vault":{"skipped_resources":[]}}`)},
-			Resources:        []events.ResourceRef{{ID: "srv", Type: "OS::Nova::Server", Name: "web <1> & co"}},
-			SkippedResources: []events.SkippedResource{{ID: "x", Type: "OS::Nova::Server", Code: "BackupService.6135", Reason: "busy"}},
-		},
+// TestDuplicateKeepsResult holds a duplicate's answer, which comes from the
+// idempotency record, to the result first made: the same event but for the
+// duplicate flag and the trace context (each delivery's own).
+func TestDuplicateKeepsResult(t *testing.T) {
+	e := newEnv(t, function.Config{}, cbrtestOptions(), function.WithIDs(func() string { return "r1" }))
+	tr := deploy("keep", events.DeployPre{Service: "shop <1> & co", VaultID: exampleVault, Resources: []events.ResourceRef{
+		{ID: cbrtest.ExampleServerID, Bare: true},
+		{ID: "c2d9e6a1-3f4b-4d7c-8a5e-0b1f2e3d4c5a", Type: "OS::Nova::Server", Name: "not in the vault \u00e9\"quoted\""},
+	}})
+	tr.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	first := mustHandle(t, e.fn, tr)
+	if first.Created == nil || len(first.Created.SkippedResources) != 1 {
+		t.Fatalf("first: %+v", first)
 	}
-	if _, err := s.Begin(ctx, "k", time.Now().Add(time.Minute)); err != nil {
-		t.Fatal(err)
+	tr.TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	dup := mustHandle(t, e.fn, tr)
+	if dup.Created == nil || !dup.Created.Duplicate || dup.TraceParent != tr.TraceParent {
+		t.Fatalf("duplicate: %+v", dup)
 	}
-	if err := s.Complete(ctx, "k", res, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Settle(ctx, "k", true); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		got, err := s.Begin(ctx, "k", time.Now().Add(time.Minute))
-		if err != nil || got == nil || got.Created == nil {
-			t.Fatalf("Begin = %+v, %v", got, err)
-		}
-		want := res
-		want.Delivered = true
-		gotData, _ := json.Marshal(got.Created)
-		wantData, _ := json.Marshal(want.Created)
-		if !bytes.Equal(gotData, wantData) {
-			t.Fatalf("stored data\n%s\nwant\n%s", gotData, wantData)
-		}
-		got.Created, want.Created = nil, nil
-		if *got != want {
-			t.Fatalf("stored result %+v, want %+v", *got, want)
-		}
-		// A caller's changes do not reach the record.
-		got.ID = "changed"
+	dup.Created.Duplicate = false
+	dup.TraceParent = first.TraceParent
+	got, _ := dup.Event("restorepoint", dup.ID, fixedNow)
+	want, _ := first.Event("restorepoint", first.ID, fixedNow)
+	gotJSON, _ := json.Marshal(got)
+	wantJSON, _ := json.Marshal(want)
+	if !bytes.Equal(gotJSON, wantJSON) {
+		t.Fatalf("duplicate's event\n%s\nwant\n%s", gotJSON, wantJSON)
 	}
 }
 
@@ -280,9 +211,6 @@ func TestMaxRecords(t *testing.T) {
 	for _, tr := range []events.Trigger{first, second, first} {
 		if res := mustHandle(t, e.fn, tr); res.Created == nil || res.Created.Duplicate {
 			t.Fatalf("%s: %+v, want a new checkpoint", tr.Ref.ID, res)
-		}
-		if err := e.fn.Settle(context.Background(), tr, true); err != nil {
-			t.Fatal(err)
 		}
 	}
 	if res := mustHandle(t, e.fn, first); !res.Created.Duplicate {
@@ -317,36 +245,7 @@ func TestMemoryStoreBoundRecovers(t *testing.T) {
 	if n := s.Len(); n != 10 {
 		t.Fatalf("%d records, want 10", n)
 	}
-	if got, err := s.Begin(ctx, "new-9", clk.Now().Add(time.Minute)); err != nil || got == nil {
+	if got, err := s.Begin(ctx, "new-9", clk.Now().Add(time.Minute)); err != nil || got.Result == nil {
 		t.Fatalf("Begin(new-9) = %+v, %v; want its record", got, err)
-	}
-}
-
-func TestMemoryStoreSuspend(t *testing.T) {
-	ctx := context.Background()
-	clk := &clock{now: fixedNow}
-	s := function.NewMemoryStore(clk.Now)
-	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	partial := events.Result{Type: events.TypeCheckpointCreated, Created: &events.Created{Checkpoints: []json.RawMessage{[]byte(`{"id":"c1"}`)}}}
-	if err := s.Suspend(ctx, "k", partial, clk.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	// The next attempt is handed the partial result and holds the key.
-	got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute))
-	if err != nil || got == nil || !got.Partial || len(got.Created.Checkpoints) != 1 {
-		t.Fatalf("Begin after Suspend = %+v, %v", got, err)
-	}
-	if _, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
-		t.Fatalf("Begin while resuming = %v, want ErrInProgress", err)
-	}
-	// A suspended record expires like a completed one.
-	if err := s.Suspend(ctx, "k", partial, clk.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(time.Hour)
-	if got, err := s.Begin(ctx, "k", clk.Now().Add(time.Minute)); got != nil || err != nil {
-		t.Fatalf("Begin after expiry = %+v, %v; want a fresh claim", got, err)
 	}
 }

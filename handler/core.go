@@ -1,7 +1,7 @@
 // Package handler adapts each platform's envelope (CloudEvents over HTTP,
 // AWS Lambda, FunctionGraph) to a trigger, runs the function, and turns the
-// result back into the platform's answer. One table, statusOf, maps every
-// outcome to an HTTP status; the other front doors derive from it.
+// result back into the platform's answer. One table, classStatus, maps every
+// failure class to an HTTP status; the other front doors derive from it.
 package handler
 
 import (
@@ -16,13 +16,14 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 )
 
-// Function is the core the front doors call; *function.Function implements it.
+// Function is the core the front doors call; *function.Function implements
+// it (see its Handle for the contract).
 type Function interface {
-	Handle(ctx context.Context, t events.Trigger) (events.Result, error)
-	Settle(ctx context.Context, t events.Trigger, delivered bool) error
+	Handle(ctx context.Context, t events.Trigger, deliver function.Deliver) (events.Result, error)
 }
 
 // Sink receives every final result event (RESULT_SINK or K_SINK).
@@ -104,23 +105,41 @@ func retryStatus(status int) bool {
 		status == http.StatusTooManyRequests || status >= 500
 }
 
-// statusOf is the one table from results to HTTP statuses.
+// classStatus is the one table from failure classes to the front doors'
+// answers. The HTTP front door answers a failed result with the class's
+// status (a 429 with Retry-After); whether the sender delivers again follows
+// from the status (retryStatus, the Knative data-plane contract). The Lambda
+// front door derives from the same statuses through Outcome.Succeeded and
+// Outcome.Retry: every failed result ends the invocation with a
+// *TriggerError carrying the status and whether it is retryable (an SQS
+// record is listed as a batch item failure), and the platform retries it.
+//
+//	class         HTTP  sender retries  Lambda
+//	invalid       400   no              TriggerError, not retryable
+//	rejected      422   no              TriggerError, not retryable
+//	unauthorized  502   yes             TriggerError, retryable
+//	throttled     429   yes             TriggerError, retryable
+//	unavailable   503   yes             TriggerError, retryable
+//
+// A class missing from the table is answered as unavailable.
+var classStatus = map[failure.Class]int{
+	failure.Invalid:      http.StatusBadRequest,
+	failure.Rejected:     http.StatusUnprocessableEntity,
+	failure.Unauthorized: http.StatusBadGateway,
+	failure.Throttled:    http.StatusTooManyRequests,
+	failure.Unavailable:  http.StatusServiceUnavailable,
+}
+
+// statusOf is the HTTP status of a result: 200, or its failure class's
+// status from classStatus.
 func statusOf(r events.Result) int {
 	if r.Failed == nil {
 		return http.StatusOK
 	}
-	switch r.Failed.Error.Class {
-	case events.ClassInvalid:
-		return http.StatusBadRequest
-	case events.ClassRejected:
-		return http.StatusUnprocessableEntity
-	case events.ClassThrottled:
-		return http.StatusTooManyRequests
-	case events.ClassUnauthorized:
-		return http.StatusBadGateway
-	default:
-		return http.StatusServiceUnavailable
+	if status, ok := classStatus[r.Failed.Error.Class]; ok {
+		return status
 	}
+	return classStatus[failure.Unavailable]
 }
 
 // HandleEvent decodes e and runs it. An event that does not decode ends in a
@@ -134,9 +153,10 @@ func (c *Core) HandleEvent(ctx context.Context, e event.Event) Outcome {
 }
 
 // Run handles t, or reports decodeErr as a failed result when t could not be
-// decoded, and sends the result on to the sink.
+// decoded; the result goes on to the sink before Run returns.
 func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outcome {
 	start := c.now()
+	d := delivery{core: c}
 	var (
 		res events.Result
 		err error
@@ -144,71 +164,81 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 	if decodeErr != nil {
 		res = events.Result{
 			Type:        events.TypeCheckpointFailed,
+			ID:          newID(),
 			TraceParent: t.TraceParent,
 			Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{
-				Class: events.ClassInvalid, Message: decodeErr.Error(),
+				Class: failure.Invalid, Message: decodeErr.Error(),
 			}},
 		}
+		if sendErr := d.deliver(ctx, res); sendErr != nil {
+			err = fmt.Errorf("result sink: %w", sendErr)
+		}
 	} else {
-		res, err = c.Function.Handle(ctx, t)
+		res, err = c.Function.Handle(ctx, t, d.deliver)
 	}
-	out := c.outcome(ctx, t, res, err)
+	out := d.outcome(res, err)
 	c.log(ctx, t, out, time.Since(start))
 	return out
 }
 
-func (c *Core) outcome(ctx context.Context, t events.Trigger, res events.Result, err error) Outcome {
-	if errors.Is(err, function.ErrInProgress) {
-		return Outcome{Status: http.StatusConflict, Err: err}
-	}
-	if err != nil {
-		return Outcome{Status: http.StatusInternalServerError, Err: err}
-	}
-	out := c.deliver(ctx, res)
-	if res.Created != nil && !res.Created.DryRun && !res.Delivered {
-		// The function holds the result until told whether it went out.
-		if err := c.Function.Settle(context.WithoutCancel(ctx), t, out.Err == nil); err != nil {
-			c.logger().WarnContext(ctx, "idempotency record not updated", "error", err)
-		}
-	}
-	return out
+// delivery is the sink side of one trigger: it renders the result event,
+// sends it to the sink when it is final (or, with SinkFailures, this
+// attempt's), and keeps the rendered event for the answer.
+type delivery struct {
+	core *Core
+	sent *event.Event // the event rendered for the sink, reused for the answer
+	err  error        // rendering the result event failed
 }
 
-// deliver renders res as the result event and, when it is final (or, with
-// SinkFailures, this attempt's), sends it to the sink before the trigger is
-// acknowledged; if the sink cannot take it, the trigger is answered 503 so
-// that it is retried and the result sent then.
-func (c *Core) deliver(ctx context.Context, res events.Result) Outcome {
-	if res.ID == "" {
-		res.ID = newID()
+// deliver is the function.Deliver of one trigger.
+func (d *delivery) deliver(ctx context.Context, r events.Result) error {
+	c := d.core
+	if c.Sink == nil || (retryStatus(statusOf(r)) && !c.SinkFailures) {
+		return nil
 	}
-	e, err := res.Event(c.Source, res.ID, c.now())
+	e, err := r.Event(c.Source, r.ID, c.now())
 	if err != nil {
-		return Outcome{Result: res, Status: http.StatusInternalServerError, Err: err}
+		d.err = err
+		return err
 	}
-	out := Outcome{Result: res, Event: &e, Status: statusOf(res)}
+	d.sent = &e
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return c.Sink.Send(sendCtx, e)
+}
+
+// outcome turns what Handle returned into the answer to the trigger.
+func (d *delivery) outcome(res events.Result, err error) Outcome {
+	if res.Type == "" {
+		// Nothing was done: another attempt holds the trigger, or the
+		// idempotency store failed. Both are retried.
+		if errors.Is(err, function.ErrInProgress) {
+			return Outcome{Status: http.StatusConflict, Err: err}
+		}
+		return Outcome{Status: http.StatusServiceUnavailable, Err: err}
+	}
+	out := Outcome{Result: res, Status: statusOf(res)}
 	if res.Failed != nil {
 		out.RetryAfter = res.Failed.Error.RetryAfter
 	}
-	if (out.Retry() && !c.SinkFailures) || c.Sink == nil || res.Delivered {
+	if d.err != nil {
+		out.Status, out.Err = http.StatusInternalServerError, d.err
 		return out
 	}
-	sinkEvent := e
-	if res.Created != nil && res.Created.Duplicate {
-		// A stored result the sink never got (an earlier send failed): the
-		// sink gets it as it was first made, not marked as a duplicate.
-		first, created := res, *res.Created
-		created.Duplicate = false
-		first.Created = &created
-		if fe, err := first.Event(c.Source, res.ID, c.now()); err == nil {
-			sinkEvent = fe
+	if d.sent != nil && !(res.Created != nil && res.Created.Duplicate) {
+		out.Event = d.sent
+	} else {
+		e, renderErr := res.Event(d.core.Source, res.ID, d.core.now())
+		if renderErr != nil {
+			out.Status, out.Err = http.StatusInternalServerError, renderErr
+			return out
 		}
+		out.Event = &e
 	}
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := c.Sink.Send(sendCtx, sinkEvent); err != nil {
-		out.Status = http.StatusServiceUnavailable
-		out.Err = fmt.Errorf("result sink: %w", err)
+	if err != nil {
+		// The result was made but the sink could not take it: the trigger
+		// is retried, and the result sent then.
+		out.Status, out.Err = http.StatusServiceUnavailable, err
 	}
 	return out
 }
@@ -228,12 +258,12 @@ func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time
 	}
 	switch {
 	case r.Created != nil:
-		attrs = append(attrs, slog.Any("checkpoints", r.Created.CheckpointIDs), slog.Int("skipped", len(r.Created.SkippedResources)),
+		attrs = append(attrs, slog.Any("checkpoints", r.Created.CheckpointIDs()), slog.Int("skipped", len(r.Created.SkippedResources)),
 			slog.Bool("duplicate", r.Created.Duplicate), slog.Bool("dry_run", r.Created.DryRun))
 	case r.Failed != nil:
 		// "message", as in the failed event: "error" is out.Err's, and a
 		// failed result can come with one (its sink send failed).
-		attrs = append(attrs, slog.String("class", r.Failed.Error.Class), slog.String("code", r.Failed.Error.Code),
+		attrs = append(attrs, slog.String("class", string(r.Failed.Error.Class)), slog.String("code", r.Failed.Error.Code),
 			slog.String("message", r.Failed.Error.Message))
 	case r.Ignored != nil:
 		attrs = append(attrs, slog.String("reason", r.Ignored.Reason))

@@ -2,6 +2,8 @@ package handler_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -11,7 +13,21 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/function"
 )
+
+// delivered ends a stub Function's Handle as function.Function's does:
+// the result goes to deliver before it is returned.
+func delivered(ctx context.Context, deliver function.Deliver, r events.Result) (events.Result, error) {
+	if deliver != nil {
+		if err := deliver(ctx, r); err != nil {
+			return r, fmt.Errorf("result sink: %w", err)
+		}
+	}
+	return r, nil
+}
 
 func readFixture(t *testing.T, name string) []byte {
 	t.Helper()

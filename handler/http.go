@@ -18,7 +18,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/iam"
@@ -97,14 +96,11 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 			ctx = iam.WithToken(ctx, iam.Secret(tok))
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-
 	if isBatch(r.Header.Get("Content-Type")) {
-		h.receiveBatch(ctx, w, r)
+		h.receiveBatch(ctx, w, r.Header, body)
 		return
 	}
-	msg := cehttp.NewMessageFromHttpRequest(r)
-	defer msg.Finish(nil)
+	msg := newHTTPMessage(r.Header, bytes.NewReader(body))
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		h.receivePayload(ctx, w, r.Header.Get("Content-Type"), body)
 		return
@@ -149,8 +145,8 @@ func isJSON(contentType string) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-func (h *httpHandler) receiveBatch(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	batch, err := cehttp.NewEventsFromHTTPRequest(r)
+func (h *httpHandler) receiveBatch(ctx context.Context, w http.ResponseWriter, header http.Header, body []byte) {
+	batch, err := binding.ToEvents(ctx, newHTTPMessage(header, nil), bytes.NewReader(body))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "malformed CloudEvents batch: "+err.Error())
 		return
@@ -195,7 +191,7 @@ func (h *httpHandler) reply(ctx context.Context, w http.ResponseWriter, o Outcom
 		writeError(w, o.Status, msg)
 		return
 	}
-	if err := cehttp.WriteResponseWriter(ctx, binding.ToMessage(o.Event), o.Status, w); err != nil {
+	if err := writeEventResponse(ctx, w, o.Event, o.Status); err != nil {
 		h.core.logger().WarnContext(ctx, "writing reply", "error", err)
 	}
 }

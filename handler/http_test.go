@@ -22,6 +22,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/handler/handlertest"
@@ -490,7 +491,7 @@ type stubFunction struct {
 	running, most int
 }
 
-func (p *stubFunction) Handle(ctx context.Context, t events.Trigger) (events.Result, error) {
+func (p *stubFunction) Handle(ctx context.Context, t events.Trigger, deliver function.Deliver) (events.Result, error) {
 	p.mu.Lock()
 	p.running++
 	p.most = max(p.most, p.running)
@@ -499,10 +500,9 @@ func (p *stubFunction) Handle(ctx context.Context, t events.Trigger) (events.Res
 	p.mu.Lock()
 	p.running--
 	p.mu.Unlock()
-	return events.Result{Type: events.TypeTriggerIgnored, Ignored: &events.Ignored{Trigger: t.Ref, Reason: "probe"}}, nil
+	return delivered(ctx, deliver, events.Result{Type: events.TypeTriggerIgnored, ID: "probe-" + t.Ref.ID,
+		Ignored: &events.Ignored{Trigger: t.Ref, Reason: "probe"}})
 }
-
-func (p *stubFunction) Settle(context.Context, events.Trigger, bool) error { return nil }
 
 // A large batch does not become as many concurrent CBR calls.
 func TestBatchConcurrencyBounded(t *testing.T) {
@@ -566,12 +566,10 @@ func (failingSink) Send(context.Context, event.Event) error { return errors.New(
 
 type failingFunction struct{}
 
-func (failingFunction) Handle(_ context.Context, t events.Trigger) (events.Result, error) {
-	return events.Result{Type: events.TypeCheckpointFailed, Failed: &events.Failed{Trigger: t.Ref,
-		Error: events.Failure{Class: events.ClassRejected, Message: "vault gone"}}}, nil
+func (failingFunction) Handle(ctx context.Context, t events.Trigger, deliver function.Deliver) (events.Result, error) {
+	return delivered(ctx, deliver, events.Result{Type: events.TypeCheckpointFailed, ID: "failed-" + t.Ref.ID,
+		Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{Class: failure.Rejected, Message: "vault gone"}}})
 }
-
-func (failingFunction) Settle(context.Context, events.Trigger, bool) error { return nil }
 
 // The log line of a failed result whose sink send failed too keeps both
 // messages, under distinct keys.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"unicode/utf8"
 
@@ -37,7 +36,7 @@ import (
 // A trigger that does not succeed ends the invocation with a *TriggerError,
 // after its failed result event went to the sink, so that the platform's
 // retries and on-failure destination apply. Whether a trigger succeeded is
-// decided by Outcome.Succeeded, from the one status table.
+// decided by Outcome.Succeeded, from the one status table (classStatus).
 //
 // The invocation's deadline, carried by ctx, bounds every API call.
 type Lambda struct {
@@ -72,8 +71,32 @@ type TriggerError struct {
 
 func (e *TriggerError) Error() string { return e.msg }
 
-// Handle runs one invocation; see Lambda. Use it with lambda.Start or
-// lambda.NewHandler.
+// Invoke runs one invocation with the raw payload and returns the raw
+// answer; it implements aws-lambda-go's lambda.Handler, so that lambda.Start
+// calls it without reflection. It reads and answers as lambda.Start does
+// with Handle: the payload must be JSON (the first value is taken), and the
+// answer is compact JSON without HTML escaping ("null" when there is no
+// answer).
+func (l *Lambda) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var in json.RawMessage
+	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(&in); err != nil {
+		return nil, err
+	}
+	out, err := l.Handle(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Handle runs one invocation; see Lambda. Invoke is the same for the raw
+// payload.
 func (l *Lambda) Handle(ctx context.Context, payload json.RawMessage) (json.RawMessage, error) {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(payload, &top) == nil {
@@ -299,9 +322,9 @@ func (l *Lambda) handleHTTP(ctx context.Context, payload []byte) (json.RawMessag
 	if ip := in.RequestContext.HTTP.SourceIP; ip != "" {
 		req.RemoteAddr = ip + ":0"
 	}
-	rec := httptest.NewRecorder()
+	rec := newRecorder()
 	l.http.ServeHTTP(rec, req)
-	return httpAnswer(rec.Code, rec.Header(), rec.Body.Bytes())
+	return httpAnswer(rec.status, rec.header, rec.body.Bytes())
 }
 
 // httpAnswer renders an HTTP response as a Function URL (and HTTP API 2.0)
@@ -325,4 +348,39 @@ func httpAnswer(status int, header http.Header, body []byte) (json.RawMessage, e
 		resp.IsBase64Encoded = true
 	}
 	return json.Marshal(resp)
+}
+
+// recorder is the http.ResponseWriter a Function URL request is served
+// into: the status, the header and the body the HTTP front door wrote.
+type recorder struct {
+	status      int
+	header      http.Header
+	body        bytes.Buffer
+	wroteHeader bool
+}
+
+func newRecorder() *recorder { return &recorder{status: http.StatusOK, header: make(http.Header)} }
+
+// Header implements http.ResponseWriter.
+func (r *recorder) Header() http.Header { return r.header }
+
+// WriteHeader implements http.ResponseWriter: the first status counts.
+func (r *recorder) WriteHeader(status int) {
+	if r.wroteHeader {
+		return
+	}
+	r.status, r.wroteHeader = status, true
+}
+
+// Write implements http.ResponseWriter. Like net/http, a body written
+// without a status is a 200, and without a Content-Type gets one sniffed
+// from its first bytes.
+func (r *recorder) Write(p []byte) (int, error) {
+	if !r.wroteHeader {
+		if _, ok := r.header["Content-Type"]; !ok && r.header.Get("Transfer-Encoding") == "" {
+			r.header.Set("Content-Type", http.DetectContentType(p))
+		}
+		r.WriteHeader(http.StatusOK)
+	}
+	return r.body.Write(p)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,7 +30,8 @@ import (
 const lambdaWebhookSecret = "lambda-hook-SECRET-42aa"
 
 // lambdaRig is the Lambda front door wired to an emulator and a result sink
-// over loopback; invoke goes through lambda.NewHandler, as the runtime does.
+// over loopback; invoke goes through lambda.NewHandler, as the runtime does
+// (which calls the Lambda's Invoke method, no reflection).
 type lambdaRig struct {
 	emu    *cbrtest.Server
 	sink   *handlertest.Server
@@ -60,7 +62,7 @@ func newLambdaRig(t *testing.T) *lambdaRig {
 		Logger:   newTestLogger(rig.logs),
 	}
 	l := handler.NewLambda(core, handler.HTTPOptions{WebhookSecret: lambdaWebhookSecret})
-	rig.lambda = lambda.NewHandler(l.Handle)
+	rig.lambda = lambda.NewHandler(l)
 	t.Cleanup(func() {
 		logs := rig.logs.String()
 		for _, secret := range []string{cbrtest.DefaultToken, lambdaWebhookSecret} {
@@ -383,10 +385,9 @@ func TestLambdaRetryAfterFailureSucceeds(t *testing.T) {
 // handled elsewhere.
 type inProgress struct{}
 
-func (inProgress) Handle(context.Context, events.Trigger) (events.Result, error) {
+func (inProgress) Handle(context.Context, events.Trigger, function.Deliver) (events.Result, error) {
 	return events.Result{}, function.ErrInProgress
 }
-func (inProgress) Settle(context.Context, events.Trigger, bool) error { return nil }
 
 func TestLambdaDuplicateInProgressIsRetried(t *testing.T) {
 	l := handler.NewLambda(&handler.Core{Function: inProgress{}, Source: "test"}, handler.HTTPOptions{})
@@ -411,5 +412,29 @@ func TestLambdaDeadlineBoundsAPICalls(t *testing.T) {
 	}
 	if took > 3*time.Second {
 		t.Fatalf("invocation took %v; the 300ms deadline did not bound the API call", took)
+	}
+}
+
+// Invoke answers as lambda.Start answered Handle through reflection: the
+// same bytes, and the same errors for payloads that are no JSON.
+func TestLambdaInvokeMatchesReflectedHandle(t *testing.T) {
+	l := handler.NewLambda(&handler.Core{Function: inProgress{}, Source: "test"}, handler.HTTPOptions{})
+	var _ lambda.Handler = l
+	reflected := lambda.NewHandler(l.Handle)
+	for _, payload := range []string{
+		`{"version":"2.0","rawPath":"/healthz","headers":{},"requestContext":{"http":{"method":"GET","path":"/healthz"}},"isBase64Encoded":false}`,
+		`{"version":"2.0","rawPath":"/nowhere","headers":{},"requestContext":{"http":{"method":"GET","path":"/nowhere"}}}`,
+		`{"version":"2.0","rawPath":"/","headers":{"content-type":"text/plain"},"body":"<&>","requestContext":{"http":{"method":"POST","path":"/"}}}`,
+		` {"hello": "world"} trailing`,
+		`{"Records":[]}`,
+		`not json`,
+		`{`,
+		``,
+	} {
+		want, wantErr := reflected.Invoke(context.Background(), []byte(payload))
+		got, err := l.Invoke(context.Background(), []byte(payload))
+		if string(got) != string(want) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Errorf("payload %q:\nInvoke    %q, %v\nreflected %q, %v", payload, got, err, want, wantErr)
+		}
 	}
 }

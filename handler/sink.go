@@ -1,44 +1,50 @@
 package handler
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2/client"
-	cecontext "github.com/cloudevents/sdk-go/v2/context"
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/cloudevents/sdk-go/v2/protocol"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
-// HTTPSink sends result events to a URL with the CloudEvents sdk-go client,
-// in binary mode, retrying with exponential backoff.
+// HTTPSink sends result events to a URL as CloudEvents in binary mode,
+// retrying with exponential backoff.
 type HTTPSink struct {
-	target  string // as shown in errors: without a password
-	client  cloudevents.Client
+	target  string // as given
+	shown   string // as shown in errors: without a password
+	client  *http.Client
 	retries int
 	backoff time.Duration
 }
 
 // NewHTTPSink returns a sink posting to target with httpClient (a client
-// with a 10 s timeout when nil).
+// with a 10 s timeout when nil). target must be an absolute http(s) URL.
 func NewHTTPSink(target string, httpClient *http.Client) (*HTTPSink, error) {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	shown := RedactURL(target)
-	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(*httpClient))
-	if err != nil {
+	if err := CheckSinkURL(target); err != nil {
 		return nil, fmt.Errorf("result sink %s: %w", shown, err)
 	}
-	c, err := cloudevents.New(p)
-	if err != nil {
-		return nil, fmt.Errorf("result sink %s: %w", shown, err)
+	return &HTTPSink{target: target, shown: shown, client: httpClient, retries: 3, backoff: 50 * time.Millisecond}, nil
+}
+
+// CheckSinkURL reports whether NewHTTPSink accepts target: an absolute
+// http(s) URL with a host. The error does not repeat the URL.
+func CheckSinkURL(target string) error {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an http(s) URL")
 	}
-	return &HTTPSink{target: shown, client: c, retries: 3, backoff: 50 * time.Millisecond}, nil
+	return nil
 }
 
 // RedactURL returns s with the password of its user info, if any, replaced
@@ -52,11 +58,60 @@ func RedactURL(s string) string {
 	return u.Redacted()
 }
 
-// Send posts e and reports whether the sink acknowledged it.
+// Send posts e and reports whether the sink acknowledged it with a 2xx
+// status. A failed connection, and the statuses 404, 413, 425, 429, 502,
+// 503 and 504, are retried up to three times, after 100, 200 and 400 ms
+// (within ctx); any other status is final.
 func (s *HTTPSink) Send(ctx context.Context, e event.Event) error {
-	ctx = cecontext.WithRetriesExponentialBackoff(ctx, s.backoff, s.retries)
-	if res := s.client.Send(ctx, e); !protocol.IsACK(res) {
-		return fmt.Errorf("send to %s: %w", s.target, res)
+	if err := e.Validate(); err != nil {
+		return fmt.Errorf("send to %s: %w", s.shown, err)
 	}
-	return nil
+	header := make(http.Header)
+	body, err := writeEvent(ctx, &e, header)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", s.shown, err)
+	}
+	for try := 1; ; try++ {
+		retry, err := s.post(ctx, header, body)
+		if err == nil {
+			return nil
+		}
+		if !retry || try > s.retries {
+			return fmt.Errorf("send to %s: %w", s.shown, err)
+		}
+		t := time.NewTimer(s.backoff << try)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("send to %s: %w", s.shown, err)
+		case <-t.C:
+		}
+	}
+}
+
+// post makes one attempt, and says whether a failed one may be retried.
+func (s *HTTPSink) post(ctx context.Context, header http.Header, body []byte) (retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.target, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := s.client.Do(req) // a *url.Error, without the URL's password
+	if err != nil {
+		return true, err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so that the connection can be reused
+	if resp.StatusCode/100 == 2 {
+		return false, nil
+	}
+	switch resp.StatusCode {
+	case http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusTooEarly, http.StatusTooManyRequests,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		retry = true
+	}
+	return retry, fmt.Errorf("%d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), strings.TrimSpace(string(msg)))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/iam"
 )
 
@@ -97,14 +98,14 @@ func TestPasswordErrorsAgainstEmulator(t *testing.T) {
 
 	_, err := emulatorPassword(t, srv, srv.URL, "not-"+cbrtest.DemoPassword).Token(ctx)
 	var iamErr *iam.Error
-	if !errors.Is(err, iam.ErrUnauthorized) || !errors.As(err, &iamErr) || iamErr.Temporary() ||
+	if !errors.Is(err, iam.ErrUnauthorized) || !errors.As(err, &iamErr) || failure.ClassOf(err) != failure.Unauthorized ||
 		strings.Contains(err.Error(), cbrtest.DemoPassword) {
 		t.Errorf("wrong password: error = %v; want a non-temporary ErrUnauthorized without the password", err)
 	}
 
 	srv.SetIAMDown(true)
 	_, err = emulatorPassword(t, srv, srv.URL, cbrtest.DemoPassword).Token(ctx)
-	if !errors.As(err, &iamErr) || !iamErr.Temporary() || iamErr.StatusCode != http.StatusServiceUnavailable {
+	if !errors.As(err, &iamErr) || failure.ClassOf(err) != failure.Unavailable || iamErr.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("IAM down: error = %v; want a temporary 503 *iam.Error", err)
 	}
 }

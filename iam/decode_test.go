@@ -53,19 +53,3 @@ func FuzzDecodeTokenResponse(f *testing.F) {
 		}
 	})
 }
-
-func TestErrorMessage(t *testing.T) {
-	tests := []struct{ body, code, msg string }{
-		{`{"error_code":"IAM.0001","error_msg":"Busy."}`, "IAM.0001", "Busy."},
-		{`{"error":{"code":401,"message":"Wrong.","title":"Unauthorized"}}`, "", "Wrong."},
-		{`{"error":{"code":404,"title":"Not Found"}}`, "", "Not Found"},
-		{`{"error":"plain"}`, "", `{"error":"plain"}`},
-		{`upstream timed out`, "", "upstream timed out"},
-	}
-	for _, tt := range tests {
-		code, msg := errorMessage([]byte(tt.body))
-		if code != tt.code || msg != tt.msg {
-			t.Errorf("errorMessage(%s) = %q, %q; want %q, %q", tt.body, code, msg, tt.code, tt.msg)
-		}
-	}
-}

@@ -19,23 +19,28 @@
 //     X-CFF-Auth-Token header (see [WithToken]), with an optional fallback.
 //
 // Tokens and passwords are carried as [Secret], which never prints.
+//
+// Every error of a source states its class for [failure.ClassOf]: missing or
+// refused credentials are [failure.Unauthorized] (asking again will not
+// help), an IAM that could not be reached, throttled or failed is
+// [failure.Unavailable].
 package iam
 
 import (
-	"context"
 	"errors"
+
+	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
-// TokenSource gives the X-Auth-Token for a request.
-type TokenSource interface {
-	Token(ctx context.Context) (string, error)
-}
+// TokenSource gives the X-Auth-Token for a request. It is the same interface
+// as cbr.TokenSource.
+type TokenSource = otc.TokenSource
 
 // TokenInvalidator is implemented by sources that can replace a token the
-// API refused (answered 401); the next Token call then gets a new one.
-type TokenInvalidator interface {
-	Invalidate(token string)
-}
+// API refused (answered 401); the next Token call then gets a new one. It is
+// the same interface as cbr.TokenInvalidator.
+type TokenInvalidator = otc.TokenInvalidator
 
 // ErrNoToken is wrapped by the errors of sources that have no token to give:
 // an empty static token, an empty token file, a request without a token.
@@ -51,6 +56,6 @@ type wrapError struct {
 func (e *wrapError) Error() string { return e.msg }
 func (e *wrapError) Unwrap() error { return e.err }
 
-// Temporary reports false: asking again will not make a missing or empty
-// token appear.
-func (e *wrapError) Temporary() bool { return false }
+// FailureClass returns [failure.Unauthorized]: asking again will not make a
+// missing or empty token appear.
+func (e *wrapError) FailureClass() failure.Class { return failure.Unauthorized }

@@ -20,7 +20,7 @@ const maxFileSize = 64 << 10
 // after [File.Invalidate]. Surrounding whitespace is trimmed.
 type File struct {
 	path string
-	what string // "token" or "password", for messages
+	what string // "token", "password", "secret key" or "security token", for messages
 
 	mu      sync.Mutex
 	info    fs.FileInfo // of the file the cached value was read from

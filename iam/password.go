@@ -2,7 +2,6 @@ package iam
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
 const (
@@ -28,11 +30,9 @@ const (
 	// fetchTimeout bounds one token request; it does not depend on any
 	// caller's context because the answer is shared.
 	fetchTimeout = 30 * time.Second
-	// maxTokenBody and maxErrorBody bound what is read of IAM's answers.
+	// maxTokenBody bounds what is read of IAM's token answer; of an error
+	// answer, otc.MaxErrorBody bytes are read.
 	maxTokenBody = 4 << 20
-	maxErrorBody = 64 << 10
-	// maxMessage bounds the IAM message quoted in an Error, in runes.
-	maxMessage = 300
 )
 
 // ErrUnauthorized is matched (errors.Is) by the [Error] of an IAM 401: the
@@ -43,10 +43,12 @@ var ErrUnauthorized = errors.New("iam: unauthorized")
 type Error struct {
 	// StatusCode is IAM's HTTP status; 0 if IAM was not reached.
 	StatusCode int
-	// Code is IAM's error code (such as "IAM.0001"), if it gave one.
+	// Code is IAM's error code (such as "IAM.0001", or a Keystone body's
+	// numeric code as text: "403"), if it gave one.
 	Code string
-	// Message is IAM's message, bounded and without secrets, or what was
-	// wrong with its answer.
+	// Message is IAM's message, on one line, without the password and cut to
+	// at most 512 bytes (then ending in "..."), or what was wrong with its
+	// answer.
 	Message string
 	// User and Domain name whose token was asked for.
 	User, Domain string
@@ -82,9 +84,19 @@ func (e *Error) Is(target error) bool {
 	return target == ErrUnauthorized && e.StatusCode == http.StatusUnauthorized
 }
 
-// Temporary reports whether asking again later may succeed: IAM was not
-// reached, was throttling (429) or failed (5xx).
-func (e *Error) Temporary() bool {
+// FailureClass returns [failure.Unavailable] when asking again later may
+// succeed (IAM was not reached, was throttling with 429, or failed with
+// 5xx), else [failure.Unauthorized]: the credentials were refused (401) or
+// IAM gave an answer no retry will change.
+func (e *Error) FailureClass() failure.Class {
+	if e.temporary() {
+		return failure.Unavailable
+	}
+	return failure.Unauthorized
+}
+
+// temporary reports whether asking again later may succeed.
+func (e *Error) temporary() bool {
 	return e.StatusCode == 0 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 }
 
@@ -195,7 +207,7 @@ func NewPassword(cfg PasswordConfig) (*Password, error) {
 	if cfg.Endpoint != "" {
 		var err error
 		if tokensURL, err = tokensEndpoint(cfg.Endpoint); err != nil {
-			cerr.Invalid = append(cerr.Invalid, err.Error())
+			cerr.Invalid = append(cerr.Invalid, "Endpoint "+err.Error())
 		}
 	}
 	if cfg.RefreshBefore < 0 {
@@ -227,14 +239,23 @@ func NewPassword(cfg PasswordConfig) (*Password, error) {
 	return p, nil
 }
 
+// CheckEndpoint reports whether NewPassword accepts endpoint as its
+// Endpoint: an http(s) URL with a host, without user info, query or
+// fragment. It is the rule NewPassword applies, for checking configuration
+// before a token source is made; the error names the value, not a field.
+func CheckEndpoint(endpoint string) error {
+	_, err := tokensEndpoint(endpoint)
+	return err
+}
+
 // tokensEndpoint returns {endpoint without /v3}/v3/auth/tokens?nocatalog=true.
 func tokensEndpoint(endpoint string) (string, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("Endpoint %q is not an http(s) URL", endpoint)
+		return "", fmt.Errorf("%q is not an http(s) URL", endpoint)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("Endpoint %q must not have user info, query or fragment", u.Redacted())
+		return "", fmt.Errorf("%q must not have user info, query or fragment", u.Redacted())
 	}
 	base := strings.TrimSuffix(strings.TrimRight(u.Path, "/"), "/v3")
 	u.Path, u.RawPath = base+"/v3/auth/tokens", ""
@@ -332,7 +353,7 @@ func (p *Password) fetch(ctx context.Context, call *tokenCall) {
 // temporary reports whether err is an IAM error worth retrying later.
 func temporary(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Temporary()
+	return errors.As(err, &e) && e.temporary()
 }
 
 // authRequest is the body of POST /v3/auth/tokens with a password.
@@ -392,9 +413,8 @@ func (p *Password) request(ctx context.Context) (token, error) {
 	defer resp.Body.Close()
 
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		code, msg := errorMessage(raw)
-		return token{}, p.error(resp.StatusCode, code, redact(msg, password), nil)
+		code, msg, _ := otc.ParseErrorBody(otc.ReadErrorBody(resp.Body), password.Reveal())
+		return token{}, p.error(resp.StatusCode, code, msg, nil)
 	}
 	value := resp.Header.Get("X-Subject-Token")
 	switch {
@@ -457,52 +477,10 @@ func decodeTokenResponse(data []byte) (time.Time, error) {
 // parseExpiry parses an IAM time such as 2015-11-09T01:42:57.527363Z; a
 // time without zone is taken as UTC.
 func parseExpiry(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
+	if t, ok := otc.ParseTime(s); ok {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("token.expires_at %.40q is not a time", s)
-}
-
-// errorMessage extracts IAM's error code and message from an error body in
-// either shape {"error_code","error_msg"} or {"error":{"code","message",
-// "title"}}, else returns the body as text.
-func errorMessage(body []byte) (code, msg string) {
-	var v struct {
-		ErrorCode string          `json:"error_code"`
-		ErrorMsg  string          `json:"error_msg"`
-		Error     json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(body, &v) == nil {
-		if v.ErrorMsg != "" || v.ErrorCode != "" {
-			return v.ErrorCode, v.ErrorMsg
-		}
-		var ks struct {
-			Message string `json:"message"`
-			Title   string `json:"title"`
-		}
-		if json.Unmarshal(v.Error, &ks) == nil && (ks.Message != "" || ks.Title != "") {
-			return "", cmp.Or(ks.Message, ks.Title)
-		}
-	}
-	return "", string(body)
-}
-
-// redact makes msg safe to show: the password removed, control characters
-// and runs of spaces collapsed, and at most maxMessage runes.
-func redact(msg string, password Secret) string {
-	if pw := password.Reveal(); pw != "" {
-		msg = strings.ReplaceAll(msg, pw, redacted)
-	}
-	msg = strings.Join(strings.FieldsFunc(msg, func(r rune) bool {
-		return isControl(r) || r == ' '
-	}), " ")
-	if r := []rune(msg); len(r) > maxMessage {
-		msg = string(r[:maxMessage]) + "…"
-	}
-	return msg
 }
 
 var (

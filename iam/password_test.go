@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/iam"
 )
 
@@ -385,8 +386,12 @@ func TestPasswordErrors(t *testing.T) {
 			if !errors.As(err, &iamErr) {
 				t.Fatalf("error %T is not an *iam.Error", err)
 			}
-			if iamErr.Temporary() != tt.temporary {
-				t.Errorf("Temporary() = %v, want %v", iamErr.Temporary(), tt.temporary)
+			wantClass := failure.Unauthorized
+			if tt.temporary {
+				wantClass = failure.Unavailable
+			}
+			if got := failure.ClassOf(err); got != wantClass {
+				t.Errorf("ClassOf = %q, want %q", got, wantClass)
 			}
 			if errors.Is(err, iam.ErrUnauthorized) != tt.unauthorized {
 				t.Errorf("errors.Is(err, ErrUnauthorized) = %v, want %v", !tt.unauthorized, tt.unauthorized)

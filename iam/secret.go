@@ -3,10 +3,12 @@ package iam
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
 // redacted is what a Secret shows instead of its value.
-const redacted = "[redacted]"
+const redacted = otc.Redacted
 
 // Secret is a string that never prints: fmt (every verb), encoding/json,
 // encoding.TextMarshaler users and log/slog all see "[redacted]". Use

@@ -1,6 +1,7 @@
 // Package cbrtest provides an in-process emulator of the Open Telekom Cloud
 // Cloud Backup and Recovery (CBR) v3 checkpoint API and of the IAM token API,
-// for tests, demos and the "restorepoint emulator" command.
+// for tests, demos and the "restorepoint-dev emulator" command; it is never
+// linked into the deployed binary.
 //
 // An [Emulator] is an [http.Handler] with the semantics of the real APIs:
 //
@@ -10,7 +11,15 @@
 //   - GET /v3/{project_id}/checkpoints/{checkpoint_id} reads it back; it turns
 //     from "protecting" to "available" [Options.AvailableAfter] after creation;
 //   - POST /v3/auth/tokens issues IAM password tokens for [DemoUser] that the
-//     CBR endpoints accept, like the static [DefaultToken].
+//     CBR endpoints accept, like the static [DefaultToken];
+//   - instead of a token, the CBR endpoints accept requests signed with the
+//     AK/SK algorithm SDK-HMAC-SHA256 by [DemoAccessKey] / [DemoSecretKey], or
+//     by the temporary [DemoTemporaryAccessKey] / [DemoTemporarySecretKey]
+//     with [DemoSecurityToken]. The signature is recomputed over what arrived
+//     with the canonicalisation of package iam (held there to the published
+//     vectors); a wrong signature, an unknown access key, X-Sdk-Date or
+//     X-Security-Token sent but not signed, or X-Sdk-Date more than
+//     [MaxClockSkew] off [Options.Now] answer 401 in the Keystone shape.
 //
 // Where the API's behaviour is not documented the emulator decides, as follows:
 //
@@ -57,6 +66,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 // Credentials and defaults the emulator accepts unless configured otherwise.
@@ -111,7 +122,8 @@ type Options struct {
 	AvailableAfter time.Duration
 	// TokenTTL is the lifetime of IAM tokens. Zero means DefaultTokenTTL.
 	TokenTTL time.Duration
-	// Now is the clock for timestamps, checkpoint status and token expiry.
+	// Now is the clock for timestamps, checkpoint status, token expiry and
+	// the X-Sdk-Date check of signed requests.
 	// nil means time.Now. Delays and latency always use real time.
 	Now func() time.Time
 }
@@ -129,6 +141,8 @@ type Emulator struct {
 
 	mu          sync.Mutex
 	staticToken string                 // "" once revoked
+	accessKey   string                 // the permanent AK accepted; "" for none
+	secretKey   string                 // its SK
 	tokens      map[string]issuedToken // IAM tokens by value
 	checkpoints map[string]*checkpoint
 	order       []string               // checkpoint ids in creation order
@@ -176,12 +190,14 @@ func New(opts Options) *Emulator {
 }
 
 // Reset forgets all checkpoints, issued tokens, faults, latency, recorded
-// requests and counters, restores the static token and brings IAM back up.
+// requests and counters, restores the static token and the demo access key
+// and brings IAM back up.
 // The fixture and options are kept.
 func (e *Emulator) Reset() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.staticToken = e.initialToken
+	e.accessKey, e.secretKey = DemoAccessKey, DemoSecretKey
 	e.tokens = make(map[string]issuedToken)
 	e.checkpoints = make(map[string]*checkpoint)
 	e.order = nil
@@ -239,6 +255,9 @@ type Request struct {
 	// HasToken reports whether an X-Auth-Token header was sent; Token is its value.
 	HasToken bool
 	Token    string
+	// AccessKey is the Access= part of an SDK-HMAC-SHA256 Authorization
+	// header, "" when the request was not signed so.
+	AccessKey string
 	// Body is the request body (at most MaxBodyBytes+1 bytes). In IAM token
 	// requests the password is replaced by "[redacted]".
 	Body []byte
@@ -304,6 +323,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Time:      e.now(),
 	}
 	_, rec.HasToken = r.Header["X-Auth-Token"]
+	if isSigned(r) {
+		if auth, err := iam.ParseAuthorization(r.Header.Get("Authorization")); err == nil {
+			rec.AccessKey = auth.AccessKey
+		}
+	}
 	isTokenRequest := rt.kind == routeTokens && r.Method == http.MethodPost
 	if isTokenRequest {
 		rec.Body = redactPassword(body)
@@ -343,7 +367,7 @@ func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request, rt route, bo
 		if !allow(w, r, http.MethodPost) {
 			return
 		}
-		if !e.authorize(w, r, rt.project) {
+		if !e.authorize(w, r, rt.project, body) {
 			return
 		}
 		e.createCheckpoint(w, rt.project, body)
@@ -351,7 +375,7 @@ func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request, rt route, bo
 		if !allow(w, r, http.MethodGet) {
 			return
 		}
-		if !e.authorize(w, r, rt.project) {
+		if !e.authorize(w, r, rt.project, body) {
 			return
 		}
 		e.showCheckpoint(w, rt.project, rt.id)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 // iamTimeLayout is how IAM writes expires_at and issued_at.
@@ -20,10 +22,29 @@ type issuedToken struct {
 	expires time.Time
 }
 
-// authorize checks the X-Auth-Token of r against the static token and the
-// issued IAM tokens, and the token's project against project. It answers 401
-// or 403 and reports false when the request may not go on.
-func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request, project string) bool {
+// authorize checks the credentials of r: the SDK-HMAC-SHA256 signature of
+// a signed request (see verifySignature), else the X-Auth-Token against the
+// static token and the issued IAM tokens; then the project of the token or
+// keys against project. It answers 401 or 403 and reports false when the
+// request may not go on.
+func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request, project string, body []byte) bool {
+	if isSigned(r) {
+		if msg := e.verifySignature(r, body); msg != "" {
+			writeKeystoneError(w, http.StatusUnauthorized, msg)
+			return false
+		}
+		if p := r.Header.Get(iam.HeaderProjectID); p != "" && p != project {
+			writeError(w, http.StatusForbidden, CodeForbidden,
+				"The project ID in the request URI does not match the X-Project-Id header.")
+			return false
+		}
+		if project != e.projectID {
+			writeError(w, http.StatusForbidden, CodeForbidden,
+				"The project ID in the request URI is not a project of the access key's account.")
+			return false
+		}
+		return true
+	}
 	e.mu.Lock()
 	tokenProject, ok := e.tokenProject(r.Header.Get("X-Auth-Token"))
 	e.mu.Unlock()

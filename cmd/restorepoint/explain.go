@@ -11,6 +11,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 // explanation is what `restorepoint explain` prints.
@@ -22,7 +23,7 @@ type explanation struct {
 }
 
 // runExplain reads one event and prints what it would do, calling no API.
-func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runExplain(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -56,11 +57,11 @@ environment as the function; credentials are not needed.`)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadPlanningConfig()
+	cfg, err := app.LoadPlanning(getenv)
 	if err != nil {
 		return err
 	}
-	fn := function.New(cfg.functionConfig(), nil)
+	fn := function.New(cfg.FunctionConfig(), nil)
 	out, planErr := explain(fn, payload)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

@@ -1,14 +1,17 @@
 // Command restorepoint turns events into Open Telekom Cloud CBR restore
-// points. One binary serves every front door: a CloudEvents HTTP receiver
-// (Knative, webhooks, FunctionGraph HTTP functions) and AWS Lambda.
+// points. It is the deployed binary (the Lambda and FunctionGraph bootstrap,
+// the Knative image); one binary serves every front door: a CloudEvents HTTP
+// receiver (Knative, webhooks, FunctionGraph HTTP functions) and AWS Lambda.
 //
 //	restorepoint [serve]        serve HTTP (Lambda when AWS_LAMBDA_RUNTIME_API is set)
 //	restorepoint lambda         serve AWS Lambda invocations
-//	restorepoint emulator       run the embedded CBR + IAM emulator
 //	restorepoint explain FILE   show what an event would do, without calling the API
-//	restorepoint demo           the whole job against the emulator, offline
 //	restorepoint version
 //	restorepoint help [env]
+//
+// It links no test helper: the CBR emulator and the demo are in
+// cmd/restorepoint-dev (a test holds this). Configuration and wiring are in
+// internal/app.
 package main
 
 import (
@@ -19,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,13 +44,19 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "restorepoint:", err)
-		var ue usageError
-		var ce *ConfigError
-		if errors.As(err, &ue) || errors.As(err, &ce) {
-			os.Exit(exitUsage)
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is the exit status for an error of run: 2 for the command line
+// or the configuration, 1 for anything else.
+func exitCode(err error) int {
+	var ue usageError
+	var ce *app.ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return exitUsage
+	}
+	return 1
 }
 
 // run is the whole program: main only adds the process around it.
@@ -57,19 +68,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "":
 		if getenv(envLambdaRuntimeAPI) != "" {
-			return runLambda(ctx, stderr)
+			return runLambda(ctx, getenv, stderr)
 		}
-		return runServe(ctx, nil, stdout, stderr)
+		return runServe(ctx, nil, getenv, stdout, stderr)
 	case "serve":
-		return runServe(ctx, args, stdout, stderr)
+		return runServe(ctx, args, getenv, stdout, stderr)
 	case "lambda":
-		return runLambda(ctx, stderr)
-	case "emulator":
-		return runEmulator(ctx, args, stdout, stderr)
+		return runLambda(ctx, getenv, stderr)
 	case "explain":
-		return runExplain(args, stdin, stdout, stderr)
-	case "demo":
-		return runDemo(ctx, args, stdout, stderr)
+		return runExplain(args, getenv, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "restorepoint", version)
 		return nil
@@ -85,17 +92,17 @@ Usage:
   restorepoint [serve]          serve CloudEvents over HTTP on $PORT
                                 (AWS Lambda when AWS_LAMBDA_RUNTIME_API is set)
   restorepoint lambda           serve AWS Lambda invocations through the Runtime API
-  restorepoint emulator [flags] run the embedded CBR + IAM emulator
   restorepoint explain [FILE|-] print what an event would do, without calling the API
-  restorepoint demo             the whole job against the embedded emulator, offline
   restorepoint version          print the version
   restorepoint help env         list every environment variable
   restorepoint COMMAND -h       help on a command
+
+The CBR emulator and the demo are dev tools: go run ./cmd/restorepoint-dev help
 `
 
 func runHelp(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "env" {
-		return printEnv(stdout)
+		return app.PrintEnv(stdout)
 	}
 	_, err := io.WriteString(stdout, usage)
 	return err

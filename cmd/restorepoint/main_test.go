@@ -12,118 +12,136 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
-// clearEnv unsets every variable the configuration reads, for the test.
-func clearEnv(t *testing.T) {
-	t.Helper()
-	for _, key := range configKeys() {
-		t.Setenv(key, "")
-		os.Unsetenv(key)
-	}
-}
+// env is an environment for run: the variables set, nothing else (the
+// process environment is never read).
+type env map[string]string
 
-func configKeys() []string {
-	var buf bytes.Buffer
-	_ = printEnv(&buf)
-	var keys []string
-	for line := range strings.SplitSeq(buf.String(), "\n") {
-		if k, ok := strings.CutPrefix(line, "| `"); ok {
-			keys = append(keys, k[:strings.Index(k, "`")])
-		}
-	}
-	return keys
-}
+func (e env) get(key string) string { return e[key] }
 
 func runCmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runEnv(t, env{}, stdin, args...)
+}
+
+func runEnv(t *testing.T, e env, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), args, func(string) string { return "" }, strings.NewReader(stdin), &out, &errOut)
+	err = run(context.Background(), args, e.get, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
-func TestConfigErrorsListedTogether(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("CBR_VAULT_ROUTES", "daily:abc,weekly")
-	t.Setenv("CBR_TIMEOUT", "soon")
-	t.Setenv("IAM_PASSWORD", "pw-SECRET-991")
-	_, err := loadConfig()
-	var ce *ConfigError
-	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v, want *ConfigError", err)
-	}
-	msg := err.Error()
-	for _, want := range []string{
-		"CBR_PROJECT_ID: required",
-		`CBR_VAULT_ROUTES: "weekly" is not value:vault-id`,
-		`CBR_TIMEOUT: cannot parse "soon"`,
-		"IAM_ENDPOINT: required when CBR_AUTH=password",
-		"IAM_USERNAME: required",
-		"IAM_DOMAIN_NAME: required",
-	} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("error lacks %q:\n%s", want, msg)
-		}
-	}
-	if strings.Contains(msg, "pw-SECRET-991") {
-		t.Fatalf("error shows the password:\n%s", msg)
-	}
-	// serve exits with the configuration error (status 2 in main).
-	_, _, err = runCmd(t, "", "serve")
-	if !errors.As(err, &ce) {
-		t.Fatalf("serve: err = %v", err)
-	}
-}
-
-// Values that do not parse are all reported, each once, and do not make the
-// variables read after them look unset (envconfig.Process stops at the first).
-func TestConfigUnparsableValuesListedTogether(t *testing.T) {
-	clearEnv(t)
+// The configuration is checked before anything starts: every problem, each
+// naming its variable, in one error with exit status 2, also for the values
+// only a constructor (cbr.New, iam.NewPassword) used to reject. run reads
+// only the getenv it is given: the process environment here holds a valid
+// configuration that must not be seen.
+func TestServeConfigProblemsExit2(t *testing.T) {
 	t.Setenv("CBR_PROJECT_ID", cbrtest.DefaultProjectID)
-	t.Setenv("CBR_TOKEN", "tok")
-	t.Setenv("PORT", "eighty")
-	t.Setenv("CBR_TIMEOUT", "soon")
-	t.Setenv("DRY_RUN", "maybe")
-	_, err := loadConfig()
-	var ce *ConfigError
-	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v, want *ConfigError", err)
-	}
-	want := []string{
-		`CBR_TIMEOUT: cannot parse "soon" as time.Duration`,
-		`DRY_RUN: cannot parse "maybe" as bool`,
-		`PORT: cannot parse "eighty" as int`,
-	}
-	if len(ce.Problems) != len(want) {
-		t.Fatalf("problems:\n%s\nwant exactly:\n  %s", err, strings.Join(want, "\n  "))
-	}
-	for _, w := range want {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error lacks %q:\n%s", w, err)
+	t.Setenv("CBR_TOKEN", "process-env-token")
+	valid := env{"CBR_PROJECT_ID": cbrtest.DefaultProjectID, "CBR_TOKEN": "tok-SECRET-17", "PORT": "0"}
+	with := func(kv ...string) env {
+		e := env{}
+		for k, v := range valid {
+			e[k] = v
 		}
+		for i := 0; i < len(kv); i += 2 {
+			e[kv[i]] = kv[i+1]
+		}
+		return e
+	}
+	password := func(kv ...string) env {
+		e := with("CBR_TOKEN", "", "IAM_USERNAME", "ops", "IAM_PASSWORD", "pw-SECRET-991", "IAM_DOMAIN_NAME", "acme",
+			"IAM_ENDPOINT", "https://iam.eu-de.otc.t-systems.com/v3")
+		for i := 0; i < len(kv); i += 2 {
+			e[kv[i]] = kv[i+1]
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name string
+		env  env
+		want []string // every problem, in order
+	}{
+		{"nothing set", env{}, []string{
+			"CBR_AUTH: no credentials",
+			"CBR_PROJECT_ID: required",
+		}},
+		{"CBR_ENDPOINT with /v3", with("CBR_ENDPOINT", "https://cbr.eu-de.otc.t-systems.com/v3"), []string{
+			`CBR_ENDPOINT: must be an http(s) URL such as https://cbr.eu-de.otc.t-systems.com, without /v3, user info, query or fragment: ` +
+				`cbr: endpoint "https://cbr.eu-de.otc.t-systems.com/v3": leave out /v3, the client adds it`,
+		}},
+		{"CBR_ENDPOINT with /v3/", with("CBR_ENDPOINT", "https://cbr.example/v3/"), []string{
+			"CBR_ENDPOINT: must be an http(s) URL",
+		}},
+		{"CBR_ENDPOINT with a query", with("CBR_ENDPOINT", "https://cbr.example/?a=b"), []string{
+			"CBR_ENDPOINT: must be an http(s) URL",
+		}},
+		{"IAM_ENDPOINT not http", password("IAM_ENDPOINT", "ftp://x"), []string{
+			`IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, without user info, query or fragment: "ftp://x" is not an http(s) URL`,
+		}},
+		{"IAM_ENDPOINT with a fragment", password("IAM_ENDPOINT", "https://iam.example/v3#f"), []string{
+			`IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, without user info, query or fragment: "https://iam.example/v3#f" must not have user info, query or fragment`,
+		}},
+		{"both endpoints and more", password(
+			"CBR_ENDPOINT", "https://cbr.example/v3", "IAM_ENDPOINT", "ftp://x", "IAM_DOMAIN_NAME", " ",
+			"PORT", "eighty", "CBR_TIMEOUT", "soon", "CBR_MAX_ATTEMPTS", "0", "RESULT_SINK", "mailto:x@example.com",
+			"CBR_VAULT_ROUTES", "daily:abc,weekly", "LOG_LEVEL", "loud"), []string{
+			"CBR_ENDPOINT: must be an http(s) URL",
+			"CBR_MAX_ATTEMPTS: must be between 1 and 20",
+			`CBR_TIMEOUT: cannot parse "soon" as time.Duration`,
+			`CBR_VAULT_ROUTES: "weekly" is not value:vault-id`,
+			"IAM_DOMAIN_NAME: required when CBR_AUTH=password",
+			"IAM_ENDPOINT: must be an http(s) URL",
+			"LOG_LEVEL: ",
+			`PORT: cannot parse "eighty" as int`,
+			"RESULT_SINK: must be an http(s) URL",
+		}},
+		{"unparsable values all reported", with("PORT", "eighty", "CBR_TIMEOUT", "soon", "DRY_RUN", "maybe"), []string{
+			`CBR_TIMEOUT: cannot parse "soon" as time.Duration`,
+			`DRY_RUN: cannot parse "maybe" as bool`,
+			`PORT: cannot parse "eighty" as int`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, cmd := range [][]string{{"serve"}, {}} {
+				_, _, err := runEnv(t, tc.env, "", cmd...)
+				var ce *app.ConfigError
+				if !errors.As(err, &ce) || exitCode(err) != exitUsage {
+					t.Fatalf("%v: err = %v (exit %d), want a configuration error, exit 2", cmd, err, exitCode(err))
+				}
+				if len(ce.Problems) != len(tc.want) {
+					t.Fatalf("%v: %d problems, want %d:\n%v", cmd, len(ce.Problems), len(tc.want), err)
+				}
+				for i, w := range tc.want {
+					if !strings.HasPrefix(ce.Problems[i].Error(), w) {
+						t.Errorf("%v: problem %d is %q, want %q...", cmd, i, ce.Problems[i], w)
+					}
+				}
+				for _, secret := range []string{"pw-SECRET-991", "tok-SECRET-17", "process-env-token"} {
+					if strings.Contains(err.Error(), secret) {
+						t.Fatalf("the error shows a secret:\n%v", err)
+					}
+				}
+			}
+		})
 	}
 }
 
-func TestConfigValidAndDefaults(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("RUNTIME_PROJECT_ID", "4229d7a45436489f8c3dc2b1d35d4987")
-	t.Setenv("CBR_TOKEN_FILE", "/run/secrets/cbr-token")
-	t.Setenv("CBR_VAULT_ROUTES", "daily: "+cbrtest.ExampleVaultID+" , weekly:"+cbrtest.WeeklyVaultID)
-	t.Setenv("CBR_INCREMENTAL", "false")
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.ProjectID != "4229d7a45436489f8c3dc2b1d35d4987" || cfg.Auth != authTokenFile ||
-		cfg.endpoint() != "https://cbr.eu-de.otc.t-systems.com" || cfg.Port != 8080 || cfg.MaxAttempts != 4 {
-		t.Fatalf("cfg = %+v", cfg)
-	}
-	fc := cfg.functionConfig()
-	if fc.VaultRoutes["daily"] != cbrtest.ExampleVaultID || fc.VaultRoutes["weekly"] != cbrtest.WeeklyVaultID || !fc.FullBackups {
-		t.Fatalf("function config = %+v", fc)
-	}
-	if got := defaultConfig(); got.Timeout.String() != "10s" || got.Region != "eu-de" || !got.Incremental || got.MaxBodyBytes != 1<<20 {
-		t.Fatalf("defaultConfig = %+v", got)
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{&app.ConfigError{Problems: []error{errors.New("PORT: x")}}, 2},
+		{usageError{errors.New("bad flag")}, 2},
+		{errors.New("listen: address in use"), 1},
+	} {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
 	}
 }
 
@@ -145,37 +163,13 @@ func TestHelpEnvMatchesREADME(t *testing.T) {
 	if got := s[i+len(start) : j]; got != out {
 		t.Fatalf("README configuration table differs from 'restorepoint help env'; paste its output between the markers.\nhelp env:\n%s\nREADME:\n%s", out, got)
 	}
-	if len(configKeys()) < 25 {
-		t.Fatalf("only %d variables listed", len(configKeys()))
-	}
-}
-
-func TestDemo(t *testing.T) {
-	out, _, err := runCmd(t, "", "demo")
-	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out)
-	}
-	for _, want := range []string{
-		"<- HTTP 200  io.restorepoint.checkpoint.created",
-		`"code": "BackupService.6135"`,
-		`"duplicate": true`,
-		"<- HTTP 200  io.restorepoint.trigger.ignored",
-		"<- HTTP 400  io.restorepoint.checkpoint.failed",
-		`"message": "data.service: required`,
-		"The emulator created 2 checkpoints; the result sink received 4 result events.",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q", want)
-		}
-	}
-	if strings.Contains(out, cbrtest.DefaultToken) {
-		t.Error("demo output shows the token")
+	if n := strings.Count(out, "\n| `"); n < 25 {
+		t.Fatalf("only %d variables listed", n)
 	}
 }
 
 func TestExplain(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("CBR_DEFAULT_VAULT_ID", cbrtest.ExampleVaultID)
+	e := env{"CBR_DEFAULT_VAULT_ID": cbrtest.ExampleVaultID}
 	tests := []struct {
 		file    string
 		outcome string
@@ -191,7 +185,7 @@ func TestExplain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			out, _, err := runCmd(t, "", "explain", filepath.Join("..", "..", "testdata", "events", tc.file))
+			out, _, err := runEnv(t, e, "", "explain", filepath.Join("..", "..", "testdata", "events", tc.file))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -210,10 +204,16 @@ func TestExplain(t *testing.T) {
 		})
 	}
 	// Standard input, and an invalid event: exit status 2 (usageError), the reason printed.
-	out, _, err := runCmd(t, `{"specversion":"1.0","id":"1","source":"/x","type":"io.restorepoint.deploy.pre","data":{"version":"1"}}`, "explain", "-")
+	out, _, err := runEnv(t, e, `{"specversion":"1.0","id":"1","source":"/x","type":"io.restorepoint.deploy.pre","data":{"version":"1"}}`, "explain", "-")
 	var ue usageError
 	if !errors.As(err, &ue) || !strings.Contains(out, `"outcome": "invalid"`) || !strings.Contains(out, "data.service") {
 		t.Fatalf("invalid: err = %v, out = %s", err, out)
+	}
+	// Planning needs no credentials, but a bad routing variable is reported.
+	_, _, err = runEnv(t, env{"CBR_VAULT_ROUTES": "nocolon"}, "", "explain", filepath.Join("..", "..", "testdata", "events", "deploy-pre.json"))
+	var ce *app.ConfigError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || !strings.HasPrefix(ce.Problems[0].Error(), "CBR_VAULT_ROUTES:") {
+		t.Fatalf("explain with bad routes: %v", err)
 	}
 }
 
@@ -223,7 +223,7 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("version: %q %v", out, err)
 	}
 	out, _, err = runCmd(t, "", "help")
-	if err != nil || !strings.Contains(out, "restorepoint emulator") {
+	if err != nil || !strings.Contains(out, "restorepoint explain") || !strings.Contains(out, "cmd/restorepoint-dev") {
 		t.Fatalf("help: %q %v", out, err)
 	}
 	_, _, err = runCmd(t, "", "frobnicate")
@@ -231,42 +231,10 @@ func TestCommandLine(t *testing.T) {
 	if !errors.As(err, &ue) {
 		t.Fatalf("unknown command: %v", err)
 	}
-	for _, cmd := range []string{"serve", "emulator", "explain", "demo"} {
+	for _, cmd := range []string{"serve", "explain"} {
 		_, stderr, err := runCmd(t, "", cmd, "-h")
 		if err != nil || !strings.Contains(stderr, "Usage: restorepoint "+cmd) {
 			t.Errorf("%s -h: %v %q", cmd, err, stderr)
 		}
-	}
-}
-
-func TestEmulatorCommandAnswersPageExample(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncWriter{w: &bytes.Buffer{}}
-	done := make(chan error, 1)
-	go func() { done <- runEmulator(ctx, []string{"--addr", "127.0.0.1:0"}, out, &bytes.Buffer{}) }()
-	url := waitForLine(t, out, "CBR + IAM emulator listening on ")
-	body, err := os.ReadFile(filepath.Join("..", "..", "cbr", "testdata", "example_request.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := cbr.New(url, cbrtest.DefaultProjectID, cbr.StaticToken(cbrtest.DefaultToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req cbr.CreateCheckpointRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := client.CreateCheckpoint(ctx, req.Checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cp.Status != "protecting" || cp.Vault.Name != "vault-be94" || cp.Vault.Resources[0].Name != "ecs-1f0f-0002" ||
-		cp.Vault.Resources[0].ResourceSize.String() != "40" || cp.ExtraInfo.Name != "backup_name" {
-		t.Fatalf("checkpoint = %+v", cp)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("emulator stopped with %v", err)
 	}
 }

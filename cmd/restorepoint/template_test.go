@@ -15,12 +15,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 // configEnvNames returns every environment variable Config reads.
 func configEnvNames() map[string]bool {
 	names := make(map[string]bool)
-	typ := reflect.TypeFor[Config]()
+	typ := reflect.TypeFor[app.Config]()
 	for i := range typ.NumField() {
 		if name := typ.Field(i).Tag.Get("envconfig"); name != "" {
 			names[name] = true

@@ -1,5 +1,5 @@
-// Package jsonstr decodes JSON string literals, the common ones without
-// encoding/json.
+// Package jsonstr decodes and encodes JSON string literals, the common ones
+// without encoding/json, with the same results as encoding/json.
 package jsonstr
 
 import (
@@ -38,4 +38,23 @@ func plain(b []byte) bool {
 		}
 	}
 	return utf8.Valid(b)
+}
+
+// Append appends s to b as a JSON string, exactly as encoding/json writes it
+// (HTML-safe: <, > and & escaped). Strings of plain printable ASCII, the
+// usual case for ids and names, are copied as they are; any other goes
+// through encoding/json itself.
+func Append(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, err := json.Marshal(s)
+			if err != nil { // cannot happen for a string
+				quoted = []byte(`""`)
+			}
+			return append(b, quoted...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

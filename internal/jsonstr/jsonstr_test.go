@@ -1,6 +1,7 @@
 package jsonstr
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -28,4 +29,19 @@ func check(t *testing.T, v []byte) {
 	if ok != wantOK || got != want {
 		t.Errorf("Decode(%q) = %q, %v; json.Unmarshal says %q, %v", v, got, ok, want, wantOK)
 	}
+}
+
+func FuzzAppend(f *testing.F) {
+	for _, s := range []string{"", "plain-id_1.2", "<&>", "\"\\", "\x00\x1f\x7f", "é\u2028\u2029", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Append([]byte("x"), s); !bytes.Equal(got, append([]byte("x"), want...)) {
+			t.Fatalf("Append(%q) = %s, want x%s", s, got, want)
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 // runEmulator serves the embedded CBR + IAM emulator until ctx ends.
@@ -21,7 +22,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fixture := fs.String("fixture", "", "JSON file with the vaults and resources (default: the built-in fixture)")
 	availableAfter := fs.Duration("available-after", cbrtest.DefaultAvailableAfter, "how long new checkpoints stay protecting")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: restorepoint emulator [flags]\n\nServes an in-process CBR v3 + IAM emulator with real API semantics (POST and GET\n/v3/{project_id}/checkpoints, POST /v3/auth/tokens) until interrupted.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: restorepoint-dev emulator [flags]\n\nServes an in-process CBR v3 + IAM emulator with real API semantics (POST and GET\n/v3/{project_id}/checkpoints, POST /v3/auth/tokens) until interrupted.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -61,5 +62,5 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stdout, "    %-20s %s  %s (%d GB)\n", r.Type, r.ID, r.Name, r.SizeGB)
 		}
 	}
-	return serveHTTP(ctx, ln, emu)
+	return app.Serve(ctx, ln, emu)
 }

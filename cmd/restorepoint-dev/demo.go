@@ -20,6 +20,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/handler/handlertest"
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 // demoStep is one event the demo sends, and what it shows.
@@ -36,7 +37,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "also print the receiver's log lines")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: restorepoint demo [-v]\n\nRuns the CBR emulator, the CloudEvents receiver and a result sink on loopback\nports, sends a few trigger events and prints each result event. Needs no network\nand no credentials; reads no environment.")
+		fmt.Fprintln(stderr, "Usage: restorepoint-dev demo [-v]\n\nRuns the CBR emulator, the CloudEvents receiver and a result sink on loopback\nports, sends a few trigger events and prints each result event. Needs no network\nand no credentials; reads no environment.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -59,25 +60,27 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer stopSink()
 
-	cfg := defaultConfig()
+	// The receiver is wired as restorepoint wires it, from a configuration
+	// set here instead of read from the environment.
+	cfg := app.Default()
 	cfg.Endpoint = emuURL
 	cfg.ProjectID = cbrtest.DefaultProjectID
-	cfg.Auth, cfg.Token = authToken, cbrtest.DefaultToken
+	cfg.Auth, cfg.Token = app.AuthToken, cbrtest.DefaultToken
 	cfg.VaultRoutes = "daily:" + cbrtest.ExampleVaultID + ",weekly:" + cbrtest.WeeklyVaultID
 	cfg.ResultSink = sinkURL
 	cfg.ResultSource = "restorepoint-demo"
-	if problems := cfg.validate(); len(problems) > 0 {
-		return &ConfigError{Problems: problems}
+	if err := cfg.Check(); err != nil {
+		return err
 	}
 	logOut := io.Discard
 	if *verbose {
 		logOut = stderr
 	}
-	a, err := newApp(cfg, newLogger(cfg, logOut))
+	a, err := app.New(cfg, app.NewLogger(cfg, logOut), "dev")
 	if err != nil {
 		return err
 	}
-	recvURL, stopRecv, err := listen(ctx, a.httpHandler())
+	recvURL, stopRecv, err := listen(ctx, a.HTTPHandler())
 	if err != nil {
 		return err
 	}
@@ -159,7 +162,7 @@ func listen(ctx context.Context, h http.Handler) (url string, stop func(), err e
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = serveHTTP(ctx, ln, h)
+		_ = app.Serve(ctx, ln, h)
 	}()
 	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -13,52 +13,58 @@ import (
 	"github.com/restorepoint/restorepoint/iam"
 )
 
-// app is everything a front door needs, wired from a Config.
-type app struct {
-	cfg    Config
-	logger *slog.Logger
-	tokens cbr.TokenSource
-	fn     *function.Function
-	core   *handler.Core
+// App is everything a front door needs, wired from a Config.
+type App struct {
+	cfg     Config
+	version string
+	logger  *slog.Logger
+	tokens  cbr.TokenSource
+	fn      *function.Function
+	core    *handler.Core
 }
 
-// newLogger returns the JSON logger on w at the configured level.
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
+// NewLogger returns the JSON logger on w at the configured level.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	level, _ := cfg.logLevel()
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// newApp wires the token source, CBR client, function and core from cfg.
-func newApp(cfg Config, logger *slog.Logger) (*app, error) {
+// New wires the token source, CBR client, function, result sink and core
+// from cfg, which Load or Config.Check has accepted. version goes into the
+// User-Agent of CBR calls and into the start log line.
+func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
 	tokens, err := tokenSource(cfg)
 	if err != nil {
 		return nil, err
 	}
 	httpClient := &http.Client{Timeout: cfg.Timeout, Transport: newTransport()}
-	client, err := cbr.New(cfg.endpoint(), cfg.ProjectID, tokens,
+	client, err := cbr.New(cfg.CBREndpoint(), cfg.ProjectID, tokens,
 		cbr.WithHTTPClient(httpClient),
 		cbr.WithMaxAttempts(cfg.MaxAttempts),
 		cbr.WithUserAgent("restorepoint/"+version))
 	if err != nil {
 		return nil, err
 	}
-	fn := function.New(cfg.functionConfig(), client)
+	fn := function.New(cfg.FunctionConfig(), client)
 	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger}
-	if sink := cfg.sink(); sink != "" {
+	if sink := cfg.Sink(); sink != "" {
 		s, err := handler.NewHTTPSink(sink, httpClient)
 		if err != nil {
 			return nil, err
 		}
 		core.Sink = s
 	}
-	return &app{cfg: cfg, logger: logger, tokens: tokens, fn: fn, core: core}, nil
+	return &App{cfg: cfg, version: version, logger: logger, tokens: tokens, fn: fn, core: core}, nil
 }
 
-// logStart logs that the app starts serving, with what it is wired to (the
+// Config returns the configuration the app was wired from.
+func (a *App) Config() Config { return a.cfg }
+
+// LogStart logs that the app starts serving, with what it is wired to (the
 // sink URL without a password).
-func (a *app) logStart(msg string, attrs ...any) {
-	attrs = append(attrs, "endpoint", a.cfg.endpoint(), "project_id", a.cfg.ProjectID, "auth", a.cfg.Auth,
-		"sink", handler.RedactURL(a.cfg.sink()), "dry_run", a.cfg.DryRun, "version", version)
+func (a *App) LogStart(msg string, attrs ...any) {
+	attrs = append(attrs, "endpoint", a.cfg.CBREndpoint(), "project_id", a.cfg.ProjectID, "auth", a.cfg.Auth,
+		"sink", handler.RedactURL(a.cfg.Sink()), "dry_run", a.cfg.DryRun, "version", a.version)
 	a.logger.Info(msg, attrs...)
 }
 
@@ -81,11 +87,11 @@ func newTransport() *http.Transport {
 // tokenSource builds the token source the configuration names.
 func tokenSource(cfg Config) (cbr.TokenSource, error) {
 	switch cfg.Auth {
-	case authToken:
+	case AuthToken:
 		return iam.NewStatic(cfg.Token), nil
-	case authTokenFile:
+	case AuthTokenFile:
 		return iam.NewFile(cfg.TokenFile), nil
-	case authPassword:
+	case AuthPassword:
 		p, err := iam.NewPassword(iam.PasswordConfig{
 			Endpoint:     cfg.IAMEndpoint,
 			Username:     cfg.IAMUsername,
@@ -99,7 +105,7 @@ func tokenSource(cfg Config) (cbr.TokenSource, error) {
 			return nil, err
 		}
 		return p, nil
-	case authFunctionGraph:
+	case AuthFunctionGraph:
 		var fallback iam.TokenSource
 		if cfg.Token != "" {
 			fallback = iam.NewStatic(cfg.Token)
@@ -109,24 +115,33 @@ func tokenSource(cfg Config) (cbr.TokenSource, error) {
 	return nil, fmt.Errorf("CBR_AUTH: unknown mode %q", cfg.Auth)
 }
 
-// httpHandler is the HTTP front door of the app.
-func (a *app) httpHandler() http.Handler {
+// HTTPHandler is the HTTP front door of the app.
+func (a *App) HTTPHandler() http.Handler {
 	return handler.NewHTTP(a.core, handler.HTTPOptions{
 		MaxBodyBytes:  a.cfg.MaxBodyBytes,
 		WebhookSecret: a.cfg.WebhookSecret,
-		RequestTokens: a.cfg.Auth == authFunctionGraph,
-		Ready:         a.ready,
+		RequestTokens: a.cfg.Auth == AuthFunctionGraph,
+		Ready:         a.Ready,
 	})
 }
 
-// ready reports whether a token can be had. With per-request tokens there
+// Ready reports whether a token can be had. With per-request tokens there
 // is nothing to check ahead of a request.
-func (a *app) ready(ctx context.Context) error {
-	if a.cfg.Auth == authFunctionGraph {
+func (a *App) Ready(ctx context.Context) error {
+	if a.cfg.Auth == AuthFunctionGraph {
 		return nil
 	}
 	if _, err := a.tokens.Token(ctx); err != nil {
 		return fmt.Errorf("token source: %w", err)
 	}
 	return nil
+}
+
+// LambdaHandler is the Lambda front door of the app: Function URL requests
+// get the HTTP front door's options (the webhook secret, the body limit).
+func (a *App) LambdaHandler() *handler.Lambda {
+	return handler.NewLambda(a.core, handler.HTTPOptions{
+		MaxBodyBytes:  a.cfg.MaxBodyBytes,
+		WebhookSecret: a.cfg.WebhookSecret,
+	})
 }

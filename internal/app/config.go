@@ -1,26 +1,31 @@
-package main
+// Package app is restorepoint's configuration and wiring, shared by the
+// deployed command (cmd/restorepoint) and the dev tools
+// (cmd/restorepoint-dev): the Config read once from the environment through
+// a getenv function and checked all at once, and the App wired from it (the
+// token source, CBR client, function, result sink and front doors).
+package app
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
+	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/iam"
 )
 
-// Config is everything restorepoint reads from the environment, read once in
-// main. Each field's envconfig tag names its variable; envconfig reads them
-// (readConfig) and prints the table of them (printEnv).
+// Config is everything restorepoint reads from the environment, read once by
+// Load. Each field's envconfig tag names its variable, its default tag the
+// value when the variable is unset or empty, its desc tag what it means (the
+// table of `restorepoint help env`, PrintEnv). The tags are envconfig's: a
+// test holds Load to envconfig.Process and PrintEnv to envconfig.Usagef.
 type Config struct {
 	Endpoint         string     `envconfig:"CBR_ENDPOINT" desc:"CBR endpoint URL; overrides CBR_REGION"`
 	Region           string     `envconfig:"CBR_REGION" default:"eu-de" desc:"region for the endpoint https://cbr.{region}.otc.t-systems.com"`
@@ -56,44 +61,53 @@ type Config struct {
 	MaxBodyBytes   int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted"`
 }
 
-// Auth modes.
+// Auth modes (CBR_AUTH).
 const (
-	authToken         = "token"
-	authTokenFile     = "token-file"
-	authPassword      = "password"
-	authFunctionGraph = "functiongraph"
+	AuthToken         = "token"
+	AuthTokenFile     = "token-file"
+	AuthPassword      = "password"
+	AuthFunctionGraph = "functiongraph"
 )
 
-// loadConfig reads the environment and validates it, reporting every problem
-// at once. No secret value appears in an error.
-func loadConfig() (Config, error) {
-	cfg, problems := readConfig()
-	problems = append(problems, cfg.validate()...)
+// Load reads the configuration through getenv and checks it, reporting
+// every problem at once in a *ConfigError, each naming its variable. An
+// empty variable counts as unset. No secret value appears in an error.
+// getenv is the only way it reads the environment.
+func Load(getenv func(string) string) (Config, error) {
+	cfg, problems := read(getenv)
+	cfg = cfg.resolved()
+	problems = append(problems, cfg.problems()...)
 	if len(problems) > 0 {
-		return cfg, &ConfigError{Problems: problems}
+		return cfg, &ConfigError{Problems: sortErrors(problems)}
 	}
 	return cfg, nil
 }
 
-// loadPlanningConfig reads the environment for planning only (explain): the
-// project and the credentials are not needed, so their problems are not
-// reported.
-func loadPlanningConfig() (Config, error) {
-	cfg, err := loadConfig()
-	var ce *ConfigError
-	if !errors.As(err, &ce) {
-		return cfg, err
-	}
+// LoadPlanning is Load for planning only (restorepoint explain): the project
+// and the credentials are not needed, so their problems are not reported.
+func LoadPlanning(getenv func(string) string) (Config, error) {
+	cfg, problems := read(getenv)
+	cfg = cfg.resolved()
+	problems = append(problems, cfg.problems()...)
 	var kept []error
-	for _, p := range ce.Problems {
+	for _, p := range problems {
 		if !credentialProblem(p) {
 			kept = append(kept, p)
 		}
 	}
 	if len(kept) > 0 {
-		return cfg, &ConfigError{Problems: kept}
+		return cfg, &ConfigError{Problems: sortErrors(kept)}
 	}
 	return cfg, nil
+}
+
+// Check reports every problem of c as it is (nothing derived, nothing
+// changed) in a *ConfigError, or nil.
+func (c Config) Check() error {
+	if problems := c.problems(); len(problems) > 0 {
+		return &ConfigError{Problems: sortErrors(problems)}
+	}
+	return nil
 }
 
 // credentialProblem reports whether p is about the project or credentials.
@@ -109,6 +123,7 @@ func credentialProblem(p error) bool {
 // ConfigError lists every problem found in the configuration.
 type ConfigError struct{ Problems []error }
 
+// Error lists the problems, one a line.
 func (e *ConfigError) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
@@ -146,21 +161,35 @@ func regionName(s string) bool {
 	return true
 }
 
-func (c *Config) validate() []error {
-	var out []error
-	bad := func(format string, args ...any) { out = append(out, fmt.Errorf(format, args...)) }
-
+// resolved returns c with what is derived from other variables filled in:
+// the project from RUNTIME_PROJECT_ID when CBR_PROJECT_ID is unset, and the
+// auth mode from the credentials that are set when CBR_AUTH is unset.
+func (c Config) resolved() Config {
 	if c.ProjectID == "" {
 		c.ProjectID = c.RuntimeProjectID
 	}
+	if c.Auth == "" {
+		c.Auth = c.chooseAuth()
+	}
+	return c
+}
+
+// problems checks c without changing it: every value a constructor would
+// reject (cbr.New, iam.NewPassword, handler.NewHTTPSink, by the same rules)
+// and every value out of range, each naming its variable.
+func (c Config) problems() []error {
+	var out []error
+	bad := func(format string, args ...any) { out = append(out, fmt.Errorf(format, args...)) }
+
 	if c.ProjectID == "" {
 		bad("CBR_PROJECT_ID: required (or RUNTIME_PROJECT_ID on FunctionGraph)")
 	} else if !uuidish(c.ProjectID) {
 		bad("CBR_PROJECT_ID: letters, digits and - only, at most 64 characters")
 	}
 	if c.Endpoint != "" {
-		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("CBR_ENDPOINT: must be an http(s) URL such as https://cbr.eu-de.otc.t-systems.com")
+		if err := cbr.CheckEndpoint(c.CBREndpoint()); err != nil {
+			bad("CBR_ENDPOINT: must be an http(s) URL such as https://cbr.eu-de.otc.t-systems.com, "+
+				"without /v3, user info, query or fragment: %v", err)
 		}
 	} else if !regionName(c.Region) {
 		bad("CBR_REGION: must be a region name such as eu-de")
@@ -168,39 +197,43 @@ func (c *Config) validate() []error {
 	if _, err := parseRoutes(c.VaultRoutes); err != nil {
 		bad("CBR_VAULT_ROUTES: %v", err)
 	}
-	if c.Auth == "" {
-		c.Auth = c.chooseAuth()
-	}
 	switch c.Auth {
-	case authToken:
+	case AuthToken:
 		if c.Token == "" {
 			bad("CBR_TOKEN: required when CBR_AUTH=token")
 		}
-	case authTokenFile:
+	case AuthTokenFile:
 		if c.TokenFile == "" {
 			bad("CBR_TOKEN_FILE: required when CBR_AUTH=token-file")
 		}
-	case authPassword:
-		for name, v := range map[string]string{"IAM_ENDPOINT": c.IAMEndpoint, "IAM_USERNAME": c.IAMUsername, "IAM_DOMAIN_NAME": c.IAMDomainName} {
-			if v == "" {
-				bad("%s: required when CBR_AUTH=password", name)
-			}
+	case AuthPassword:
+		if c.IAMEndpoint == "" {
+			bad("IAM_ENDPOINT: required when CBR_AUTH=password")
+		} else if err := iam.CheckEndpoint(c.IAMEndpoint); err != nil {
+			bad("IAM_ENDPOINT: must be an http(s) URL such as https://iam.eu-de.otc.t-systems.com/v3, "+
+				"without user info, query or fragment: %v", err)
 		}
-		if c.IAMPassword == "" && c.IAMPasswordFile == "" {
+		if strings.TrimSpace(c.IAMUsername) == "" {
+			bad("IAM_USERNAME: required when CBR_AUTH=password")
+		}
+		if strings.TrimSpace(c.IAMDomainName) == "" {
+			bad("IAM_DOMAIN_NAME: required when CBR_AUTH=password")
+		}
+		if strings.TrimSpace(string(c.IAMPassword)+c.IAMPasswordFile) == "" {
 			bad("IAM_PASSWORD: IAM_PASSWORD or IAM_PASSWORD_FILE required when CBR_AUTH=password")
 		}
-	case authFunctionGraph:
+	case AuthFunctionGraph:
 	case "":
 		bad("CBR_AUTH: no credentials: set CBR_TOKEN, CBR_TOKEN_FILE, IAM_USERNAME with IAM_PASSWORD, or CBR_AUTH=functiongraph")
 	default:
 		bad("CBR_AUTH: must be token, token-file, password or functiongraph, not %q", c.Auth)
 	}
-	for name, sink := range map[string]string{"RESULT_SINK": c.ResultSink, "K_SINK": c.KSink} {
-		if sink == "" {
+	for _, sink := range []struct{ name, url string }{{"RESULT_SINK", c.ResultSink}, {"K_SINK", c.KSink}} {
+		if sink.url == "" {
 			continue
 		}
-		if u, err := url.Parse(sink); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("%s: must be an http(s) URL", name)
+		if err := handler.CheckSinkURL(sink.url); err != nil {
+			bad("%s: %v", sink.name, err)
 		}
 	}
 	if c.ResultSource == "" {
@@ -227,46 +260,48 @@ func (c *Config) validate() []error {
 	if _, err := c.logLevel(); err != nil {
 		bad("LOG_LEVEL: %v", err)
 	}
-	return sortErrors(out)
+	return out
 }
 
 // chooseAuth picks the auth mode from the credentials that are set.
-func (c *Config) chooseAuth() string {
+func (c Config) chooseAuth() string {
 	switch {
 	case c.Token != "":
-		return authToken
+		return AuthToken
 	case c.TokenFile != "":
-		return authTokenFile
+		return AuthTokenFile
 	case c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != "":
-		return authPassword
+		return AuthPassword
 	}
 	return ""
 }
 
-// endpoint returns the CBR endpoint: CBR_ENDPOINT, else the region's.
-func (c *Config) endpoint() string {
+// CBREndpoint returns the CBR endpoint: CBR_ENDPOINT without a trailing
+// slash, else the region's.
+func (c Config) CBREndpoint() string {
 	if c.Endpoint != "" {
 		return strings.TrimRight(c.Endpoint, "/")
 	}
 	return "https://cbr." + c.Region + ".otc.t-systems.com"
 }
 
-// sink returns where result events go: RESULT_SINK, else K_SINK.
-func (c *Config) sink() string {
+// Sink returns where result events go: RESULT_SINK, else K_SINK.
+func (c Config) Sink() string {
 	if c.ResultSink != "" {
 		return c.ResultSink
 	}
 	return c.KSink
 }
 
-func (c *Config) logLevel() (slog.Level, error) {
+// logLevel parses LOG_LEVEL.
+func (c Config) logLevel() (slog.Level, error) {
 	var l slog.Level
 	err := l.UnmarshalText([]byte(c.LogLevel))
 	return l, err
 }
 
-// functionConfig maps the environment onto the function's decisions.
-func (c *Config) functionConfig() function.Config {
+// FunctionConfig maps the environment onto the function's decisions.
+func (c Config) FunctionConfig() function.Config {
 	routes, _ := parseRoutes(c.VaultRoutes)
 	var allowed []string
 	for _, v := range strings.Split(c.AllowedVaults, ",") {
@@ -315,21 +350,23 @@ func sortErrors(errs []error) []error {
 	return errs
 }
 
-// envTable is the template of `restorepoint help env`: a Markdown table that
-// the README carries verbatim.
-const envTable = `| Variable | Default | Meaning |
-|---|---|---|
-{{range .}}| ` + "`{{usage_key .}}`" + ` | {{usage_default .}} | {{usage_description .}} |
-{{end}}`
-
-// printEnv writes the table of every variable.
-func printEnv(w io.Writer) error {
-	return envconfig.Usagef("", &Config{}, w, envTable)
+// PrintEnv writes the table of every variable as Markdown (the README
+// carries it verbatim): variable, default, meaning.
+func PrintEnv(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("| Variable | Default | Meaning |\n|---|---|---|\n")
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", tag.Get("envconfig"), tag.Get("default"), tag.Get("desc"))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
-// defaultConfig returns the configuration with every default applied and
-// nothing read from the environment (for the demo and tests).
-func defaultConfig() Config {
+// Default returns the configuration with every default applied and nothing
+// read from the environment (for the demo and tests).
+func Default() Config {
 	var c Config
 	v := reflect.ValueOf(&c).Elem()
 	for i := range v.NumField() {
@@ -342,33 +379,33 @@ func defaultConfig() Config {
 	return c
 }
 
-// readConfig reads the environment with envconfig, one field at a time:
-// envconfig.Process stops at the first value it cannot parse and leaves the
-// later fields unset, so each field goes through it in a struct of its own,
-// and every value that cannot be parsed is reported (the field keeps its
-// default).
-func readConfig() (Config, []error) {
-	cfg := defaultConfig()
+// read reads every variable of Config through getenv, parsing each as
+// envconfig does. A variable that is empty or unset keeps its default;
+// every value that cannot be parsed is reported (the field keeps its
+// default), not only the first.
+func read(getenv func(string) string) (Config, []error) {
+	cfg := Default()
 	var problems []error
 	v := reflect.ValueOf(&cfg).Elem()
 	for i := range v.NumField() {
-		one := reflect.New(reflect.StructOf([]reflect.StructField{v.Type().Field(i)}))
-		if err := envconfig.Process("", one.Interface()); err != nil {
-			var perr *envconfig.ParseError
-			if errors.As(err, &perr) {
-				err = fmt.Errorf("%s: cannot parse %q as %s", perr.KeyName, perr.Value, perr.TypeName)
-			}
-			problems = append(problems, err)
+		f := v.Type().Field(i)
+		key := f.Tag.Get("envconfig")
+		s := getenv(key)
+		if s == "" {
 			continue
 		}
-		v.Field(i).Set(one.Elem().Field(0))
+		if err := setField(v.Field(i), s); err != nil {
+			problems = append(problems, fmt.Errorf("%s: cannot parse %q as %s", key, s, f.Type))
+		}
 	}
 	return cfg, problems
 }
 
-// setField parses s into f, one of the kinds a Config field has.
+// setField parses s into f, one of the kinds a Config field has, as
+// envconfig does: strconv.ParseBool, strconv.ParseInt with base 0,
+// time.ParseDuration.
 func setField(f reflect.Value, s string) error {
-	if _, ok := f.Interface().(time.Duration); ok {
+	if f.Type() == reflect.TypeFor[time.Duration]() {
 		d, err := time.ParseDuration(s)
 		if err == nil {
 			f.SetInt(int64(d))

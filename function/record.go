@@ -1,0 +1,75 @@
+package function
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/internal/jsonstr"
+)
+
+// storedResult is what the idempotency store keeps of a created result (or
+// of the part of a split trigger made so far): the result event's id and the
+// checkpoints as the API answered. Everything else in the result is the
+// trigger's and its plan's, and is made again for each delivery
+// (createdResult), so that a record stays small: it lives for
+// IDEMPOTENCY_TTL, in memory or in a shared store.
+type storedResult struct {
+	ID          string              `json:"id"`
+	Checkpoints []events.Checkpoint `json:"checkpoints"`
+}
+
+// encodeRecord encodes the storedResult of a created result.
+func encodeRecord(r events.Result) []byte {
+	b := make([]byte, 0, 128+len(r.Created.Checkpoints)*768)
+	b = append(b, `{"id":`...)
+	b = jsonstr.Append(b, r.ID)
+	b = append(b, `,"checkpoints":[`...)
+	for i, cp := range r.Created.Checkpoints {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, cp.JSON...)
+	}
+	return append(b, "]}"...)
+}
+
+// decodeRecord decodes what encodeRecord made.
+func decodeRecord(b []byte) (storedResult, error) {
+	var s storedResult
+	if err := json.Unmarshal(b, &s); err != nil {
+		return storedResult{}, fmt.Errorf("decode idempotency record: %w", err)
+	}
+	return s, nil
+}
+
+// createdResult is the created result of t, planned as plan, with the
+// checkpoints made so far; the skipped resources are those the checkpoints
+// report.
+func createdResult(t events.Trigger, plan Plan, id string, checkpoints []events.Checkpoint) (events.Result, error) {
+	created := &events.Created{
+		Trigger:          t.Ref,
+		VaultID:          plan.VaultID,
+		Checkpoints:      append([]events.Checkpoint{}, checkpoints...),
+		Resources:        nonNil(plan.Resources),
+		SkippedResources: []events.SkippedResource{},
+	}
+	for _, cp := range checkpoints {
+		var answer struct {
+			Vault struct {
+				SkippedResources []events.SkippedResource `json:"skipped_resources"`
+			} `json:"vault"`
+		}
+		if err := json.Unmarshal(cp.JSON, &answer); err != nil {
+			return events.Result{}, fmt.Errorf("decode idempotency record: checkpoint %s: %w", cp.ID, err)
+		}
+		created.SkippedResources = append(created.SkippedResources, answer.Vault.SkippedResources...)
+	}
+	return events.Result{
+		Type:        events.TypeCheckpointCreated,
+		ID:          id,
+		Subject:     plan.VaultID,
+		TraceParent: t.TraceParent,
+		Created:     created,
+	}, nil
+}

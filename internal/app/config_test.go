@@ -1,0 +1,154 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+)
+
+// env is an environment for Load: the variables set, nothing else.
+type env map[string]string
+
+func (e env) get(key string) string { return e[key] }
+
+func TestConfigErrorsListedTogether(t *testing.T) {
+	_, err := Load(env{
+		"CBR_VAULT_ROUTES": "daily:abc,weekly",
+		"CBR_TIMEOUT":      "soon",
+		"IAM_PASSWORD":     "pw-SECRET-991",
+	}.get)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want *ConfigError", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"CBR_PROJECT_ID: required",
+		`CBR_VAULT_ROUTES: "weekly" is not value:vault-id`,
+		`CBR_TIMEOUT: cannot parse "soon"`,
+		"IAM_ENDPOINT: required when CBR_AUTH=password",
+		"IAM_USERNAME: required",
+		"IAM_DOMAIN_NAME: required",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "pw-SECRET-991") {
+		t.Fatalf("error shows the password:\n%s", msg)
+	}
+}
+
+func TestConfigValidAndDefaults(t *testing.T) {
+	cfg, err := Load(env{
+		"RUNTIME_PROJECT_ID": "4229d7a45436489f8c3dc2b1d35d4987",
+		"CBR_TOKEN_FILE":     "/run/secrets/cbr-token",
+		"CBR_VAULT_ROUTES":   "daily: " + cbrtest.ExampleVaultID + " , weekly:" + cbrtest.WeeklyVaultID,
+		"CBR_INCREMENTAL":    "false",
+	}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ProjectID != "4229d7a45436489f8c3dc2b1d35d4987" || cfg.Auth != AuthTokenFile ||
+		cfg.CBREndpoint() != "https://cbr.eu-de.otc.t-systems.com" || cfg.Port != 8080 || cfg.MaxAttempts != 4 {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	fc := cfg.FunctionConfig()
+	if fc.VaultRoutes["daily"] != cbrtest.ExampleVaultID || fc.VaultRoutes["weekly"] != cbrtest.WeeklyVaultID || !fc.FullBackups {
+		t.Fatalf("function config = %+v", fc)
+	}
+	if got := Default(); got.Timeout.String() != "10s" || got.Region != "eu-de" || !got.Incremental || got.MaxBodyBytes != 1<<20 {
+		t.Fatalf("Default = %+v", got)
+	}
+}
+
+// Checking a configuration does not change it: what is derived (the
+// project from RUNTIME_PROJECT_ID, the auth mode) is derived by Load, and a
+// Config that leaves them empty is reported, not filled in.
+func TestCheckDoesNotMutate(t *testing.T) {
+	cfg := Default()
+	cfg.RuntimeProjectID = cbrtest.DefaultProjectID
+	cfg.Token = "tok"
+	before := cfg
+	err := cfg.Check()
+	if !reflect.DeepEqual(cfg, before) {
+		t.Fatalf("Check changed the config:\n%+v\nto\n%+v", before, cfg)
+	}
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "CBR_PROJECT_ID: required") || !strings.Contains(err.Error(), "CBR_AUTH: no credentials") {
+		t.Fatalf("Check = %v, want the unset project and auth mode reported", err)
+	}
+	loaded, err := Load(env{"RUNTIME_PROJECT_ID": cbrtest.DefaultProjectID, "CBR_TOKEN": "tok"}.get)
+	if err != nil || loaded.ProjectID != cbrtest.DefaultProjectID || loaded.Auth != AuthToken || loaded.Check() != nil {
+		t.Fatalf("Load = %+v, %v", loaded, err)
+	}
+}
+
+// Load reads the variables as envconfig.Process reads them from the process
+// environment: the Config tags are envconfig's, and the two readers agree on
+// every value that parses.
+func TestLoadReadsAsEnvconfig(t *testing.T) {
+	for _, e := range []env{
+		{},
+		{
+			"CBR_ENDPOINT": "http://127.0.0.1:8090", "CBR_REGION": "eu-nl", "CBR_PROJECT_ID": "p-1",
+			"RUNTIME_PROJECT_ID": "p-2", "CBR_AUTH": "password", "CBR_TOKEN": "t", "CBR_TOKEN_FILE": "/f",
+			"IAM_ENDPOINT": "https://iam.example/v3", "IAM_USERNAME": "u", "IAM_PASSWORD": "pw", "IAM_PASSWORD_FILE": "/p",
+			"IAM_DOMAIN_NAME": "d", "CBR_BACKUP_TAG": "b", "CBR_VAULT_TAG": "v", "CBR_VAULT_ROUTES": "a:b",
+			"CBR_DEFAULT_VAULT_ID": "dv", "CBR_ALLOWED_VAULTS": "x,y", "RESULT_SOURCE": "rs", "RESULT_SINK": "http://s",
+			"K_SINK": "http://k", "WEBHOOK_SECRET": "w", "LOG_LEVEL": "debug", "PORT": "0x1f90", "CBR_TIMEOUT": "1m30s",
+			"CBR_MAX_ATTEMPTS": "7", "CBR_INCREMENTAL": "F", "DRY_RUN": "1", "WAIT_FOR_AVAILABLE": "true",
+			"IDEMPOTENCY_TTL": "2h", "IDEMPOTENCY_MAX_RECORDS": "5", "MAX_BODY_BYTES": "4096",
+		},
+	} {
+		for _, key := range envKeys() {
+			if v, ok := e[key]; ok {
+				t.Setenv(key, v)
+			} else {
+				t.Setenv(key, "")
+				os.Unsetenv(key)
+			}
+		}
+		var want Config
+		if err := envconfig.Process("", &want); err != nil {
+			t.Fatal(err)
+		}
+		got, problems := read(e.get)
+		if len(problems) > 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("read = %+v, %v\nenvconfig.Process = %+v", got, problems, want)
+		}
+	}
+}
+
+// PrintEnv prints the table envconfig.Usagef prints from the same tags.
+func TestPrintEnvIsEnvconfigUsage(t *testing.T) {
+	const tmpl = "| Variable | Default | Meaning |\n|---|---|---|\n" +
+		"{{range .}}| `{{usage_key .}}` | {{usage_default .}} | {{usage_description .}} |\n{{end}}"
+	var want, got bytes.Buffer
+	if err := envconfig.Usagef("", &Config{}, &want, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrintEnv(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("PrintEnv:\n%s\nenvconfig.Usagef:\n%s", got.String(), want.String())
+	}
+}
+
+// envKeys returns every variable Config reads.
+func envKeys() []string {
+	var keys []string
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		keys = append(keys, typ.Field(i).Tag.Get("envconfig"))
+	}
+	return keys
+}
