@@ -39,7 +39,8 @@ type FluxObject struct {
 }
 
 // ParseFluxEvent decodes a Flux event. involvedObject.kind,
-// involvedObject.name and reason are required; errors are *DecodeError
+// involvedObject.name and reason are required; errors are
+// *failure.FieldError
 // naming the field.
 func ParseFluxEvent(body []byte) (*FluxEvent, error) {
 	o, err := parseObject(body, "")
@@ -111,7 +112,7 @@ func ParseFluxEvent(body []byte) (*FluxEvent, error) {
 func DecodeFlux(h http.Header, body []byte) (Trigger, error) {
 	e, err := ParseFluxEvent(body)
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: Ref{ID: BodyID(body), Source: FluxSourcePrefix + "notification-controller", Type: FluxType}}, err
 	}
 	controller := e.ReportingController
 	if controller == "" || !printable(controller) || len(controller) > 253 {

@@ -45,7 +45,9 @@ const GitHubPayloadKey = "restorepoint"
 // ID deployment.id: the same for every redelivery. Ref.Delivery is
 // X-GitHub-Delivery, Ref.Subject repository.full_name, Time
 // deployment.created_at. A deployment missing a field it needs is an error
-// naming it ("deployment.sha"); errors are *DecodeError.
+// naming it ("deployment.sha"); errors are
+// *failure.FieldError, and come with the Ref as far as it was read (so that
+// a failed result names the delivery).
 func DecodeGitHub(h http.Header, body []byte) (Trigger, error) {
 	event := strings.ToLower(strings.TrimSpace(h.Get(HeaderGitHubEvent)))
 	delivery := headerText(h, HeaderGitHubDelivery)
@@ -80,31 +82,31 @@ func ignored(t Trigger, reason string) Trigger {
 func decodeGitHubDeployment(t Trigger, body []byte) (Trigger, error) {
 	o, err := parseObject(body, "")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	action, err := o.requiredString("action")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	repo, err := o.requiredMember("repository")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	repoID, err := repo.requiredID("id")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	fullName, err := repo.requiredString("full_name")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	dep, err := o.requiredMember("deployment")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	depID, err := dep.requiredID("id")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	t.Ref.Source, t.Ref.ID, t.Ref.Subject = GitHubSourcePrefix+repoID, depID, fullName
 	if action != "created" {
@@ -112,22 +114,22 @@ func decodeGitHubDeployment(t Trigger, body []byte) (Trigger, error) {
 	}
 	sha, err := dep.requiredString("sha")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	ref, err := dep.string("ref")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	env, err := dep.string("environment")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	if t.Time, err = flexTime(dep, "created_at"); err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	params, ok, err := githubParams(dep)
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	if !ok {
 		to := ""
@@ -139,7 +141,7 @@ func decodeGitHubDeployment(t Trigger, body []byte) (Trigger, error) {
 	}
 	d, err := decodeDeployParams(params)
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	d.Service, d.Environment, d.Version = fullName, env, sha
 	if ref != "" && ref != sha {

@@ -38,7 +38,8 @@ const gitlabTimeLayout = "2006-01-02 15:04:05 -0700"
 // else "<deployment_id>/<status>". Ref.Delivery is X-Gitlab-Event-UUID,
 // Ref.Subject project.path_with_namespace, Time status_changed_at. A
 // deployment missing a field it needs is an error naming it
-// ("project.path_with_namespace"); errors are *DecodeError.
+// ("project.path_with_namespace"); errors are
+// *failure.FieldError, and come with the Ref as far as it was read.
 func DecodeGitLab(h http.Header, body []byte) (Trigger, error) {
 	hook := strings.TrimSpace(h.Get(HeaderGitLabEvent))
 	if hook == "" {
@@ -64,37 +65,41 @@ func DecodeGitLab(h http.Header, body []byte) (Trigger, error) {
 		}
 	}
 
+	partial := Ref{ID: key, Source: "gitlab", Type: GitLabTypeDeployment, Delivery: delivery}
+	if key == "" {
+		partial.ID = id
+	}
 	o, err := parseObject(body, "")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	status, err := o.requiredString("status")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	depID, err := o.requiredID("deployment_id")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	project, err := o.requiredMember("project")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	projectID, err := project.requiredID("id")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	path, err := project.requiredString("path_with_namespace")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	env, err := o.requiredString("environment")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	sha, err := o.string("short_sha")
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: partial}, err
 	}
 	if key == "" {
 		key = depID + "/" + status

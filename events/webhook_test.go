@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"errors"
+	"github.com/restorepoint/restorepoint/failure"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -212,9 +213,9 @@ func TestDecodeWebhookErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ok, err := DecodeWebhook(tc.h, []byte(tc.body))
-			var de *DecodeError
+			var de *failure.FieldError
 			if !ok || !errors.As(err, &de) {
-				t.Fatalf("got ok %v, %v; want a *DecodeError", ok, err)
+				t.Fatalf("got ok %v, %v; want a *failure.FieldError", ok, err)
 			}
 			if de.Field != tc.field {
 				t.Errorf("field %q (%v), want %q", de.Field, err, tc.field)
