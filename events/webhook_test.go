@@ -3,13 +3,14 @@ package events
 import (
 	"bytes"
 	"errors"
-	"github.com/restorepoint/restorepoint/failure"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // webhookDir holds sample webhook requests, with the secret "change-me".

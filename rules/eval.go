@@ -47,9 +47,10 @@ type Action struct {
 // with its action evaluated, or nil when none does. A match expression that
 // fails to evaluate (a missing header or field, a type mismatch) or yields
 // no bool counts as no match. An action field that fails, or yields a value
-// of the wrong type, is an *Error naming the rule and the field (answer it
-// as a failed trigger of class invalid); so is a match or action that
-// exceeds the cost limit. A cancelled ctx stops evaluation with ctx's error.
+// of the wrong type, is a *failure.FieldError naming the rule and the field
+// (`rule "github-production": action.vault_id: ...`; answer it as a failed
+// trigger of class invalid); so is a match or action that exceeds the cost
+// limit. A cancelled ctx stops evaluation with ctx's error.
 func (s *Set) Eval(ctx context.Context, in Input) (*Match, error) {
 	headers, attributes := in.Headers, in.Attributes
 	if headers == nil {
@@ -81,11 +82,11 @@ func (s *Set) Eval(ctx context.Context, in Input) (*Match, error) {
 				return nil, err
 			}
 			if err != nil {
-				return nil, &Error{Rule: r.name, Field: "action." + f.key, Message: err.Error()}
+				return nil, (&problem{Rule: r.name, Field: "action." + f.key, Message: err.Error()}).fieldError()
 			}
 			if err := m.Action.set(f.key, val); err != nil {
 				err.Rule = r.name
-				return nil, err
+				return nil, err.fieldError()
 			}
 		}
 		return m, nil
@@ -103,14 +104,14 @@ func stopped(ctx context.Context, err error, r *rule, field string) error {
 	}
 	var cancelled interpreter.EvalCancelledError
 	if errors.As(err, &cancelled) {
-		return &Error{Rule: r.name, Field: field, Message: "evaluation exceeds the cost limit"}
+		return (&problem{Rule: r.name, Field: field, Message: "evaluation exceeds the cost limit"}).fieldError()
 	}
 	return nil
 }
 
 // set stores the value of one evaluated action field.
-func (a *Action) set(key string, val ref.Val) *Error {
-	fail := func(msg string) *Error { return &Error{Field: "action." + key, Message: msg} }
+func (a *Action) set(key string, val ref.Val) *problem {
+	fail := func(msg string) *problem { return &problem{Field: "action." + key, Message: msg} }
 	switch key {
 	case "incremental", "wait":
 		b, ok := val.(types.Bool)
@@ -159,17 +160,17 @@ func (a *Action) set(key string, val ref.Val) *Error {
 
 // resources converts a list of id strings and {id, type, name} maps. Error
 // fields are relative: "", "[2]", "[2].type".
-func resources(val ref.Val) ([]events.ResourceRef, *Error) {
+func resources(val ref.Val) ([]events.ResourceRef, *problem) {
 	list, ok := val.(traits.Lister)
 	if !ok || val.Type() != types.ListType {
-		return nil, &Error{Message: "must be a list of ids or {id, type, name} maps, got " + typeName(val)}
+		return nil, &problem{Message: "must be a list of ids or {id, type, name} maps, got " + typeName(val)}
 	}
 	n, ok := list.Size().(types.Int)
 	if !ok {
-		return nil, &Error{Message: "must be a list"}
+		return nil, &problem{Message: "must be a list"}
 	}
 	if n > events.MaxTriggerResources {
-		return nil, &Error{Message: fmt.Sprintf("must hold at most %d resources, got %d", events.MaxTriggerResources, n)}
+		return nil, &problem{Message: fmt.Sprintf("must hold at most %d resources, got %d", events.MaxTriggerResources, n)}
 	}
 	refs := make([]events.ResourceRef, 0, int(n))
 	for i := types.Int(0); i < n; i++ {
@@ -190,13 +191,13 @@ func resources(val ref.Val) ([]events.ResourceRef, *Error) {
 				}
 				s, ok := fv.(types.String)
 				if !ok {
-					return nil, &Error{Field: at + "." + f.key, Message: "must be a string, got " + typeName(fv)}
+					return nil, &problem{Field: at + "." + f.key, Message: "must be a string, got " + typeName(fv)}
 				}
 				*f.dst = string(s)
 			}
 			refs = append(refs, r)
 		default:
-			return nil, &Error{Field: at, Message: "must be an id string or an {id, type, name} map, got " + typeName(item)}
+			return nil, &problem{Field: at, Message: "must be an id string or an {id, type, name} map, got " + typeName(item)}
 		}
 	}
 	return refs, nil
@@ -243,11 +244,12 @@ const (
 // A value the trigger cannot take (an id that is no UUID, an unknown
 // resource type, more resources than allowed, a name outside the CBR
 // contract [A-Za-z0-9_-]{1,64}, a description over 255 characters, an empty
-// reason) is an *Error naming the rule and the field: answer 400.
+// reason) is a *failure.FieldError naming the rule and the field: answer
+// 400 (class invalid).
 func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 	a := m.Action
 	fail := func(field, msg string) (events.Trigger, error) {
-		return events.Trigger{}, &Error{Rule: m.Rule, Field: "action." + field, Message: msg}
+		return events.Trigger{}, (&problem{Rule: m.Rule, Field: "action." + field, Message: msg}).fieldError()
 	}
 	t := events.Trigger{Ref: base.Ref, Time: base.Time, DryRun: base.DryRun, TraceParent: base.TraceParent}
 	if a.ID != "" {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // fuzzRules exercises every action type and field over data and headers.
@@ -68,8 +69,8 @@ func checkEval(t *testing.T, s *Set, h http.Header, body []byte) {
 			return
 		}
 	}
-	var e *Error
-	if !errors.As(err, &e) || e.Rule == "" || e.Field == "" || e.Message == "" {
+	var e *failure.FieldError
+	if !errors.As(err, &e) || !strings.HasPrefix(e.Field, "rule ") || !strings.Contains(e.Field, ": ") || e.Rule == "" {
 		t.Fatalf("error %v (%T) does not name rule and field", err, err)
 	}
 }
@@ -117,7 +118,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error %v (%T) is not a *LoadError with problems", err, err)
 			}
 			for _, e := range le.Errors {
-				if e.Message == "" || strings.TrimSpace(e.Error()) == "" {
+				if e.Rule == "" || strings.TrimSpace(e.Error()) == "" {
 					t.Fatalf("empty problem in %v", err)
 				}
 			}

@@ -46,6 +46,8 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Action types, the values of a rule's action.type.
@@ -63,10 +65,11 @@ const DefaultCostLimit uint64 = 1_000_000
 // MaxFileSize is the largest rules file Load and Parse accept.
 const MaxFileSize = 1 << 20
 
-// Error is a problem with one rule: at load, a field that is missing,
+// problem is a problem with one rule: at load, a field that is missing,
 // unknown or does not compile; at evaluation, an action field that fails or
-// yields something the trigger cannot take.
-type Error struct {
+// yields something the trigger cannot take. It leaves the package as a
+// *failure.FieldError (see fieldError).
+type problem struct {
 	// Rule is the rule's name, or "rules[<index>]" for a rule without one;
 	// "" for a problem with the file as a whole.
 	Rule string
@@ -79,28 +82,38 @@ type Error struct {
 	Message string
 }
 
-// Error returns `rule "<rule>": <field>: <message>`, with the line when known.
-func (e *Error) Error() string {
+// fieldError returns the problem as the project's one field error: Field
+// names the line (when known), the rule and its field, `line 4: rule
+// "github-production": action.vault_id`, and Rule is the message, so that
+// its text is `line 4: rule "github-production": action.vault_id: must be a
+// UUID`. Its class is failure.Invalid.
+func (e *problem) fieldError() *failure.FieldError {
 	var b strings.Builder
 	if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.Line)
+		fmt.Fprintf(&b, "line %d", e.Line)
 	}
 	if e.Rule != "" {
-		fmt.Fprintf(&b, "rule %q: ", e.Rule)
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		fmt.Fprintf(&b, "rule %q", e.Rule)
 	}
 	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(e.Field)
 	}
-	b.WriteString(e.Message)
-	return b.String()
+	return &failure.FieldError{Field: b.String(), Rule: e.Message}
 }
 
 // LoadError lists every problem found in a rules file.
 type LoadError struct {
 	// File is the file's name as given to Load or Parse.
 	File string
-	// Errors are the problems, in file order.
-	Errors []*Error
+	// Errors are the problems, in file order, each naming its line, rule and
+	// field.
+	Errors []*failure.FieldError
 }
 
 // Error returns one line per problem, after a line naming the file.
@@ -131,7 +144,7 @@ type options struct {
 }
 
 // WithCostLimit sets the CEL cost limit of each expression's evaluation
-// (see cel.CostLimit); a rule that exceeds it fails with an *Error.
+// (see cel.CostLimit); a rule that exceeds it fails with a *failure.FieldError.
 func WithCostLimit(limit uint64) Option { return func(o *options) { o.costLimit = limit } }
 
 // Set is a compiled rules file, safe for concurrent use.
@@ -284,16 +297,16 @@ func Parse(name string, src []byte, opts ...Option) (*Set, error) {
 
 // parse is Parse in a given environment.
 func parse(env *cel.Env, name string, src []byte, o options) (*Set, error) {
-	le := &LoadError{File: name}
+	var probs []*problem
 	if len(src) > MaxFileSize {
-		le.Errors = append(le.Errors, &Error{Message: "larger than 1 MiB"})
-		return nil, le
+		probs = append(probs, &problem{Message: "larger than 1 MiB"})
+		return nil, loadError(name, probs)
 	}
 
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err != nil {
-		le.Errors = append(le.Errors, yamlError(err.Error(), nil))
-		return nil, le
+		probs = append(probs, yamlError(err.Error(), nil))
+		return nil, loadError(name, probs)
 	}
 	starts := ruleLines(&root)
 	var spec fileSpec
@@ -303,26 +316,26 @@ func parse(env *cel.Env, name string, src []byte, o options) (*Set, error) {
 	if err := dec.Decode(&spec); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			le.Errors = append(le.Errors, yamlError(err.Error(), nil))
-			return nil, le
+			probs = append(probs, yamlError(err.Error(), nil))
+			return nil, loadError(name, probs)
 		}
 		for _, msg := range te.Errors {
 			e := yamlError(msg, starts)
-			le.Errors = append(le.Errors, e)
+			probs = append(probs, e)
 			if i := ruleAt(starts, e.Line); i >= 0 {
 				broken[i] = true
 			}
 		}
 	}
-	for _, e := range le.Errors {
+	for _, e := range probs {
 		if i := ruleAt(starts, e.Line); e.Rule != "" && i >= 0 && i < len(spec.Rules) {
 			if n := spec.Rules[i].Name; n != nil && *n != "" && len(*n) <= maxNameLen {
 				e.Rule = *n
 			}
 		}
 	}
-	if len(spec.Rules) == 0 && len(le.Errors) == 0 {
-		le.Errors = append(le.Errors, &Error{Field: "rules", Message: "required, a list of at least one rule"})
+	if len(spec.Rules) == 0 && len(probs) == 0 {
+		probs = append(probs, &problem{Field: "rules", Message: "required, a list of at least one rule"})
 	}
 
 	set := &Set{}
@@ -336,20 +349,29 @@ func parse(env *cel.Env, name string, src []byte, o options) (*Set, error) {
 		r, problems := compileRule(env, rs, i, line, o, broken[i])
 		if rs.Name != nil && *rs.Name != "" {
 			if j, dup := seen[*rs.Name]; dup {
-				problems = append(problems, &Error{Rule: r.name, Field: "name", Line: line,
+				problems = append(problems, &problem{Rule: r.name, Field: "name", Line: line,
 					Message: fmt.Sprintf("duplicate: rules[%d] has the same name", j)})
 			} else {
 				seen[*rs.Name] = i
 			}
 		}
-		le.Errors = append(le.Errors, problems...)
+		probs = append(probs, problems...)
 		set.rules = append(set.rules, r)
 	}
-	if len(le.Errors) > 0 {
-		sort.SliceStable(le.Errors, func(i, j int) bool { return le.Errors[i].Line < le.Errors[j].Line })
-		return nil, le
+	if len(probs) > 0 {
+		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+		return nil, loadError(name, probs)
 	}
 	return set, nil
+}
+
+// loadError returns the problems of file name as a *LoadError.
+func loadError(name string, probs []*problem) *LoadError {
+	le := &LoadError{File: name, Errors: make([]*failure.FieldError, len(probs))}
+	for i, p := range probs {
+		le.Errors[i] = p.fieldError()
+	}
+	return le
 }
 
 // newEnv returns the CEL environment of rule expressions.
@@ -364,11 +386,11 @@ func newEnv() (*cel.Env, error) {
 // maxNameLen bounds a rule's name, which appears in errors and results.
 const maxNameLen = 128
 
-func compileRule(env *cel.Env, rs *ruleSpec, i, line int, o options, broken bool) (*rule, []*Error) {
+func compileRule(env *cel.Env, rs *ruleSpec, i, line int, o options, broken bool) (*rule, []*problem) {
 	r := &rule{index: i, name: "rules[" + strconv.Itoa(i) + "]"}
-	var problems []*Error
+	var problems []*problem
 	add := func(field, msg string) {
-		problems = append(problems, &Error{Rule: r.name, Field: field, Line: line, Message: msg})
+		problems = append(problems, &problem{Rule: r.name, Field: field, Line: line, Message: msg})
 	}
 	switch {
 	case rs.Name == nil || strings.TrimSpace(*rs.Name) == "":
@@ -537,10 +559,10 @@ var yamlTypeNames = strings.NewReplacer(
 	"into string", "into a CEL expression (a string)",
 )
 
-// yamlError makes an *Error of one of yaml.v3's messages, naming the rule
+// yamlError makes a problem of one of yaml.v3's messages, naming the rule
 // that holds its line.
-func yamlError(msg string, starts []int) *Error {
-	e := &Error{}
+func yamlError(msg string, starts []int) *problem {
+	e := &problem{}
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, text, ok := strings.Cut(rest, ": "); ok {

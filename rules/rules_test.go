@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 const (
@@ -267,7 +269,11 @@ rules:
 	for _, w := range want {
 		found := false
 		for _, e := range le.Errors {
-			if e.Rule == w.rule && e.Field == w.field && strings.Contains(e.Message, w.msg) && e.Line > 0 {
+			field := fmt.Sprintf("rule %q", w.rule)
+			if w.field != "" {
+				field += ": " + w.field
+			}
+			if strings.HasPrefix(e.Field, "line ") && strings.HasSuffix(e.Field, ": "+field) && strings.Contains(e.Rule, w.msg) {
 				found = true
 			}
 		}
@@ -328,12 +334,12 @@ rules:
 	}
 	for _, tc := range tests {
 		m, _, err := run(t, s, nil, []byte(tc.body))
-		var e *Error
-		if !errors.As(err, &e) {
-			t.Errorf("%s: match %+v, error %v; want *Error", tc.body, m, err)
+		var e *failure.FieldError
+		if !errors.As(err, &e) || failure.ClassOf(err) != failure.Invalid {
+			t.Errorf("%s: match %+v, error %v; want *failure.FieldError", tc.body, m, err)
 			continue
 		}
-		if e.Rule != "r" || e.Field != tc.field || !strings.Contains(e.Message, tc.msg) {
+		if e.Field != `rule "r": `+tc.field || !strings.Contains(e.Rule, tc.msg) {
 			t.Errorf("%s: got %v; want %s: %s", tc.body, err, tc.field, tc.msg)
 		}
 		if tc.atTrigger != (m != nil) {
@@ -362,8 +368,8 @@ rules:
 	items := make([]int, 300)
 	body, _ := json.Marshal(map[string]any{"items": items})
 	_, _, err := run(t, mustParse(t, src, WithCostLimit(10_000)), nil, body)
-	var e *Error
-	if !errors.As(err, &e) || e.Rule != "expensive" || e.Field != "match" || !strings.Contains(e.Message, "cost limit") {
+	var e *failure.FieldError
+	if !errors.As(err, &e) || e.Field != `rule "expensive": match` || !strings.Contains(e.Rule, "cost limit") {
 		t.Fatalf("got %v, want a cost limit error", err)
 	}
 	if m, _, err := run(t, mustParse(t, src), nil, body); err != nil || m == nil {
