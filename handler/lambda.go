@@ -22,6 +22,8 @@ import (
 //   - an EventBridge event, a structured CloudEvent or a CTS trigger
 //     {"cts":{...}}: the answer is the result event as structured CloudEvent
 //     JSON, so that an on-success destination receives it;
+//   - with rules (Core.Rules), any JSON payload a rule matches, on its own
+//     or as an SQS or SNS message (without headers);
 //   - an SQS event whose record bodies are any of the above: the answer is an
 //     aws-lambda-go events.SQSEventResponse listing every record that did
 //     not succeed (the
@@ -110,23 +112,23 @@ func (l *Lambda) Handle(ctx context.Context, payload json.RawMessage) (json.RawM
 	return l.answer(l.runPayload(ctx, payload))
 }
 
-// runPayload decodes and runs one payload: a structured CloudEvent, an
-// EventBridge event or a CTS trigger.
+// runPayload decodes and runs one payload: the rules first, when there are
+// any; else a structured CloudEvent, an EventBridge event or a CTS trigger.
 func (l *Lambda) runPayload(ctx context.Context, payload []byte) Outcome {
-	t, err := events.Decode(payload)
+	d := l.core.DecodePayload(ctx, payload)
 	// As on the HTTP front door, a payload that is no JSON object, or an
 	// object of no known shape, is no trigger: there is nothing to name in a
 	// failed result event.
-	if errors.Is(err, events.ErrUnrecognized) {
-		l.core.logger().WarnContext(ctx, "unrecognized payload", "error", err)
+	if errors.Is(d.Err, events.ErrUnrecognized) && d.Status != 0 {
+		l.core.logger().WarnContext(ctx, "unrecognized payload", "error", d.Err)
 		return Outcome{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf(
 			"unrecognized payload: expected a structured CloudEvent, an EventBridge event, a CTS trigger {\"cts\":{...}}, "+
-				"an SQS or SNS event carrying one of these, or a Function URL request: %w", err)}
+				"an SQS or SNS event carrying one of these, or a Function URL request: %w", d.Err)}
 	}
-	if err != nil && t.Ref.ID == "" {
-		t.Ref = payloadRef(payload)
+	if d.Err != nil && d.Status == 0 && d.Trigger.Ref.ID == "" {
+		d.Trigger.Ref = payloadRef(payload)
 	}
-	return l.core.Run(ctx, t, err)
+	return l.core.RunDecoded(ctx, d)
 }
 
 // payloadRef reads what it can of the identity of a payload that did not

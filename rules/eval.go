@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +16,7 @@ import (
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Match is the rule that matched an input, with its action evaluated.
@@ -435,4 +437,52 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// Evaluate maps one payload to a trigger with the rules: h are its HTTP
+// headers (nil for an SQS, SNS or EventBridge body) and body its bytes. rule
+// is the name of the rule that matched, or "" when none did (then t and err
+// are zero, and the built-in decoders apply). When a rule matched but its
+// action failed to evaluate or made an invalid trigger, err is a
+// *failure.FieldError naming the rule and the field (class invalid), and t
+// carries the payload's Ref (Input.Base) so that the failed result names it;
+// a cancelled ctx gives ctx's error. It is the interface the front doors
+// use (handler.Rules), so that nothing else depends on CEL.
+func (s *Set) Evaluate(ctx context.Context, h http.Header, body []byte) (t events.Trigger, rule string, err error) {
+	in := NewInput(h, body)
+	m, err := s.Eval(ctx, in)
+	if err == nil && m == nil {
+		return events.Trigger{}, "", nil
+	}
+	base := in.Base()
+	if err != nil {
+		name := ""
+		if m != nil {
+			name = m.Rule
+		}
+		var fe *failure.FieldError
+		if errors.As(err, &fe) {
+			name = ruleOf(fe)
+		}
+		return events.Trigger{Ref: base.Ref, Time: base.Time, TraceParent: base.TraceParent}, name, err
+	}
+	t, err = m.Trigger(base)
+	if err != nil {
+		return events.Trigger{Ref: base.Ref, Time: base.Time, TraceParent: base.TraceParent}, m.Rule, err
+	}
+	return t, m.Rule, nil
+}
+
+// ruleOf returns the rule a problem's field names (`rule "x": ...`), or "?".
+func ruleOf(fe *failure.FieldError) string {
+	rest, ok := strings.CutPrefix(fe.Field, "rule ")
+	if !ok {
+		return "?"
+	}
+	if name, err := strconv.QuotedPrefix(rest); err == nil {
+		if s, err := strconv.Unquote(name); err == nil {
+			return s
+		}
+	}
+	return "?"
 }
