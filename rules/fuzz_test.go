@@ -42,11 +42,15 @@ rules:
     action: {type: ignore, reason: '"n=" + string(data.n)'}
 `
 
-// checkEval fails unless Eval and Trigger gave either an *Error naming the
+// checkEval fails unless Eval and Trigger gave either a *failure.FieldError naming the
 // rule and field, or a consistent trigger.
 func checkEval(t *testing.T, s *Set, h http.Header, body []byte) {
 	in := NewInput(h, body)
 	m, err := s.Eval(context.Background(), in)
+	// Evaluate, the front doors' way in, agrees with Eval.
+	if _, rule, evalErr := s.Evaluate(context.Background(), h, body); (rule == "" && evalErr == nil) != (m == nil && err == nil) {
+		t.Fatalf("Evaluate: rule %q, %v; Eval: %+v, %v", rule, evalErr, m, err)
+	}
 	if m == nil && err == nil {
 		return
 	}
