@@ -10,23 +10,33 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 # in Go 1.26 (golang/go#75804) and fails with "context deadline exceeded".
 FUZZTIME  ?= 10000x
 DIST      ?= dist
+# RULES=1 links the CEL rules engine (RULES_FILE) into the deployed binary:
+# about 8 MB and several ms of start-up more, so it is opt-in (see README).
+RULES     ?=
+comma     := ,
+TAGS      := lambda.norpc$(if $(filter 1 true yes,$(RULES)),$(comma)rules)
+# Packages whose tests cover the rules-tagged wiring (make test runs them
+# once more with -tags rules).
+RULES_PKGS := ./handler/... ./internal/app/... ./cmd/restorepoint/...
 
 .PHONY: all build test vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench
 
 all: build
 
-## build: the restorepoint binary (the one deployed) and restorepoint-dev (emulator, demo) into bin/
+## build: the restorepoint binary (the one deployed) and restorepoint-dev (emulator, demo) into bin/; RULES=1 links the rules engine
 build:
-	$(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/restorepoint
+	$(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/restorepoint
 	$(GO) build -trimpath -o $(DEVBIN) ./cmd/restorepoint-dev
 
 ## test: format and vet checks, the race-enabled test suite, and a short run of every fuzz target
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags rules $(RULES_PKGS)
 	$(MAKE) --no-print-directory fuzz-short
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags rules ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -53,18 +63,19 @@ demo:
 
 ## lambda-zip: dist/restorepoint-lambda.zip, the AWS Lambda package (provided.al2023, arm64)
 lambda-zip:
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/lambda/bootstrap ./cmd/restorepoint
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/lambda/bootstrap ./cmd/restorepoint
 	$(GO) run ./internal/tools/zipbootstrap -o $(DIST)/restorepoint-lambda.zip $(DIST)/lambda/bootstrap
 
 ## functiongraph-zip: dist/restorepoint-functiongraph.zip, the FunctionGraph package (linux/amd64): the same bootstrap serves an HTTP function and, with FUNCTIONGRAPH_MODE=event, an event function (custom runtime)
 functiongraph-zip:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/functiongraph/bootstrap ./cmd/restorepoint
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/functiongraph/bootstrap ./cmd/restorepoint
 	$(GO) run ./internal/tools/zipbootstrap -o $(DIST)/restorepoint-functiongraph.zip $(DIST)/functiongraph/bootstrap
 
 # build-RestorePointFunction is called by `sam build` (template.yaml, BuildMethod: makefile).
+# RULES=1 in the environment of `sam build` links the rules engine.
 build-RestorePointFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 2; }
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./cmd/restorepoint
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./cmd/restorepoint
 
 ## bench: restorepoint against the floor, side by side (about 2-4 minutes); writes docs/benchmarks.md
 bench:

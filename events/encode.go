@@ -51,6 +51,10 @@ func (r Ref) appendJSON(b []byte) []byte {
 		b = append(b, `,"subject":`...)
 		b = jsonstr.Append(b, r.Subject)
 	}
+	if r.Delivery != "" {
+		b = append(b, `,"delivery":`...)
+		b = jsonstr.Append(b, r.Delivery)
+	}
 	return append(b, '}')
 }
 

@@ -47,7 +47,7 @@ func TestCreatedAppendJSONIsEncodingJSON(t *testing.T) {
 		"every field":             full,
 		"empty":                   {},
 		"empty lists":             {Checkpoints: []Checkpoint{}, Resources: []ResourceRef{}, SkippedResources: []SkippedResource{}, Requests: []json.RawMessage{}},
-		"bare ids":                {Trigger: Ref{ID: "1", Source: "/s", Type: TypeServerTagged}, Resources: []ResourceRef{{ID: "r", Bare: true}}},
+		"bare ids":                {Trigger: Ref{ID: "1", Source: "/s", Type: TypeServerTagged, Delivery: "d"}, Resources: []ResourceRef{{ID: "r", Bare: true}}},
 		"checkpoint without JSON": {Checkpoints: []Checkpoint{{ID: "c"}}},
 	}
 	for name, c := range cases {
@@ -67,7 +67,7 @@ func FuzzCreatedAppendJSON(f *testing.F) {
 	f.Add("id", "/src", "<b>&", "vault", "srv \xff\u2028", "BackupService.6135", false)
 	f.Fuzz(func(t *testing.T, id, source, subject, vault, name, code string, dup bool) {
 		c := &Created{
-			Trigger:          Ref{ID: id, Source: source, Type: TypeDeployPre, Subject: subject},
+			Trigger:          Ref{ID: id, Source: source, Type: TypeDeployPre, Subject: subject, Delivery: name},
 			VaultID:          vault,
 			Checkpoints:      []Checkpoint{{ID: id, JSON: json.RawMessage(`{"id":"x"}`)}},
 			Resources:        []ResourceRef{{ID: id, Name: name}, {ID: vault, Type: subject}},

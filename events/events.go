@@ -57,6 +57,10 @@ type Ref struct {
 	Source  string `json:"source"`
 	Type    string `json:"type"`
 	Subject string `json:"subject,omitempty"`
+	// Delivery is the sender's id of this one delivery, when it has one
+	// (GitHub's X-GitHub-Delivery, GitLab's X-Gitlab-Event-UUID). It is not
+	// part of the idempotency key: a redelivery may carry another.
+	Delivery string `json:"delivery,omitempty"`
 }
 
 // Key returns the idempotency key of the event: its source and id.

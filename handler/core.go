@@ -50,6 +50,9 @@ type Core struct {
 	// turns it on, because its failures end in the platform's retries and
 	// on-failure destination, which never see a reply.
 	SinkFailures bool
+	// Rules, when not nil, are tried on every payload before the built-in
+	// decoders (RULES_FILE; see DecodeRequest and DecodePayload).
+	Rules Rules
 }
 
 // Outcome is what became of one trigger.
@@ -145,10 +148,7 @@ func statusOf(r events.Result) int {
 // HandleEvent decodes e and runs it. An event that does not decode ends in a
 // failed result of class invalid.
 func (c *Core) HandleEvent(ctx context.Context, e event.Event) Outcome {
-	t, err := events.DecodeEvent(e)
-	if err != nil {
-		t = events.Trigger{Ref: events.Ref{ID: e.ID(), Source: e.Source(), Type: e.Type(), Subject: e.Subject()}}
-	}
+	t, err := decodeEvent(e)
 	return c.Run(ctx, t, err)
 }
 
@@ -157,6 +157,11 @@ func (c *Core) HandleEvent(ctx context.Context, e event.Event) Outcome {
 // returns. The failed result's class is decodeErr's when it has one (a
 // failure.Classifier), else invalid.
 func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outcome {
+	return c.run(ctx, t, decodeErr, "")
+}
+
+// run is Run for a trigger that rule (when not "") made.
+func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule string) Outcome {
 	start := c.now()
 	d := delivery{core: c}
 	var (
@@ -179,7 +184,7 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 		res, err = c.Function.Handle(ctx, t, d.deliver)
 	}
 	out := d.outcome(res, err)
-	c.log(ctx, t, out, time.Since(start))
+	c.log(ctx, t, rule, out, time.Since(start))
 	return out
 }
 
@@ -255,15 +260,23 @@ func (d *delivery) outcome(res events.Result, err error) Outcome {
 	return out
 }
 
-func (c *Core) log(ctx context.Context, t events.Trigger, out Outcome, took time.Duration) {
+func (c *Core) log(ctx context.Context, t events.Trigger, rule string, out Outcome, took time.Duration) {
 	attrs := []slog.Attr{
 		slog.String("id", t.Ref.ID),
 		slog.String("source", t.Ref.Source),
 		slog.String("type", t.Ref.Type),
+	}
+	if t.Ref.Delivery != "" {
+		attrs = append(attrs, slog.String("delivery", t.Ref.Delivery))
+	}
+	if rule != "" {
+		attrs = append(attrs, slog.String("rule", rule))
+	}
+	attrs = append(attrs,
 		slog.String("outcome", outcomeName(out)),
 		slog.Int("status", out.Status),
 		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-	}
+	)
 	r := out.Result
 	if r.Subject != "" {
 		attrs = append(attrs, slog.String("vault", r.Subject))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 )
@@ -106,34 +107,93 @@ func FuzzHTTPReceive(f *testing.F) {
 		if len(body) > maxBody && status != http.StatusRequestEntityTooLarge {
 			t.Fatalf("body of %d bytes answered %d, want 413", len(body), status)
 		}
-		switch {
-		case res.Header.Get("Ce-Specversion") != "":
-			e, err := cehttp.NewEventFromHTTPResponse(res)
-			if err != nil {
-				t.Fatalf("reply is not a CloudEvent: %v", err)
-			}
-			if err := e.Validate(); err != nil {
-				t.Fatalf("reply event: %v", err)
-			}
-			if !json.Valid(e.Data()) {
-				t.Fatalf("reply data is not JSON: %.300s", e.Data())
-			}
-		case strings.HasPrefix(res.Header.Get("Content-Type"), event.ApplicationCloudEventsBatchJSON):
-			var batch []json.RawMessage
-			if err := json.Unmarshal(rec.Body.Bytes(), &batch); err != nil {
-				t.Fatalf("batch reply: %v", err)
-			}
+		checkReply(t, rec)
+		if bytes.Contains(rec.Body.Bytes(), []byte(secret)) {
+			t.Fatal("the reply holds the webhook secret")
+		}
+	})
+}
+
+// checkReply fails unless a reply is a result event, a batch of them, or a
+// JSON error with a message (never a 200 without a result).
+func checkReply(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	res := rec.Result()
+	status := res.StatusCode
+	switch {
+	case res.Header.Get("Ce-Specversion") != "":
+		e, err := cehttp.NewEventFromHTTPResponse(res)
+		if err != nil {
+			t.Fatalf("reply is not a CloudEvent: %v", err)
+		}
+		if err := e.Validate(); err != nil {
+			t.Fatalf("reply event: %v", err)
+		}
+		if !json.Valid(e.Data()) {
+			t.Fatalf("reply data is not JSON: %.300s", e.Data())
+		}
+	case strings.HasPrefix(res.Header.Get("Content-Type"), event.ApplicationCloudEventsBatchJSON):
+		var batch []json.RawMessage
+		if err := json.Unmarshal(rec.Body.Bytes(), &batch); err != nil {
+			t.Fatalf("batch reply: %v", err)
+		}
+	default:
+		var e struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+			t.Fatalf("status %d without a result event or an error message: %.300s", status, rec.Body.Bytes())
+		}
+		if status == http.StatusOK {
+			t.Fatalf("200 without a result: %.300s", rec.Body.Bytes())
+		}
+	}
+}
+
+// FuzzWebhookReceive posts fuzzed bodies as correctly signed GitHub, GitLab
+// and Flux webhooks (the event header fuzzed too) into the HTTP front door,
+// dry run: hostile bodies (deep nesting, huge strings, invalid UTF-8) are
+// answered 200, 400 or 415 with a well-formed reply, never 5xx.
+func FuzzWebhookReceive(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "webhooks", "*.http"))
+	for i, name := range files {
+		h, body := webhookRequest(f, filepath.Base(name))
+		event := h.Get(events.HeaderGitHubEvent) + h.Get(events.HeaderGitLabEvent)
+		f.Add(uint8(i), event, body)
+	}
+	f.Add(uint8(0), "deployment", []byte(strings.Repeat(`{"a":`, 10000)+"1"+strings.Repeat("}", 10000)))
+	f.Add(uint8(1), "Deployment Hook", []byte(`{"status":"running","deployment_id":1,"project":{"id":2,"path_with_namespace":"\xff"},"environment":"e"}`))
+	f.Add(uint8(0), "deployment", []byte("{\"action\":\"created\",\"repository\":{\"id\":1,\"full_name\":\"a\xff\"}}"))
+	f.Add(uint8(2), "", []byte(`{"involvedObject":{"kind":"K","name":"`+strings.Repeat("n", 100000)+`"},"reason":"r"}`))
+
+	const secret = "fuzz-hook-secret"
+	fn := function.New(function.Config{DryRun: true, DefaultVaultID: cbrtest.ExampleVaultID}, noAPI{})
+	h := handler.NewHTTP(&handler.Core{Function: fn, Source: "fuzz"}, handler.HTTPOptions{WebhookSecret: secret})
+	f.Fuzz(func(t *testing.T, sender uint8, eventName string, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		switch sender % 3 {
+		case 0:
+			req.Header.Set(events.HeaderGitHubEvent, eventName)
+			req.Header.Set(events.HeaderGitHubDelivery, "d-1")
+			req.Header.Set(events.HeaderGitHubSignature, events.SignGitHub(secret, body))
+		case 1:
+			req.Header.Set(events.HeaderGitLabEvent, eventName)
+			req.Header.Set(events.HeaderGitLabToken, secret)
+		case 2:
+			req.Header.Set(events.HeaderFluxComponent, eventName)
+			req.Header.Set(events.HeaderFluxSignature, events.SignGitHub(secret, body))
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusUnsupportedMediaType:
 		default:
-			var e struct {
-				Error string `json:"error"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
-				t.Fatalf("status %d without a result event or an error message: %.300s", status, rec.Body.Bytes())
-			}
-			if status == http.StatusOK {
-				t.Fatalf("200 without a result: %.300s", rec.Body.Bytes())
+			if !(sender%3 == 1 && eventName == "" && rec.Code == http.StatusUnauthorized) {
+				t.Fatalf("status %d: %.300s", rec.Code, rec.Body.Bytes())
 			}
 		}
+		checkReply(t, rec)
 		if bytes.Contains(rec.Body.Bytes(), []byte(secret)) {
 			t.Fatal("the reply holds the webhook secret")
 		}

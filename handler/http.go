@@ -28,7 +28,8 @@ type HTTPOptions struct {
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int64
 	// WebhookSecret, when set, is required as a bearer token or as the key of
-	// an X-Hub-Signature-256 HMAC of the body.
+	// an X-Hub-Signature-256 HMAC of the body. GitHub, GitLab and Flux
+	// webhooks always need it, in their sender's form (see authorize).
 	WebhookSecret iam.Secret
 	// RequestTokens takes the CBR credentials of each request from its
 	// FunctionGraph headers ("Include Keys"): the agency's temporary keys
@@ -52,8 +53,11 @@ const (
 )
 
 // NewHTTP returns the HTTP front door: POST / takes binary, structured and
-// batched CloudEvents, and the raw JSON payloads events.Decode knows (a CTS
-// trigger, an EventBridge event); GET /healthz and GET /readyz report health.
+// batched CloudEvents, GitHub, GitLab and Flux webhooks (signed with the
+// webhook secret), and the raw JSON payloads events.Decode knows (a CTS
+// trigger, an EventBridge event); with core.Rules, the rules are tried first
+// on every single request (see Core.DecodeRequest). GET /healthz and GET
+// /readyz report health.
 func NewHTTP(core *Core, opts HTTPOptions) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
@@ -108,7 +112,11 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 		}
 		secret = s
 	}
-	if err := authorizeWebhook(secret, r, body); err != nil {
+	sender := events.Sender(r.Header)
+	if err := authorize(secret, r, sender, body); err != nil {
+		// Nothing of the body is read or logged: it is not known to come
+		// from the holder of the secret.
+		h.core.logger().WarnContext(r.Context(), "request refused", "sender", sender, "error", err.Error())
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
@@ -116,43 +124,11 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 	if h.opts.RequestTokens {
 		ctx = iam.RequestContext(ctx, r.Header)
 	}
-	if isBatch(r.Header.Get("Content-Type")) {
+	if sender == "" && isBatch(r.Header.Get("Content-Type")) {
 		h.receiveBatch(ctx, w, r.Header, body)
 		return
 	}
-	msg := newHTTPMessage(r.Header, bytes.NewReader(body))
-	if msg.ReadEncoding() == binding.EncodingUnknown {
-		h.receivePayload(ctx, w, r.Header.Get("Content-Type"), body)
-		return
-	}
-	e, err := binding.ToEvent(ctx, msg)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "malformed CloudEvent: "+err.Error())
-		return
-	}
-	if err := e.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid CloudEvent: "+err.Error())
-		return
-	}
-	h.reply(ctx, w, h.core.HandleEvent(ctx, *e))
-}
-
-// receivePayload takes a body that is not a CloudEvent: a CTS trigger or an
-// EventBridge event, as FunctionGraph and webhooks may POST them.
-func (h *httpHandler) receivePayload(ctx context.Context, w http.ResponseWriter, contentType string, body []byte) {
-	const expected = "expected a CloudEvent (binary mode ce-* headers, Content-Type application/cloudevents+json, " +
-		"or application/cloudevents-batch+json), a CTS trigger payload {\"cts\":{...}} or an EventBridge event as application/json"
-	if !isJSON(contentType) {
-		writeError(w, http.StatusUnsupportedMediaType, expected+", not Content-Type "+strconv.Quote(contentType))
-		return
-	}
-	t, err := events.Decode(body)
-	if errors.Is(err, events.ErrUnrecognized) {
-		// Nothing in it names a trigger a failed result could speak of.
-		writeError(w, http.StatusUnsupportedMediaType, expected+"; "+err.Error())
-		return
-	}
-	h.reply(ctx, w, h.core.Run(ctx, t, err))
+	h.reply(ctx, w, h.core.RunDecoded(ctx, h.core.DecodeRequest(ctx, r.Header, body)))
 }
 
 // isJSON reports whether a Content-Type names JSON (or is missing, as some
@@ -216,19 +192,27 @@ func (h *httpHandler) reply(ctx context.Context, w http.ResponseWriter, o Outcom
 	}
 }
 
-// authorizeWebhook checks the webhook secret, when one is set, in constant
-// time.
-func authorizeWebhook(webhookSecret iam.Secret, r *http.Request, body []byte) error {
+// authorize checks the request's secret in constant time. A webhook of a
+// known sender (events.Sender) must carry its sender's proof of the secret,
+// and a webhook secret must be set (WEBHOOK_SECRET, or the webhook_secret
+// of CBR_CREDENTIALS_SECRET): GitHub's X-Hub-Signature-256, GitLab's
+// X-Gitlab-Token, Flux's X-Signature (generic-hmac provider) or, for Flux's
+// generic provider, Authorization: Bearer. Any other request needs, when
+// the secret is set, a bearer token or an X-Hub-Signature-256 HMAC of the
+// body. No error holds the secret.
+func authorize(webhookSecret iam.Secret, r *http.Request, sender string, body []byte) error {
 	secret := webhookSecret.Reveal()
+	if sender != "" {
+		if secret == "" {
+			return fmt.Errorf("a %s webhook needs WEBHOOK_SECRET: set it here and as the webhook's secret", sender)
+		}
+		return verifySender(sender, r.Header, body, secret)
+	}
 	if secret == "" {
 		return nil
 	}
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(secret)) == 1 {
-			return nil
-		}
-		return errors.New("Authorization: bearer token does not match WEBHOOK_SECRET")
+	if ok, err := bearer(r.Header, secret); ok || err != nil {
+		return err
 	}
 	if sig := r.Header.Get(HeaderSignature); sig != "" {
 		want := SignBody([]byte(secret), body)
@@ -238,6 +222,40 @@ func authorizeWebhook(webhookSecret iam.Secret, r *http.Request, body []byte) er
 		return errors.New(HeaderSignature + ": signature does not match the body")
 	}
 	return errors.New("webhook secret required: send Authorization: Bearer <secret> or " + HeaderSignature + ": sha256=<hex HMAC-SHA256 of the body>")
+}
+
+// verifySender checks the proof of secret a webhook sender sends.
+func verifySender(sender string, h http.Header, body []byte, secret string) error {
+	switch sender {
+	case events.SenderGitHub:
+		return events.VerifyGitHubSignature(h, body, secret)
+	case events.SenderGitLab:
+		return events.VerifyGitLabToken(h, secret)
+	case events.SenderFlux:
+		if h.Get(events.HeaderFluxSignature) != "" {
+			return events.VerifyFluxSignature(h, body, secret)
+		}
+		if ok, err := bearer(h, secret); ok || err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: Flux: use the generic-hmac provider (%s) or send Authorization: Bearer <secret>",
+			events.ErrSignature, events.HeaderFluxSignature)
+	}
+	return fmt.Errorf("%w: unknown sender %q", events.ErrSignature, sender)
+}
+
+// bearer checks an Authorization: Bearer token against secret: ok when it
+// matches, an error when one is sent that does not, neither when none is.
+func bearer(h http.Header, secret string) (ok bool, err error) {
+	auth := h.Get("Authorization")
+	if auth == "" {
+		return false, nil
+	}
+	token, isBearer := strings.CutPrefix(auth, "Bearer ")
+	if isBearer && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(secret)) == 1 {
+		return true, nil
+	}
+	return false, errors.New("Authorization: bearer token does not match WEBHOOK_SECRET")
 }
 
 // SignBody returns the X-Hub-Signature-256 value for body under secret.

@@ -46,6 +46,7 @@ type frontOptions struct {
 	function function.Config
 	noSink   bool
 	attempts int
+	rules    handler.Rules
 }
 
 func newFront(t *testing.T, opts frontOptions) *front {
@@ -67,6 +68,7 @@ func newFront(t *testing.T, opts frontOptions) *front {
 		Function: function.New(opts.function, api),
 		Source:   "restorepoint-test",
 		Logger:   newTestLogger(f.logs),
+		Rules:    opts.rules,
 	}
 	if !opts.noSink {
 		s, err := handler.NewHTTPSink(f.sink.URL, nil)
@@ -82,8 +84,8 @@ func newFront(t *testing.T, opts frontOptions) *front {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, secret := range []string{cbrtest.DefaultToken, webhookSecret} {
-			if strings.Contains(f.logs.String(), secret) {
+		for _, secret := range []string{cbrtest.DefaultToken, webhookSecret, opts.http.WebhookSecret.Reveal()} {
+			if secret != "" && strings.Contains(f.logs.String(), secret) {
 				t.Errorf("logs contain a secret: %s", f.logs.String())
 			}
 		}

@@ -22,6 +22,8 @@ import (
 //   - an EventBridge event, a structured CloudEvent or a CTS trigger
 //     {"cts":{...}}: the answer is the result event as structured CloudEvent
 //     JSON, so that an on-success destination receives it;
+//   - with rules (Core.Rules), any JSON payload a rule matches, on its own
+//     or as an SQS or SNS message (without headers);
 //   - an SQS event whose record bodies are any of the above: the answer is an
 //     aws-lambda-go events.SQSEventResponse listing every record that did
 //     not succeed (the
@@ -138,22 +140,23 @@ func (l *Lambda) unrecognizedPayload(ctx context.Context, _ []byte, err error) O
 			"an SQS or SNS event carrying one of these, or a Function URL request: %w", err)}
 }
 
-// runPayload decodes and runs one payload of a kind events.Decode knows: a
-// structured CloudEvent, an EventBridge event, a CTS or timer trigger.
+// runPayload decodes and runs one payload that came without headers: the
+// rules first, when there are any; else a kind events.Decode knows (a
+// structured CloudEvent, an EventBridge event, a CTS or timer trigger).
 func (r runner) runPayload(ctx context.Context, payload []byte) Outcome {
 	return r.runDecoded(ctx, payload, events.Decode)
 }
 
-// runDecoded decodes one payload with decode and runs it.
+// runDecoded decodes one payload, by the rules or else with decode, and runs it.
 func (r runner) runDecoded(ctx context.Context, payload []byte, decode func([]byte) (events.Trigger, error)) Outcome {
-	t, err := decode(payload)
-	if errors.Is(err, events.ErrUnrecognized) {
-		return r.unrecognized(ctx, payload, err)
+	d := r.core.decodePayload(ctx, payload, decode)
+	if errors.Is(d.Err, events.ErrUnrecognized) && d.Status != 0 {
+		return r.unrecognized(ctx, payload, d.Err)
 	}
-	if err != nil && t.Ref.ID == "" {
-		t.Ref = payloadRef(payload)
+	if d.Err != nil && d.Status == 0 && d.Trigger.Ref.ID == "" {
+		d.Trigger.Ref = payloadRef(payload)
 	}
-	return r.core.Run(ctx, t, err)
+	return r.core.RunDecoded(ctx, d)
 }
 
 // payloadRef reads what it can of the identity of a payload that did not

@@ -41,6 +41,12 @@ type lambdaRig struct {
 
 func newLambdaRig(t *testing.T) *lambdaRig {
 	t.Helper()
+	return newLambdaRigWith(t, lambdaWebhookSecret, nil)
+}
+
+// newLambdaRigWith is newLambdaRig with the given webhook secret and rules.
+func newLambdaRigWith(t *testing.T, secret iam.Secret, rules handler.Rules) *lambdaRig {
+	t.Helper()
 	emu := cbrtest.NewServer(cbrtest.Options{})
 	t.Cleanup(emu.Close)
 	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.NewStatic(cbrtest.DefaultToken),
@@ -60,13 +66,14 @@ func newLambdaRig(t *testing.T) *lambdaRig {
 		Sink:     s,
 		Source:   "restorepoint-lambda-test",
 		Logger:   newTestLogger(rig.logs),
+		Rules:    rules,
 	}
-	l := handler.NewLambda(core, handler.HTTPOptions{WebhookSecret: lambdaWebhookSecret})
+	l := handler.NewLambda(core, handler.HTTPOptions{WebhookSecret: secret})
 	rig.lambda = lambda.NewHandler(l)
 	t.Cleanup(func() {
 		logs := rig.logs.String()
-		for _, secret := range []string{cbrtest.DefaultToken, lambdaWebhookSecret} {
-			if strings.Contains(logs, secret) {
+		for _, s := range []string{cbrtest.DefaultToken, secret.Reveal()} {
+			if s != "" && strings.Contains(logs, s) {
 				t.Errorf("logs contain a secret: %s", logs)
 			}
 		}

@@ -12,7 +12,8 @@ import (
 // net/http/httptest, and not the parts of sdk-go only the demo's
 // CloudEvents client needs (the client, its context package, protocol/http
 // and with them go.uber.org/zap). The emulator and demo commands are
-// unknown to it; they are in cmd/restorepoint-dev.
+// unknown to it; they are in cmd/restorepoint-dev. Nor does it link the
+// rules engine (CEL, protobuf, ANTLR) unless built with the tag rules.
 func TestDeployedBinaryIsLean(t *testing.T) {
 	for _, cmd := range []string{"emulator", "demo"} {
 		_, _, err := runCmd(t, "", cmd)
@@ -40,6 +41,29 @@ func TestDeployedBinaryIsLean(t *testing.T) {
 			strings.HasPrefix(pkg, "github.com/kelseyhightower/envconfig"),
 			pkg == "text/template", pkg == "regexp":
 			t.Errorf("the deployed binary links %s", pkg)
+		case isRulesEngine(pkg):
+			t.Errorf("without the build tag rules, the deployed binary links %s (the rules engine: about 8 MB)", pkg)
 		}
 	}
+
+	// With the tag, the rules engine is there: the tag is what keeps it out.
+	out, err = exec.Command(goCmd, "list", "-deps", "-tags", "lambda.norpc,rules", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps -tags rules: %v", err)
+	}
+	if !strings.Contains(" "+strings.Join(strings.Fields(string(out)), " ")+" ", " cel.dev/cel-go/cel ") {
+		t.Error("with the build tag rules, cel.dev/cel-go/cel is not linked")
+	}
+}
+
+// isRulesEngine reports whether pkg belongs to the rules engine: the rules
+// package, CEL and what only CEL needs (protobuf, ANTLR, YAML).
+func isRulesEngine(pkg string) bool {
+	for _, prefix := range []string{"cel.dev/", "github.com/google/cel-go", "github.com/antlr4-go/",
+		"google.golang.org/protobuf", "google.golang.org/genproto", "gopkg.in/yaml", "github.com/restorepoint/restorepoint/rules"} {
+		if strings.HasPrefix(pkg, prefix) {
+			return true
+		}
+	}
+	return false
 }

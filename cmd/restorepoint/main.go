@@ -7,7 +7,10 @@
 //	restorepoint [serve]        serve HTTP (Lambda when AWS_LAMBDA_RUNTIME_API is set,
 //	                            FunctionGraph's runtime API when FUNCTIONGRAPH_MODE=event)
 //	restorepoint lambda         serve AWS Lambda invocations
-//	restorepoint explain FILE   show what an event would do, without calling the API
+//	restorepoint explain [--request] FILE
+//	                            show what an event (or HTTP request) would do, without calling the API
+//	restorepoint rules check FILE
+//	                            validate a rules file (a binary built with RULES=1)
 //	restorepoint version
 //	restorepoint help [env]
 //
@@ -78,7 +81,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "lambda":
 		return runLambda(ctx, getenv, stderr)
 	case "explain":
-		return runExplain(args, getenv, stdin, stdout, stderr)
+		return runExplain(ctx, args, getenv, stdin, stdout, stderr)
+	case "rules":
+		return runRules(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "restorepoint", version)
 		return nil
@@ -95,7 +100,11 @@ Usage:
                                 (AWS Lambda when AWS_LAMBDA_RUNTIME_API is set; FunctionGraph's
                                 runtime API at $RUNTIME_API_ADDR when FUNCTIONGRAPH_MODE=event)
   restorepoint lambda           serve AWS Lambda invocations through the Runtime API
-  restorepoint explain [FILE|-] print what an event would do, without calling the API
+  restorepoint explain [--request] [FILE|-]
+                                print what an event (or an HTTP request with
+                                --request) would do, without calling the API
+  restorepoint rules check FILE validate a rules file (RULES_FILE; needs a
+                                binary built with RULES=1)
   restorepoint version          print the version
   restorepoint help env         list every environment variable
   restorepoint COMMAND -h       help on a command
@@ -108,5 +117,34 @@ func runHelp(args []string, stdout io.Writer) error {
 		return app.PrintEnv(stdout)
 	}
 	_, err := io.WriteString(stdout, usage)
+	return err
+}
+
+// runRules runs `restorepoint rules check FILE`: exit status 0 and a
+// summary when the file compiles, 2 with every problem when it does not (or
+// when the binary was built without rules).
+func runRules(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") || len(args) == 0 {
+		fmt.Fprintln(stderr, `Usage: restorepoint rules check FILE
+
+Compiles and type-checks a rules file (the RULES_FILE format, see README) and
+reports every problem at once, naming line, rule and field. Needs a binary
+built with the rules engine (make build RULES=1).`)
+		if len(args) == 0 {
+			return usageError{errors.New("rules: missing subcommand check")}
+		}
+		return nil
+	}
+	if args[0] != "check" || len(args) != 2 {
+		return usageError{errors.New("usage: restorepoint rules check FILE")}
+	}
+	summary, err := app.CheckRules(args[1])
+	if errors.Is(err, app.ErrRulesNotBuiltIn) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, summary)
 	return err
 }

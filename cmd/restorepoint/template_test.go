@@ -254,7 +254,7 @@ func TestSAMTemplate(t *testing.T) {
 	walk(tpl)
 
 	// The Makefile target sam build calls writes a stripped bootstrap with
-	// the lambda.norpc tag into ARTIFACTS_DIR.
+	// the lambda.norpc tag (and rules with RULES=1: TAGS) into ARTIFACTS_DIR.
 	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
 	if err != nil {
 		t.Fatal(err)
@@ -263,10 +263,13 @@ func TestSAMTemplate(t *testing.T) {
 	if target == nil {
 		t.Fatal("Makefile has no target build-RestorePointFunction")
 	}
-	for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "-tags lambda.norpc", "$(LDFLAGS)", "-o $(ARTIFACTS_DIR)/bootstrap"} {
+	for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "-tags '$(TAGS)'", "$(LDFLAGS)", "-o $(ARTIFACTS_DIR)/bootstrap"} {
 		if !bytes.Contains(target[1], []byte(want)) {
 			t.Errorf("build-RestorePointFunction lacks %q:\n%s", want, target[1])
 		}
+	}
+	if !regexp.MustCompile(`(?m)^TAGS\s*:=\s*lambda\.norpc\$\(if \$\(filter 1 true yes,\$\(RULES\)\),\$\(comma\)rules\)$`).Match(mk) {
+		t.Error("TAGS is not lambda.norpc, plus rules with RULES=1")
 	}
 	if !regexp.MustCompile(`(?m)^LDFLAGS\s*:=\s*-s -w\b`).Match(mk) {
 		t.Error("LDFLAGS does not strip the binary (-s -w)")

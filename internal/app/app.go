@@ -30,10 +30,15 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// New wires the credentials, CBR client, function, result sink and core
-// from cfg, which Load or Config.Check has accepted. version goes into the
-// User-Agent of CBR calls and into the start log line.
+// New wires the credentials, CBR client, function, rules, result sink and
+// core from cfg, which Load or Config.Check has accepted. version goes into
+// the User-Agent of CBR calls and into the start log line. A rules file
+// (RULES_FILE) that does not compile is a *ConfigError listing every problem.
 func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
+	ruleSet, err := LoadRules(cfg.RulesFile)
+	if err != nil {
+		return nil, err
+	}
 	creds, err := newCredentials(cfg)
 	if err != nil {
 		return nil, err
@@ -47,7 +52,7 @@ func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
 		return nil, err
 	}
 	fn := function.New(cfg.FunctionConfig(), client)
-	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger}
+	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger, Rules: ruleSet}
 	if sink := cfg.Sink(); sink != "" {
 		s, err := handler.NewHTTPSink(sink, httpClient)
 		if err != nil {
@@ -65,7 +70,7 @@ func (a *App) Config() Config { return a.cfg }
 // sink URL without a password).
 func (a *App) LogStart(msg string, attrs ...any) {
 	attrs = append(attrs, "endpoint", a.cfg.CBREndpoint(), "project_id", a.cfg.ProjectID, "auth", a.cfg.Auth,
-		"sink", handler.RedactURL(a.cfg.Sink()), "dry_run", a.cfg.DryRun, "version", a.version)
+		"sink", handler.RedactURL(a.cfg.Sink()), "dry_run", a.cfg.DryRun, "rules_file", a.cfg.RulesFile, "version", a.version)
 	a.logger.Info(msg, attrs...)
 }
 

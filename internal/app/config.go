@@ -55,7 +55,8 @@ type Config struct {
 	ResultSource      string     `envconfig:"RESULT_SOURCE" default:"restorepoint" desc:"source attribute of result events"`
 	ResultSink        string     `envconfig:"RESULT_SINK" desc:"URL every result event is also POSTed to"`
 	KSink             string     `envconfig:"K_SINK" desc:"sink injected by a Knative SinkBinding; used when RESULT_SINK is unset"`
-	WebhookSecret     iam.Secret `envconfig:"WEBHOOK_SECRET" desc:"when set, requests need Authorization: Bearer SECRET or an X-Hub-Signature-256 HMAC of the body"`
+	WebhookSecret     iam.Secret `envconfig:"WEBHOOK_SECRET" desc:"when set, requests need Authorization: Bearer SECRET or an X-Hub-Signature-256 HMAC of the body; GitHub, GitLab and Flux webhooks always need it"`
+	RulesFile         string     `envconfig:"RULES_FILE" desc:"YAML file of rules mapping any JSON event to a trigger, tried before the built-in decoders (needs a bootstrap built with RULES=1)"`
 	LogLevel          string     `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	Port           int           `envconfig:"PORT" default:"8080" desc:"HTTP port (FunctionGraph: 8000)"`
@@ -324,6 +325,9 @@ func (c Config) problems() []error {
 	}
 	if _, err := c.logLevel(); err != nil {
 		bad("LOG_LEVEL: %v", err)
+	}
+	if c.RulesFile != "" && !RulesBuiltIn {
+		out = append(out, ErrRulesNotBuiltIn)
 	}
 	return out
 }

@@ -1,0 +1,206 @@
+package events
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/restorepoint/restorepoint/internal/jsonstr"
+)
+
+// Ref types of triggers decoded from GitHub webhooks: "com.github." and the
+// X-GitHub-Event ("com.github.deployment", "com.github.ping", "com.github.push").
+const (
+	GitHubTypePrefix     = "com.github."
+	GitHubTypeDeployment = GitHubTypePrefix + "deployment"
+	GitHubTypePing       = GitHubTypePrefix + "ping"
+)
+
+// GitHubSourcePrefix prefixes the Ref.Source of a GitHub trigger that names
+// a repository: "github/repositories/<repository id>".
+const GitHubSourcePrefix = "github/repositories/"
+
+// GitHubPayloadKey is the member of a deployment's payload that carries
+// restorepoint's parameters: deployment.payload.restorepoint.
+const GitHubPayloadKey = "restorepoint"
+
+// DecodeGitHub decodes a GitHub webhook delivery, given its headers and raw
+// body (check the signature first, with VerifyGitHubSignature).
+//
+//   - X-GitHub-Event "deployment" with action "created" whose
+//     deployment.payload.restorepoint is an object becomes a KindDeployPre
+//     trigger: Service is repository.full_name, Version deployment.sha
+//     ("<ref>@<sha>" when deployment.ref is a branch or tag), Environment
+//     deployment.environment, and resources, vault_id, wait, incremental,
+//     auto_trigger, name and description come from payload.restorepoint as
+//     in a deploy.pre event's data. payload may also be a JSON-encoded string.
+//   - A deployment without payload.restorepoint, or with another action, is
+//     KindIgnored with the reason (a rule may still map it).
+//   - "ping" is KindIgnored with Ref.Type GitHubTypePing: the webhook is set
+//     up; answer 200.
+//   - Any other event is KindIgnored with the reason; its body is not read.
+//
+// The Ref of a deployment is Source "github/repositories/<repository.id>",
+// ID deployment.id: the same for every redelivery. Ref.Delivery is
+// X-GitHub-Delivery, Ref.Subject repository.full_name, Time
+// deployment.created_at. A deployment missing a field it needs is an error
+// naming it ("deployment.sha"); errors are
+// *failure.FieldError, and come with the Ref as far as it was read (so that
+// a failed result names the delivery).
+func DecodeGitHub(h http.Header, body []byte) (Trigger, error) {
+	event := strings.ToLower(strings.TrimSpace(h.Get(HeaderGitHubEvent)))
+	delivery := headerText(h, HeaderGitHubDelivery)
+	if event == "" {
+		return Trigger{}, fieldErr("header "+HeaderGitHubEvent, "required")
+	}
+	if !isPlainName(event) {
+		return Trigger{}, fieldErr("header "+HeaderGitHubEvent, "must be a GitHub event name")
+	}
+	id := delivery
+	if id == "" {
+		id = BodyID(body)
+	}
+	t := Trigger{Ref: Ref{ID: id, Source: "github", Type: GitHubTypePrefix + event, Delivery: delivery}}
+	switch event {
+	case "ping":
+		if hook := headerText(h, HeaderGitHubHookID); hook != "" {
+			t.Ref.Source = "github/hooks/" + hook
+		}
+		return ignored(t, "GitHub ping: the webhook is set up"), nil
+	case "deployment":
+		return decodeGitHubDeployment(t, body)
+	}
+	return ignored(t, fmt.Sprintf("GitHub event %q is not handled (only deployment)", event)), nil
+}
+
+func ignored(t Trigger, reason string) Trigger {
+	t.Kind, t.IgnoreReason = KindIgnored, reason
+	return t
+}
+
+func decodeGitHubDeployment(t Trigger, body []byte) (Trigger, error) {
+	o, err := parseObject(body, "")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	action, err := o.requiredString("action")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	repo, err := o.requiredMember("repository")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	repoID, err := repo.requiredID("id")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	fullName, err := repo.requiredString("full_name")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	dep, err := o.requiredMember("deployment")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	depID, err := dep.requiredID("id")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	t.Ref.Source, t.Ref.ID, t.Ref.Subject = GitHubSourcePrefix+repoID, depID, fullName
+	if action != "created" {
+		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s: action %q is not created", depID, fullName, action)), nil
+	}
+	sha, err := dep.requiredString("sha")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	ref, err := dep.string("ref")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	env, err := dep.string("environment")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	if t.Time, err = flexTime(dep, "created_at"); err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	params, ok, err := githubParams(dep)
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	if !ok {
+		to := ""
+		if env != "" {
+			to = " to " + env
+		}
+		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s%s has no payload.%s and no rule maps it",
+			depID, fullName, to, GitHubPayloadKey)), nil
+	}
+	d, err := decodeDeployParams(params)
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	d.Service, d.Environment, d.Version = fullName, env, sha
+	if ref != "" && ref != sha {
+		d.Version = ref + "@" + sha
+	}
+	t.Kind, t.DeployPre = KindDeployPre, d
+	return t, nil
+}
+
+// githubParams returns deployment.payload.restorepoint. GitHub keeps a
+// deployment's payload as given: an object, or a string holding JSON.
+func githubParams(dep object) (object, bool, error) {
+	raw := dep.raw("payload")
+	path := dep.at("payload")
+	if raw == nil {
+		return object{}, false, nil
+	}
+	if raw[0] == '"' {
+		s, ok := jsonstr.Decode(raw)
+		if !ok || !strings.HasPrefix(strings.TrimSpace(s), "{") {
+			return object{}, false, nil
+		}
+		raw = []byte(s)
+	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return object{}, false, nil
+	}
+	payload, err := parseObject(raw, path)
+	if err != nil {
+		return object{}, false, err
+	}
+	return payload.member(GitHubPayloadKey)
+}
+
+// decodeDeployParams decodes the deploy.pre fields a sender's payload may
+// carry: resources, vault_id, wait, incremental, auto_trigger, name, description.
+func decodeDeployParams(o object) (*DeployPre, error) {
+	var d DeployPre
+	var err error
+	if d.Resources, err = decodeResources(o.raw("resources"), o.at("resources")); err != nil {
+		return nil, err
+	}
+	if d.VaultID, err = o.uuid("vault_id", false); err != nil {
+		return nil, err
+	}
+	if d.Incremental, err = o.optBool("incremental"); err != nil {
+		return nil, err
+	}
+	if d.AutoTrigger, err = o.optBool("auto_trigger"); err != nil {
+		return nil, err
+	}
+	if d.Wait, err = o.bool("wait"); err != nil {
+		return nil, err
+	}
+	if d.Name, err = o.string("name"); err != nil {
+		return nil, err
+	}
+	if d.Description, err = o.string("description"); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
