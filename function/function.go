@@ -1,8 +1,10 @@
 // Package function is restorepoint's core: it turns a trigger into
 // create-checkpoint calls and a result. It decides the vault, the name and
-// description, splits large requests, answers duplicate deliveries from an
-// idempotency record, and optionally waits for the restore point to become
-// available. It knows nothing of the platform an event came from.
+// description, splits large requests, and optionally waits for the restore
+// point to become available. It owns idempotency and delivery end to end:
+// through a Store it answers duplicate deliveries from a record, and it
+// hands every result to the caller's Deliver, a created one exactly once
+// across duplicates. It knows nothing of the platform an event came from.
 package function
 
 import (
