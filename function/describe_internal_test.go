@@ -56,3 +56,28 @@ func FuzzCleanDescription(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeRecord holds decodeRecord to never panic, and to decode what
+// encodeRecord made of what it decoded to the same record.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add([]byte(`{"id":"r","subject":"v","created":{"trigger":{"id":"1","source":"s"},"vault_id":"v","checkpoints":[{"id":"c","status":"protecting"}],"resources":[],"skipped_resources":[]}}`))
+	f.Add([]byte(`{"id":"r"}`))
+	f.Add([]byte(`{"created":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := decodeRecord(data)
+		if err != nil {
+			return
+		}
+		enc, err := encodeRecord(r)
+		if err != nil {
+			t.Fatalf("encode of decoded %q: %v", data, err)
+		}
+		again, err := decodeRecord(enc)
+		if err != nil {
+			t.Fatalf("decode of re-encoded %s: %v", enc, err)
+		}
+		if enc2, _ := encodeRecord(again); string(enc2) != string(enc) {
+			t.Fatalf("round trip not stable:\n%s\n%s", enc, enc2)
+		}
+	})
+}
