@@ -45,6 +45,9 @@ type Store struct {
 	client *goredis.Client
 	now    func() time.Time
 	addr   string
+	// The scripts, made by New rather than at package init (NewScript
+	// hashes its source), so that linking the store costs nothing at start.
+	begin, complete, settle *goredis.Script
 }
 
 // Options tune a Store; the zero value is ready to use.
@@ -108,7 +111,10 @@ func New(rawURL string, o Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{client: goredis.NewClient(opts), now: now, addr: opts.Addr}, nil
+	return &Store{client: goredis.NewClient(opts), now: now, addr: opts.Addr,
+		begin:    goredis.NewScript(beginScript),
+		complete: goredis.NewScript(completeScript),
+		settle:   goredis.NewScript(settleScript)}, nil
 }
 
 // Addr is the server's host:port (never the password), for logs.
@@ -142,7 +148,7 @@ func unixMS(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 // {state, result}: 0 claimed fresh, 1 claimed with a partial result,
 // 2 in progress, 3 completed and delivered, 4 completed and handed over
 // for delivery.
-var beginScript = goredis.NewScript(`
+const beginScript = `
 local lock = 'L' .. ARGV[2]
 if redis.call('SET', KEYS[1], lock, 'NX', 'PX', ARGV[1]) then return {0, ''} end
 local v = redis.call('GET', KEYS[1])
@@ -167,11 +173,11 @@ if state == 'U' then
   return {4, string.sub(v, 2)}
 end
 return {2, ''}
-`)
+`
 
 // completeScript stores a completed result. ARGV: result, expiry PX,
 // deliver ("1": held for delivery until the lock of Begin ran out).
-var completeScript = goredis.NewScript(`
+const completeScript = `
 if ARGV[3] == '1' then
   local hold = '0'
   local v = redis.call('GET', KEYS[1])
@@ -181,10 +187,10 @@ else
   redis.call('SET', KEYS[1], 'D' .. ARGV[1], 'PX', ARGV[2])
 end
 return 1
-`)
+`
 
 // settleScript ends a delivery. ARGV: delivered ("1" or "0").
-var settleScript = goredis.NewScript(`
+const settleScript = `
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local state = string.sub(v, 1, 1)
@@ -199,11 +205,11 @@ end
 if ARGV[1] == '1' then state = 'D' else state = 'U' end
 redis.call('SET', KEYS[1], state .. result, 'KEEPTTL')
 return 1
-`)
+`
 
 // Begin implements function.Store.
 func (s *Store) Begin(ctx context.Context, key string, lockUntil time.Time) (function.Claim, error) {
-	out, err := beginScript.Run(ctx, s.client, []string{Prefix + key},
+	out, err := s.begin.Run(ctx, s.client, []string{Prefix + key},
 		s.ms(lockUntil), unixMS(lockUntil), unixMS(s.now())).Slice()
 	if err != nil {
 		return function.Claim{}, s.fail("begin", err)
@@ -248,7 +254,7 @@ func (s *Store) Complete(ctx context.Context, key string, result []byte, expiry 
 	if deliver {
 		d = "1"
 	}
-	if err := completeScript.Run(ctx, s.client, []string{Prefix + key}, result, s.ms(expiry), d).Err(); err != nil {
+	if err := s.complete.Run(ctx, s.client, []string{Prefix + key}, result, s.ms(expiry), d).Err(); err != nil {
 		return s.fail("complete", err)
 	}
 	return nil
@@ -260,7 +266,7 @@ func (s *Store) Settle(ctx context.Context, key string, delivered bool) error {
 	if delivered {
 		d = "1"
 	}
-	if err := settleScript.Run(ctx, s.client, []string{Prefix + key}, d).Err(); err != nil {
+	if err := s.settle.Run(ctx, s.client, []string{Prefix + key}, d).Err(); err != nil {
 		return s.fail("settle", err)
 	}
 	return nil
