@@ -187,4 +187,3 @@ func TestRedisStoppedMidStorm(t *testing.T) {
 		t.Errorf("%d creates, want %d (statuses %v)", n, triggers, statuses)
 	}
 }
-
