@@ -19,7 +19,7 @@ TAGS      := lambda.norpc$(if $(filter 1 true yes,$(RULES)),$(comma)rules)
 # once more with -tags rules).
 RULES_PKGS := ./handler/... ./internal/app/... ./cmd/restorepoint/...
 
-.PHONY: all build test vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench
+.PHONY: all build test redis-server vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench
 
 all: build
 
@@ -29,10 +29,19 @@ build:
 	$(GO) build -trimpath -o $(DEVBIN) ./cmd/restorepoint-dev
 
 ## test: format and vet checks, the race-enabled test suite, and a short run of every fuzz target
-test: fmt-check vet
+test: redis-server fmt-check vet
 	$(GO) test -race -count=1 ./...
 	$(GO) test -race -count=1 -tags rules $(RULES_PKGS)
 	$(MAKE) --no-print-directory fuzz-short
+
+# The tests of the Redis store, e2e and the benchmark start a real redis-server
+# on a loopback port (none is skipped for want of it): install it when missing.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing redis-server (apt-get)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+	else echo "redis-server not found: install the Debian package redis-server"; exit 1; fi
 
 vet:
 	$(GO) vet ./...

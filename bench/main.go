@@ -8,7 +8,10 @@
 //
 //   - throughput and latency of the HTTP receiver under 1, 16 and 64
 //     concurrent senders, against "restorepoint-dev emulator" with no added
-//     latency, each run with a fresh emulator and receiver;
+//     latency, each run with a fresh emulator and receiver: restorepoint
+//     with in-memory records and the lookup off (CBR_DEDUPE=off), and
+//     "restorepoint+redis" with the shared Redis store (a redis-server the
+//     harness starts on a loopback port) and the lookup before creating on;
 //   - peak resident memory (VmHWM) and CPU time per event under that load;
 //   - cold start: process start to the answer to the first event, over HTTP
 //     and, when the tree has Lambda support, under the Lambda Runtime
@@ -39,7 +42,21 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/restorepoint/restorepoint/store/redis/redistest"
 )
+
+// redisName is the receiver restorepoint with the Redis store and the lookup.
+const redisName = "restorepoint+redis"
+
+// redisReceiver is rp with the shared Redis store at url and the lookup
+// before creating on: what many instances run with.
+func redisReceiver(rp receiver, url string) receiver {
+	r := rp
+	r.name = redisName
+	r.env = []string{"IDEMPOTENCY_STORE=" + url, "CBR_DEDUPE=lookup"}
+	return r
+}
 
 // options are the command-line flags.
 type options struct {
@@ -55,6 +72,7 @@ type options struct {
 	timeout    time.Duration
 	skipGoTest bool
 	rpBin      string
+	redis      bool
 }
 
 func main() {
@@ -71,9 +89,10 @@ func main() {
 	flag.IntVar(&o.colds, "coldstarts", 10, "cold starts per receiver")
 	flag.StringVar(&levels, "senders", levels, "comma-separated concurrency levels")
 	flag.StringVar(&o.benchtime, "benchtime", "1s", "go test -benchtime of the in-process benchmarks")
-	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute+30*time.Second, "bound on the whole run")
+	flag.DurationVar(&o.timeout, "timeout", 7*time.Minute, "bound on the whole run")
 	flag.BoolVar(&o.skipGoTest, "skip-gotest", false, "skip the in-process go test benchmarks")
 	flag.StringVar(&o.rpBin, "restorepoint", "", "measure this restorepoint binary instead of building one (to compare builds)")
+	flag.BoolVar(&o.redis, "redis", true, "also measure restorepoint with the Redis store and the lookup (needs redis-server)")
 	flag.Parse()
 	var err error
 	if o.levels, err = parseLevels(levels); err != nil {
@@ -164,12 +183,22 @@ func run(o options) error {
 			return err
 		}
 	}
-	rp := receiver{name: "restorepoint", bin: bins.restorepoint, args: []string{"serve"}, check: checkCreated}
+	rp := receiver{name: "restorepoint", bin: bins.restorepoint, args: []string{"serve"}, check: checkCreated,
+		env: []string{"CBR_DEDUPE=off"}}
 	floor := receiver{name: "floor", bin: bins.floor}
 	receivers := []receiver{rp, floor}
+	var extra []receiver // measured after the pair, at every level
+	if o.redis {
+		srv, err := redistest.Start()
+		if err != nil {
+			return fmt.Errorf("%w (or run with -redis=false)", err)
+		}
+		defer srv.Close()
+		extra = append(extra, redisReceiver(rp, srv.URL))
+	}
 
 	res := results{
-		load:   map[string]map[int]*levelStats{rp.name: {}, floor.name: {}},
+		load:   map[string]map[int]*levelStats{rp.name: {}, floor.name: {}, redisName: {}},
 		cold:   map[string][]time.Duration{},
 		fg:     map[string][]time.Duration{},
 		lambda: map[string][]time.Duration{},
@@ -189,7 +218,7 @@ func run(o options) error {
 			if rep%2 == 1 {
 				order = []receiver{floor, rp}
 			}
-			for _, r := range order {
+			for _, r := range append(order, extra...) {
 				tag := fmt.Sprintf("bench-%s-%d-%d", r.name, senders, rep)
 				run, err := measureLoad(ctx, ps, r, bins.dev, fixture, senders, o.warmup, o.events, tag)
 				if err != nil {
@@ -347,7 +376,7 @@ fg:
 // validity returns why the run is invalid (some event failed), or "".
 func validity(res results) string {
 	var bad []string
-	for _, name := range []string{"restorepoint", "floor"} {
+	for _, name := range []string{"restorepoint", "floor", redisName} {
 		for senders, st := range res.load[name] {
 			if st.errs > 0 {
 				bad = append(bad, fmt.Sprintf("%s at %d senders: %d of %d events failed (first: %s)",

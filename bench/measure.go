@@ -22,6 +22,7 @@ type receiver struct {
 	bin   string
 	args  []string
 	check checkFunc // of a 200 answer; nil accepts any
+	env   []string  // added to env's
 }
 
 // env is the whole environment a receiver runs with.
@@ -75,7 +76,7 @@ func startReceiver(ctx context.Context, ps *procs, r receiver, emulator string) 
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := ps.start(r.name, env(emulator, port), nil, r.bin, r.args...)
+	p, err := ps.start(r.name, append(env(emulator, port), r.env...), nil, r.bin, r.args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -150,7 +151,7 @@ func coldStart(ctx context.Context, ps *procs, r receiver, emulator string, even
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	start := time.Now()
-	p, err := ps.start(r.name+"-cold", env(emulator, port), nil, r.bin, r.args...)
+	p, err := ps.start(r.name+"-cold", append(env(emulator, port), r.env...), nil, r.bin, r.args...)
 	if err != nil {
 		return 0, err
 	}

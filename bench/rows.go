@@ -51,10 +51,31 @@ func buildRows(res results, levels []int) []row {
 		}
 		rows = append(rows, r)
 	}
+	// restorepoint with the Redis store and the lookup, beside the floor;
+	// its ratio to the in-memory run is what they cost per trigger.
+	if len(res.load[redisName]) > 0 {
+		for _, n := range levels {
+			rd, mem := stat(redisName, n), stat("restorepoint", n)
+			if rd == nil || mem == nil {
+				continue
+			}
+			rows = append(rows, row{figure: fmt.Sprintf("throughput, %d senders, Redis store + lookup", n), unit: "events/s",
+				rp: num(median(rd.throughput)), floor: num(median(stat("floor", n).throughput))})
+			rows = append(rows, row{figure: fmt.Sprintf("latency p50, %d senders, Redis store + lookup (in-memory: %.2f ms)", n, ms(percentile(mem.lat, 50))),
+				unit: "ms", decimals: 2, rp: num(ms(percentile(rd.lat, 50))), floor: num(ms(percentile(stat("floor", n).lat, 50)))})
+		}
+		if rd := stat(redisName, top); rd != nil {
+			rows = append(rows, row{figure: fmt.Sprintf("CPU time per event, %d senders, Redis store + lookup", top), unit: "µs", decimals: 0,
+				rp: num(median(rd.cpu)), floor: num(median(stat("floor", top).cpu))})
+		}
+	}
 	var rpErrs, flErrs int
 	for _, n := range levels {
 		rpErrs += stat("restorepoint", n).errs
 		flErrs += stat("floor", n).errs
+		if rd := stat(redisName, n); rd != nil {
+			rpErrs += rd.errs
+		}
 	}
 	rows = append(rows, row{figure: "failed or non-200 events, all load runs",
 		rp: num(float64(rpErrs)), floor: num(float64(flErrs)),

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,11 +52,14 @@ const contentType = "application/json;charset=UTF-8"
 // it used (invalidate the token, re-read the keys) and try once more with
 // fresh ones; that retry costs no attempt and no wait.
 //
-// Create checkpoint is not idempotent: a retry after a connection failure
-// that happened after the server accepted the request can create a second
-// restore point. Callers that must not double-create deduplicate at a higher
-// level (for example by checkpoint name). A success status (any 2xx; the API
-// answers 200) with a malformed body is never retried.
+// Create checkpoint is not idempotent: a retry after a failure that may have
+// come after the server acted could create a second restore point. So a
+// create is retried only when the server surely did not act (a refused
+// connection, 429, 500, 503 and other error answers); after a failure that
+// leaves it open (the connection broke or timed out after the request went
+// out, a 502 or 504 from a gateway, a 2xx whose body is malformed) the
+// client returns at once with an error that wraps [ErrAnswerLost], and the
+// caller looks the restore point up (ListBackups) before creating again.
 //
 // Every error states its class for [failure.ClassOf]: a broken rule is
 // invalid, an *APIError is classed by status (see [APIError.FailureClass]),
@@ -235,7 +239,11 @@ func (c *Client) CreateCheckpoint(ctx context.Context, req VaultBackup) (*Checkp
 	if err != nil {
 		return nil, fmt.Errorf("cbr: create checkpoint: encode request: %w", err)
 	}
-	resp, err := c.call(ctx, http.MethodPost, c.checkpointsURL(), body)
+	var resp *CheckpointResponse
+	err = c.callOnce(ctx, http.MethodPost, c.checkpointsURL(), body, func(data []byte) error {
+		resp, err = decodeCheckpointResponse(data)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cbr: create checkpoint: %w", err)
 	}
@@ -250,20 +258,45 @@ func (c *Client) GetCheckpoint(ctx context.Context, id string) (*CheckpointCreat
 		return nil, fmt.Errorf("cbr: get checkpoint: %w",
 			&failure.FieldError{Field: "checkpoint_id", Rule: ruleRequired})
 	}
-	resp, err := c.call(ctx, http.MethodGet, c.checkpointsURL()+"/"+url.PathEscape(id), nil)
+	var resp *CheckpointResponse
+	err := c.call(ctx, http.MethodGet, c.checkpointsURL()+"/"+url.PathEscape(id), nil, func(data []byte) error {
+		var err error
+		resp, err = decodeCheckpointResponse(data)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cbr: get checkpoint: %w", err)
 	}
 	return &resp.Checkpoint, nil
 }
 
-// call sends one request with retries and decodes the success body.
-func (c *Client) call(ctx context.Context, method, target string, body []byte) (*CheckpointResponse, error) {
+// call sends one request with retries and decodes the success body with
+// decode.
+func (c *Client) call(ctx context.Context, method, target string, body []byte, decode func([]byte) error) error {
+	return c.send(ctx, method, target, body, decode, false)
+}
+
+// callOnce is call for a request that is not idempotent: it is not retried
+// after a failure that may have come after the server acted (see
+// answerLost); such a failure wraps ErrAnswerLost.
+func (c *Client) callOnce(ctx context.Context, method, target string, body []byte, decode func([]byte) error) error {
+	return c.send(ctx, method, target, body, decode, true)
+}
+
+// send is call and callOnce.
+func (c *Client) send(ctx context.Context, method, target string, body []byte, decode func([]byte) error, once bool) error {
 	reauthorized := false
 	for attempt := 1; ; {
-		resp, refused, err := c.attempt(ctx, method, target, body)
+		refused, err := c.attempt(ctx, method, target, body, decode)
 		if err == nil {
-			return resp, nil
+			return nil
+		}
+		var authErr authFailure
+		if errors.As(err, &authErr) {
+			return authErr.err // nothing was sent
+		}
+		if once && answerLost(err) {
+			return fmt.Errorf("%w (%w)", err, ErrAnswerLost)
 		}
 		var apiErr *APIError
 		isAPI := errors.As(err, &apiErr)
@@ -272,27 +305,23 @@ func (c *Client) call(ctx context.Context, method, target string, body []byte) (
 			reauthorized = true
 			continue // fresh credentials: no attempt spent, no wait
 		}
-		var authErr authFailure
-		if errors.As(err, &authErr) {
-			return nil, authErr.err
-		}
 		if !failure.Retryable(err) || errors.Is(err, ErrMalformedResponse) ||
 			attempt >= c.maxAttempts || ctx.Err() != nil {
-			return nil, err
+			return err
 		}
 
 		wait := c.backoff(attempt)
 		if isAPI && apiErr.RetryAfter > 0 {
 			if apiErr.RetryAfter > DefaultMaxRetryAfter {
-				return nil, err
+				return err
 			}
 			wait = max(wait, apiErr.RetryAfter)
 		}
 		if deadline, ok := ctx.Deadline(); ok && c.now().Add(wait).After(deadline) {
-			return nil, err // waiting would outlive the caller
+			return err // waiting would outlive the caller
 		}
 		if serr := c.sleep(ctx, wait); serr != nil {
-			return nil, fmt.Errorf("%w (retry abandoned: %w)", err, serr)
+			return fmt.Errorf("%w (retry abandoned: %w)", err, serr)
 		}
 		attempt++
 	}
@@ -318,17 +347,17 @@ type authFailure struct{ err error }
 
 func (a authFailure) Error() string { return a.err.Error() }
 
-// attempt authorises and sends one request and turns the answer into a
-// response or an error. refused drops the credentials it used (nil when
-// they cannot be replaced).
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte) (_ *CheckpointResponse, refused func(), _ error) {
+// attempt authorises and sends one request, and decodes a success answer
+// with decode or turns the answer into an error. refused drops the
+// credentials it used (nil when they cannot be replaced).
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, decode func([]byte) error) (refused func(), _ error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
@@ -338,30 +367,29 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	}
 	grant, err := c.auth.Authorize(ctx, req, body)
 	if err != nil {
-		return nil, nil, authFailure{c.authError(err)}
+		return nil, authFailure{c.authError(err)}
 	}
-	resp, err := c.do(req, grant.Secrets)
-	return resp, grant.Refused, err
+	return grant.Refused, c.do(req, grant.Secrets, decode)
 }
 
-// do sends req and reads the answer; secrets are scrubbed from whatever
-// is quoted of it.
-func (c *Client) do(req *http.Request, secrets []string) (*CheckpointResponse, error) {
+// do sends req and decodes a success answer with decode; secrets are
+// scrubbed from whatever is quoted of the answer.
+func (c *Client) do(req *http.Request, secrets []string, decode func([]byte) error) error {
 	method, target := req.Method, req.URL.String()
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		return nil, err // *url.Error: method, URL and cause; no headers
+		return err // *url.Error: method, URL and cause; no headers
 	}
 	defer resp.Body.Close()
 
 	requestID := resp.Header.Get("X-Request-Id")
 	if resp.StatusCode/100 != 2 {
-		return nil, c.apiError(req, resp, requestID, secrets)
+		return c.apiError(req, resp, requestID, secrets)
 	}
 
 	data, err := readBody(resp, maxSuccessBody+1)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: read response: %w", method, target, err)
+		return &readError{fmt.Errorf("%s %s: read response: %w", method, target, err)}
 	}
 	// where names the answer in errors; only a malformed answer needs it.
 	where := func() string {
@@ -372,15 +400,14 @@ func (c *Client) do(req *http.Request, secrets []string) (*CheckpointResponse, e
 		return w
 	}
 	if len(data) > maxSuccessBody {
-		return nil, fmt.Errorf("%s: %w: larger than %d bytes", where(), ErrMalformedResponse, maxSuccessBody)
+		return fmt.Errorf("%s: %w: larger than %d bytes", where(), ErrMalformedResponse, maxSuccessBody)
 	}
 	// The secrets go before decoding: decode errors quote (and cut) parts of
 	// the body, and the checkpoint ends up in result events.
-	out, err := decodeCheckpointResponse(otc.ScrubBytes(data, secrets...))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, otc.Scrub(err.Error(), secrets...))
+	if err := decode(otc.ScrubBytes(data, secrets...)); err != nil {
+		return fmt.Errorf("%s: %w: %s", where(), ErrMalformedResponse, otc.Scrub(err.Error(), secrets...))
 	}
-	return out, nil
+	return nil
 }
 
 // apiError builds an *APIError from a failed answer, reading at most
@@ -425,4 +452,35 @@ func decodeCheckpointResponse(data []byte) (*CheckpointResponse, error) {
 		return nil, errors.New("no checkpoint.id in response")
 	}
 	return &out, nil
+}
+
+// ErrAnswerLost is wrapped by a create-checkpoint error after which CBR may
+// have created the restore point although no answer said so: the connection
+// broke or timed out after the request went out, a gateway answered 502 or
+// 504, or a success answer was malformed. The client does not retry such a
+// create; look the restore point up before creating it again.
+var ErrAnswerLost = errors.New("the answer was lost: the restore point may exist")
+
+// readError is a failure to read a success answer's body.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// answerLost reports whether err, from one attempt, leaves open whether the
+// server acted on the request.
+func answerLost(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode == http.StatusBadGateway || apiErr.StatusCode == http.StatusGatewayTimeout
+	}
+	var re *readError
+	if errors.Is(err, ErrMalformedResponse) || errors.As(err, &re) {
+		return true
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return false // never connected: nothing was sent
+	}
+	return true
 }

@@ -34,6 +34,7 @@ type reply struct {
 // seen is what the fake server received.
 type seen struct {
 	method, path, rawPath string
+	rawQuery              string
 	header                http.Header
 	body                  []byte
 }
@@ -50,7 +51,7 @@ func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	n := len(f.got)
-	f.got = append(f.got, seen{r.Method, r.URL.Path, r.URL.EscapedPath(), r.Header.Clone(), body})
+	f.got = append(f.got, seen{r.Method, r.URL.Path, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Clone(), body})
 	rp := f.replies[min(n, len(f.replies)-1)]
 	f.mu.Unlock()
 	if rp.hijack {
@@ -355,6 +356,7 @@ func TestRetries(t *testing.T) {
 		wantReqs    int
 		wantWaits   []time.Duration
 		wantNetwork bool
+		wantLost    bool // the error wraps cbr.ErrAnswerLost
 	}{
 		{
 			name:      "429 with Retry-After seconds then success",
@@ -377,7 +379,7 @@ func TestRetries(t *testing.T) {
 		},
 		{
 			name:      "backoff capped",
-			replies:   []reply{{status: 502}, {status: 502}, {status: 502}, {status: 502}, ok},
+			replies:   []reply{{status: 503}, {status: 503}, {status: 503}, {status: 503}, ok},
 			opts:      []cbr.Option{cbr.WithMaxAttempts(5), cbr.WithBackoff(time.Second, 2*time.Second)},
 			wantReqs:  5,
 			wantWaits: []time.Duration{500 * time.Millisecond, time.Second, time.Second, time.Second},
@@ -427,19 +429,28 @@ func TestRetries(t *testing.T) {
 			wantReqs:   1,
 		},
 		{
-			name:      "connection dropped is retried",
-			replies:   []reply{{hijack: true}, ok},
-			wantReqs:  2,
-			wantWaits: []time.Duration{100 * time.Millisecond},
+			name:        "connection dropped after sending: the answer is lost, no retry",
+			replies:     []reply{{hijack: true}, ok},
+			wantErr:     failure.Unavailable,
+			wantReqs:    1,
+			wantNetwork: true,
+			wantLost:    true,
 		},
 		{
-			name:        "connection dropped every time",
-			replies:     []reply{{hijack: true}},
-			opts:        []cbr.Option{cbr.WithMaxAttempts(2)},
-			wantErr:     failure.Unavailable,
-			wantReqs:    2,
-			wantWaits:   []time.Duration{100 * time.Millisecond},
-			wantNetwork: true,
+			name:       "502 from a gateway: the answer is lost, no retry",
+			replies:    []reply{{status: 502}, ok},
+			wantErr:    failure.Unavailable,
+			wantStatus: 502,
+			wantReqs:   1,
+			wantLost:   true,
+		},
+		{
+			name:       "504 from a gateway: the answer is lost, no retry",
+			replies:    []reply{{status: 504}, ok},
+			wantErr:    failure.Unavailable,
+			wantStatus: 504,
+			wantReqs:   1,
+			wantLost:   true,
 		},
 	}
 	for _, tt := range tests {
@@ -457,6 +468,9 @@ func TestRetries(t *testing.T) {
 				var apiErr *cbr.APIError
 				if errors.As(err, &apiErr) != (tt.wantStatus != 0) || (apiErr != nil && apiErr.StatusCode != tt.wantStatus) {
 					t.Errorf("err = %v, want status %d", err, tt.wantStatus)
+				}
+				if errors.Is(err, cbr.ErrAnswerLost) != tt.wantLost {
+					t.Errorf("err = %v; wraps ErrAnswerLost: %v, want %v", err, !tt.wantLost, tt.wantLost)
 				}
 				if tt.wantNetwork {
 					var ne net.Error

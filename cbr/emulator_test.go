@@ -95,14 +95,25 @@ func TestEmulatorErrors(t *testing.T) {
 			t.Errorf("waits = %v, want [2s, backoff]", w)
 		}
 	})
-	t.Run("reset mid-response is retried and may double-create", func(t *testing.T) {
+	t.Run("reset mid-response: the answer is lost, the create not retried, the backups listed", func(t *testing.T) {
 		c, srv, _ := newEmulatorClient(t, cbr.StaticToken(cbrtest.DefaultToken))
 		srv.Inject(cbrtest.Fault{Method: http.MethodPost, Path: "/checkpoints", ResetMidResponse: true})
-		if _, err := c.CreateCheckpoint(ctx, exampleRequest()); err != nil {
+		req := exampleRequest()
+		_, err := c.CreateCheckpoint(ctx, req)
+		if !errors.Is(err, cbr.ErrAnswerLost) {
+			t.Fatalf("err = %v, want ErrAnswerLost", err)
+		}
+		if n := srv.CountCreates(); n != 1 {
+			t.Errorf("creates = %d, want 1 (a create whose answer is lost is not retried)", n)
+		}
+		list, err := c.ListBackups(ctx, cbr.BackupQuery{VaultID: req.VaultID, Name: req.Parameters.Name, Limit: 10})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if n := srv.CountCreates(); n != 2 {
-			t.Errorf("creates = %d, want 2 (documented: create is not idempotent)", n)
+		cps := srv.Checkpoints()
+		if list.Count != 1 || len(list.Backups) != 1 || len(cps) != 1 || list.Backups[0].CheckpointID != cps[0].ID ||
+			list.Backups[0].Name != req.Parameters.Name || list.Backups[0].Description != req.Parameters.Description {
+			t.Errorf("backups %+v, want the one of checkpoint %+v", list, cps)
 		}
 	})
 	t.Run("revoked token is replaced", func(t *testing.T) {

@@ -45,3 +45,31 @@ func FuzzDecodeCheckpointResponse(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeBackupList(f *testing.F) {
+	f.Add([]byte(`{"backups":[{"id":"b","name":"n","description":"d [rp:k]","checkpoint_id":"c","resource_id":"r","resource_type":"OS::Nova::Server","vault_id":"v","status":"protecting","created_at":"2020-02-05T10:38:34.209782","resource_size":40}],"count":1}`))
+	f.Add([]byte(`{"backups":[],"count":0}`))
+	f.Add([]byte(`{"backups":[{"created_at":"2019-05-10T07:59:12.733+00:00"}]}`))
+	f.Add([]byte(`{"count":-1,"backups":[]}`))
+	f.Add([]byte(`{"backups":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		list, err := decodeBackupList(data)
+		if err != nil {
+			return
+		}
+		if list.Count < 0 {
+			t.Fatalf("negative count from %q", data)
+		}
+		enc, err := json.Marshal(list)
+		if err != nil {
+			t.Fatalf("re-encode of decoded %q: %v", data, err)
+		}
+		again, err := decodeBackupList(enc)
+		if err != nil {
+			t.Fatalf("decode of re-encoded %s: %v", enc, err)
+		}
+		if enc2, _ := json.Marshal(again); !bytes.Equal(enc, enc2) {
+			t.Fatalf("round trip not stable:\n%s\n%s", enc, enc2)
+		}
+	})
+}

@@ -164,50 +164,35 @@ func TestGateway5xx(t *testing.T) {
 	})
 }
 
-// A connection reset after CBR acted: the answer is lost, the client cannot
-// tell that the checkpoint exists and retries the POST. Create checkpoint is
-// not idempotent, so CBR holds two restore points; restorepoint reports the
-// one whose answer it read, and answers and sinks exactly one result. This
-// is what the code guarantees (cbr.Client documents it): one result per
-// trigger, not one restore point per trigger, when the network breaks after
-// the server acted.
+// A connection reset after CBR acted: the answer is lost. The client does
+// not retry the create blindly (cbr.ErrAnswerLost); restorepoint looks the
+// restore point up by its name and key marker, finds it, and reports it:
+// one restore point and a checkpoint.created result, answered and sunk
+// once, whether the checkpoint is available at once or still protecting.
 func TestResetMidResponse(t *testing.T) {
-	t.Run("available at once", func(t *testing.T) {
-		w := newWorld(t, options{})
-		w.emu.Inject(cbrtest.Fault{Method: http.MethodPost, Path: checkpointsPath, ResetMidResponse: true})
+	for _, tc := range []struct {
+		name           string
+		availableAfter time.Duration
+	}{{"available at once", 0}, {"still protecting", time.Minute}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, options{emu: cbrtest.Options{AvailableAfter: tc.availableAfter}})
+			w.emu.Inject(cbrtest.Fault{Method: http.MethodPost, Path: checkpointsPath, ResetMidResponse: true})
 
-		reply, status := w.mustSend(exampleEvent("reset-1"))
-		d := expectCreated(t, reply, status, "reset-1")
-		if got := creates(w.emu); !equalInts(got, []int{200, 200}) {
-			t.Errorf("create statuses %v, want [200 200] (the first answer cut short)", got)
-		}
-		cps := w.emu.Checkpoints()
-		if n := w.emu.CountCreates(); n != 2 || len(cps) != 2 {
-			t.Fatalf("%d creates, %d checkpoints; want 2 (the retry of a lost answer creates again)", n, len(cps))
-		}
-		if d.Checkpoints[0].ID != cps[1].ID {
-			t.Errorf("result reports checkpoint %s, want the second one %s, whose answer arrived", d.Checkpoints[0].ID, cps[1].ID)
-		}
-		expectSinkHas(t, w.sink, reply.ID())
-	})
-	t.Run("still protecting", func(t *testing.T) {
-		// With CBR's usual behaviour the second create finds the resource
-		// still being backed up by the first and skips it with
-		// BackupService.0002: the result says so, with the skip listed.
-		w := newWorld(t, options{emu: cbrtest.Options{AvailableAfter: time.Minute}})
-		w.emu.Inject(cbrtest.Fault{Method: http.MethodPost, Path: checkpointsPath, ResetMidResponse: true})
-
-		reply, status := w.mustSend(exampleEvent("reset-2"))
-		d := expectCreated(t, reply, status, "reset-2")
-		if n := w.emu.CountCreates(); n != 2 {
-			t.Errorf("%d creates, want 2", n)
-		}
-		if len(d.SkippedResources) != 1 || d.SkippedResources[0].Code != "BackupService.0002" ||
-			d.SkippedResources[0].ID != cbrtest.ExampleServerID {
-			t.Errorf("skipped %+v, want the server skipped with BackupService.0002", d.SkippedResources)
-		}
-		expectSinkHas(t, w.sink, reply.ID())
-	})
+			reply, status := w.mustSend(exampleEvent("reset-1"))
+			d := expectCreated(t, reply, status, "reset-1")
+			if got := creates(w.emu); !equalInts(got, []int{200}) {
+				t.Errorf("create statuses %v, want [200] (its answer cut short, not retried)", got)
+			}
+			cps := w.emu.Checkpoints()
+			if n := w.emu.CountCreates(); n != 1 || len(cps) != 1 {
+				t.Fatalf("%d creates, %d checkpoints; want one restore point", n, len(cps))
+			}
+			if d.Checkpoints[0].ID != cps[0].ID || d.Duplicate || len(d.SkippedResources) != 0 {
+				t.Errorf("result %+v, want checkpoint %s, created, nothing skipped", d, cps[0].ID)
+			}
+			expectSinkHas(t, w.sink, reply.ID())
+		})
+	}
 }
 
 // An answer slower than CBR_TIMEOUT: the attempt is abandoned (here before
@@ -304,19 +289,25 @@ func TestTokenRefreshAfter401(t *testing.T) {
 	if n := w.emu.IAMTokenRequests(); n != 2 {
 		t.Errorf("%d IAM token requests, want 2 (one refresh)", n)
 	}
+	// Each trigger looks its restore point up (GET backups), then creates;
+	// after the revocation the lookup meets the 401 and is retried with a
+	// fresh token, which the create then uses too.
 	var tokens []string
 	var statuses []int
 	for _, r := range w.emu.Requests() {
-		if strings.HasSuffix(r.Path, checkpointsPath) {
+		if strings.Contains(r.Path, "/v3/"+cbrtest.DefaultProjectID+"/") {
 			tokens = append(tokens, r.Token)
 			statuses = append(statuses, r.Status)
 		}
 	}
-	if !equalInts(statuses, []int{200, 401, 200}) {
-		t.Fatalf("create statuses %v, want [200 401 200]", statuses)
+	if !equalInts(statuses, []int{200, 200, 401, 200, 200}) {
+		t.Fatalf("CBR statuses %v, want [200 200 401 200 200]", statuses)
 	}
-	if tokens[0] != tokens[1] || tokens[1] == tokens[2] || tokens[2] == "" {
+	if tokens[1] != tokens[2] || tokens[2] == tokens[3] || tokens[3] == "" || tokens[3] != tokens[4] {
 		t.Error("the retry after 401 did not carry a fresh token")
+	}
+	if got := creates(w.emu); !equalInts(got, []int{200, 200}) {
+		t.Errorf("create statuses %v, want [200 200]", got)
 	}
 	expectSinkHas(t, w.sink, reply.ID(), reply2.ID())
 }
@@ -332,8 +323,12 @@ func TestStaticTokenRefused(t *testing.T) {
 	if d.Error.Status != 401 {
 		t.Errorf("error %+v, want the API's 401", d.Error)
 	}
-	if got := creates(w.emu); !equalInts(got, []int{401}) {
-		t.Errorf("create statuses %v, want one attempt [401]", got)
+	// The lookup before creating meets the 401 first: nothing is created.
+	if got := creates(w.emu); len(got) != 0 {
+		t.Errorf("create statuses %v, want none", got)
+	}
+	if n := len(w.emu.Requests()); n != 1 {
+		t.Errorf("%d CBR requests, want the one lookup", n)
 	}
 	if n := len(w.sink.Events()); n != 0 {
 		t.Errorf("sink got %d events for a trigger that will be retried", n)

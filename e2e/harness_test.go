@@ -116,6 +116,9 @@ type world struct {
 	sink *sink
 	proc *child
 	opts options
+	env  map[string]string // the child's environment
+	// procs are every child of the world, proc first (see startMore).
+	procs []*child
 
 	mu         sync.Mutex
 	transcript [][]byte // every reply received, headers and body
@@ -172,7 +175,9 @@ func newWorld(t *testing.T, opts options) *world {
 	for k, v := range opts.env {
 		env[k] = v
 	}
+	w.env = env
 	w.proc = startChild(t, env)
+	w.procs = []*child{w.proc}
 
 	p, err := cehttp.New(cehttp.WithTarget(w.proc.url), cehttp.WithClient(http.Client{Timeout: 30 * time.Second}))
 	if err != nil {
@@ -271,7 +276,31 @@ func (w *world) post(header http.Header, body []byte) reply {
 }
 
 func (w *world) tryPost(header http.Header, body []byte) (reply, error) {
-	req, err := http.NewRequest(http.MethodPost, w.proc.url+"/", bytes.NewReader(body))
+	return w.tryPostTo(w.proc, header, body)
+}
+
+// startMore starts n more children with the first one's environment, on
+// the same emulator and sink (instances of one deployment).
+func (w *world) startMore(n int) {
+	w.t.Helper()
+	for range n {
+		w.procs = append(w.procs, startChild(w.t, w.env))
+	}
+}
+
+// postEventTo sends e in binary mode to child c, as post does.
+func (w *world) postEventTo(c *child, e event.Event) (reply, error) {
+	req, err := cehttp.NewHTTPRequestFromEvent(context.Background(), c.url, e)
+	if err != nil {
+		return reply{}, err
+	}
+	body, _ := io.ReadAll(req.Body)
+	return w.tryPostTo(c, req.Header, body)
+}
+
+// tryPostTo is tryPost to child c.
+func (w *world) tryPostTo(c *child, header http.Header, body []byte) (reply, error) {
+	req, err := http.NewRequest(http.MethodPost, c.url+"/", bytes.NewReader(body))
 	if err != nil {
 		return reply{}, err
 	}
@@ -346,7 +375,10 @@ func (w *world) checkSecrets() {
 		name string
 		data []byte
 	}
-	places := []place{{"child logs", w.proc.logs.Bytes()}}
+	var places []place
+	for i, c := range w.procs {
+		places = append(places, place{fmt.Sprintf("child %d logs", i), c.logs.Bytes()})
+	}
 	w.mu.Lock()
 	for i, r := range w.transcript {
 		places = append(places, place{fmt.Sprintf("reply %d", i), r})
@@ -363,10 +395,15 @@ func (w *world) checkSecrets() {
 			}
 		}
 	}
-	if bytes.Contains(w.proc.logs.Bytes(), []byte("WARNING: DATA RACE")) {
-		t.Errorf("data race in the child:\n%s", w.proc.logs.Bytes())
+	for _, c := range w.procs {
+		if bytes.Contains(c.logs.Bytes(), []byte("WARNING: DATA RACE")) {
+			t.Errorf("data race in the child:\n%s", c.logs.Bytes())
+		}
 	}
 	if t.Failed() {
+		for i, c := range w.procs[1:] {
+			t.Logf("child %d logs:\n%s", i+1, tail(c.logs.Bytes(), 4000))
+		}
 		t.Logf("child logs:\n%s", tail(w.proc.logs.Bytes(), 12000))
 		if dir := os.Getenv("E2E_LOG_DIR"); dir != "" { // the whole log, for a closer look
 			name := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".log")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,7 @@ func TestPipeline(t *testing.T) {
 // pipeline is a Function over an in-memory CBR answering with the API's example.
 type pipeline struct {
 	fn        *function.Function
+	client    *cbr.Client
 	api       *memoryCBR
 	delivered int
 }
@@ -99,7 +101,7 @@ func newPipeline(tb testing.TB) *pipeline {
 	}
 	// A trigger that waits reads its checkpoint back once, without sleeping.
 	noSleep := func(context.Context, time.Duration) error { return nil }
-	return &pipeline{fn: function.New(benchConfig, client, function.WithSleep(noSleep)), api: api}
+	return &pipeline{fn: function.New(benchConfig, client, function.WithSleep(noSleep)), client: client, api: api}
 }
 
 // run decodes raw, gives it the id, and handles it to a delivered result.
@@ -152,6 +154,9 @@ func (m *memoryCBR) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Body.Close()
 	}
 	answer := m.available
+	if strings.HasSuffix(r.URL.Path, "/backups") {
+		answer = []byte(`{"backups":[],"count":0}`)
+	}
 	if r.Method == http.MethodPost {
 		m.creates++
 		answer = m.created
@@ -165,5 +170,27 @@ func (m *memoryCBR) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // benchConfig routes triggers that name no vault (the CTS record) to the
-// example vault.
-var benchConfig = function.Config{DefaultVaultID: "3b5816b5-f29c-4172-9d9a-76c719a659ce"}
+// example vault. The lookup before creating is off: the figures are those
+// of the path without it (BenchmarkPipelineLookup adds it).
+var benchConfig = function.Config{DefaultVaultID: "3b5816b5-f29c-4172-9d9a-76c719a659ce", Dedupe: function.DedupeOff}
+
+// BenchmarkPipelineLookup is BenchmarkPipeline's server.tagged case with the
+// lookup before creating (CBR_DEDUPE=lookup) answered by an empty list.
+func BenchmarkPipelineLookup(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "events", "server-tagged.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := newPipeline(b)
+	cfg := benchConfig
+	cfg.Dedupe = function.DedupeLookup
+	p.fn = function.New(cfg, p.client)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		if err := p.run(raw, true, strconv.Itoa(n)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/events"
 )
 
 // cleanDescriptionSlow is cleanDescription without its fast path.
@@ -53,6 +54,31 @@ func FuzzCleanDescription(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := cleanDescription(s), cleanDescriptionSlow(s); got != want {
 			t.Errorf("cleanDescription(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// FuzzDecodeRecord holds decodeRecord to never panic, and to decode what
+// encodeRecord made of what it decoded to the same record.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add([]byte(`{"id":"r","checkpoints":[{"id":"c","status":"protecting","vault":{"skipped_resources":[]}}]}`))
+	f.Add([]byte(`{"id":"r"}`))
+	f.Add([]byte(`{"checkpoints":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := decodeRecord(data)
+		if err != nil {
+			return
+		}
+		asResult := func(r storedResult) events.Result {
+			return events.Result{ID: r.ID, Created: &events.Created{Checkpoints: r.Checkpoints}}
+		}
+		enc := encodeRecord(asResult(r))
+		again, err := decodeRecord(enc)
+		if err != nil {
+			t.Fatalf("decode of re-encoded %s: %v", enc, err)
+		}
+		if enc2 := encodeRecord(asResult(again)); string(enc2) != string(enc) {
+			t.Fatalf("round trip not stable:\n%s\n%s", enc, enc2)
 		}
 	})
 }

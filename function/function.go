@@ -22,10 +22,14 @@ import (
 	"github.com/restorepoint/restorepoint/failure"
 )
 
-// CheckpointAPI is the part of the CBR client the function calls.
+// CheckpointAPI is the part of the CBR client the function calls:
+// *cbr.Client. A create whose answer may have been lost must fail with an
+// error wrapping cbr.ErrAnswerLost (and not be retried blindly), so that the
+// function looks the restore point up with ListBackups before creating again.
 type CheckpointAPI interface {
 	CreateCheckpoint(ctx context.Context, req cbr.VaultBackup) (*cbr.CheckpointCreate, error)
 	GetCheckpoint(ctx context.Context, id string) (*cbr.CheckpointCreate, error)
+	ListBackups(ctx context.Context, q cbr.BackupQuery) (*cbr.BackupList, error)
 }
 
 // Config holds the decisions an operator makes; see Defaults.
@@ -59,6 +63,13 @@ type Config struct {
 	// MaxRecords bounds the idempotency records of the default MemoryStore
 	// (IDEMPOTENCY_MAX_RECORDS); see NewBoundedMemoryStore for what is evicted.
 	MaxRecords int
+	// Dedupe is DedupeLookup (the default) or DedupeOff (CBR_DEDUPE): whether
+	// a restore point is looked up in CBR before every create, or only before
+	// retrying a create whose answer was lost.
+	Dedupe string
+	// CreateAttempts bounds the creates of one restore point whose answers
+	// are lost (CBR_MAX_ATTEMPTS); a lookup comes before each retry.
+	CreateAttempts int
 }
 
 // Defaults returns the configuration restorepoint runs with when nothing is set.
@@ -71,6 +82,8 @@ func Defaults() Config {
 		IdempotencyTTL: time.Hour,
 		LockTTL:        15 * time.Minute,
 		MaxRecords:     10000,
+		Dedupe:         DedupeLookup,
+		CreateAttempts: 4,
 	}
 }
 
@@ -94,7 +107,9 @@ func WithStore(s Store) Option { return func(f *Function) { f.store = s } }
 // WithClock sets the clock used for names and record expiry.
 func WithClock(now func() time.Time) Option { return func(f *Function) { f.now = now } }
 
-// WithIDs sets how result event ids are made (default: random UUIDs).
+// WithIDs sets how the ids of failed and planned results are made (default:
+// random UUIDs). Created and ignored results have ids derived from the
+// trigger (ResultID).
 func WithIDs(newID func() string) Option { return func(f *Function) { f.newID = newID } }
 
 // WithSleep sets how the function waits between status reads.
@@ -125,6 +140,12 @@ func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
 	}
 	if cfg.MaxRecords <= 0 {
 		cfg.MaxRecords = d.MaxRecords
+	}
+	if cfg.Dedupe != DedupeOff {
+		cfg.Dedupe = d.Dedupe
+	}
+	if cfg.CreateAttempts <= 0 {
+		cfg.CreateAttempts = d.CreateAttempts
 	}
 	f := &Function{cfg: cfg, api: api, now: time.Now, newID: uuid.NewString, sleep: sleepContext}
 	for _, opt := range opts {
@@ -160,7 +181,7 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 	case plan.IgnoreReason != "":
 		return f.deliver(ctx, deliver, events.Result{
 			Type:        events.TypeTriggerIgnored,
-			ID:          f.newID(),
+			ID:          ResultID(t.Ref.Key(), events.TypeTriggerIgnored),
 			TraceParent: t.TraceParent,
 			Ignored:     &events.Ignored{Trigger: t.Ref, Reason: plan.IgnoreReason},
 		})
@@ -195,7 +216,7 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		defer cancel()
 	}
 	res, err := f.create(ctx, t, plan, done)
-	res.ID = f.newID()
+	res.ID = ResultID(key, events.TypeCheckpointCreated)
 	storeCtx := context.WithoutCancel(ctx)
 	expiry := f.now().Add(f.cfg.IdempotencyTTL)
 	if err != nil {
@@ -289,7 +310,10 @@ func (f *Function) lockUntil(ctx context.Context) time.Time {
 
 // create sends the planned requests and gathers what the API reported,
 // starting after the checkpoints done holds (an earlier attempt's, or nil).
-// On an error the result holds the checkpoints made so far.
+// Unless Dedupe is off, each restore point is first looked up in CBR, and
+// one found is taken instead of creating it; when every restore point this
+// attempt needed was found so, the result is a duplicate. On an error the
+// result holds the checkpoints made so far.
 func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done []events.Checkpoint) (events.Result, error) {
 	res, err := createdResult(t, plan, "", done)
 	if err != nil {
@@ -297,8 +321,19 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done
 		res, _ = createdResult(t, plan, "", nil)
 	}
 	created := res.Created
-	for i := len(created.Checkpoints); i < len(plan.Requests); i++ {
-		cp, err := f.api.CreateCheckpoint(ctx, plan.Requests[i])
+	start, found := len(created.Checkpoints), 0
+	for i := start; i < len(plan.Requests); i++ {
+		var cp *cbr.CheckpointCreate
+		var err error
+		if f.cfg.Dedupe != DedupeOff {
+			cp, err = f.lookup(ctx, plan.Requests[i], plan.Marker)
+			if cp != nil {
+				found++
+			}
+		}
+		if cp == nil && err == nil {
+			cp, err = f.createOnce(ctx, plan.Requests[i], plan.Marker)
+		}
 		if err != nil {
 			if i > 0 {
 				err = fmt.Errorf("create checkpoint %d of %d (the %d before it are kept for the retry): %w", i+1, len(plan.Requests), i, err)
@@ -320,6 +355,7 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done
 		}
 		created.Checkpoints = append(created.Checkpoints, events.Checkpoint{ID: cp.ID, Status: cp.Status, JSON: raw})
 	}
+	created.Duplicate = found > 0 && found == len(plan.Requests)-start
 	return res, nil
 }
 

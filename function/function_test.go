@@ -89,7 +89,9 @@ func TestHandleServerTaggedCreatesCheckpoint(t *testing.T) {
 		cps[0].Vault.Resources[0].ID != cbrtest.ExampleServerID {
 		t.Fatalf("checkpoints = %+v", cps)
 	}
-	if got := cps[0].ExtraInfo.Name; got != "tagged-ecs-1f0f-0002-20261127T101500Z" {
+	// No event time: the name is the same on every delivery, ending in the
+	// digest of the trigger's source and id.
+	if got := cps[0].ExtraInfo.Name; got != "tagged-ecs-1f0f-0002-aea6d3a7c1" {
 		t.Errorf("name = %q", got)
 	}
 	reqs := e.srv.Requests()
@@ -222,13 +224,13 @@ func TestNamesAndDescriptions(t *testing.T) {
 		wantDesc string
 	}{
 		{"example", events.DeployPre{Service: "shop", Version: "1.4.2", Environment: "production"},
-			"pre-deploy-shop-1-4-2-20261127T101500Z", "Before deploying shop 1.4.2 to production, by io.restorepoint.deploy.pre event x from ci"},
+			"pre-deploy-shop-1-4-2-" + tagX, "Before deploying shop 1.4.2 to production, by io.restorepoint.deploy.pre event x from ci " + markerX},
 		{"unicode and punctuation", events.DeployPre{Service: "Bäckerei <Ü> shop!", Version: "v2"},
-			"pre-deploy-B-ckerei-shop-v2-20261127T101500Z", "Before deploying Bäckerei Ü shop! v2, by io.restorepoint.deploy.pre event x from ci"},
-		{"long subject shortened to 64", events.DeployPre{Service: long},
-			"pre-deploy-" + long[:64-len("pre-deploy-")-len("-20261127T101500Z")] + "-20261127T101500Z", ""},
-		{"event name and description kept", events.DeployPre{Service: "shop", Name: "my_backup-1", Description: "before the <big> release"},
-			"my_backup-1", "before the <big> release"},
+			"pre-deploy-B-ckerei-shop-v2-" + tagX, "Before deploying Bäckerei Ü shop! v2, by io.restorepoint.deploy.pre event x from ci " + markerX},
+		{"long subject shortened, leaving room for a part suffix", events.DeployPre{Service: long},
+			"pre-deploy-" + long[:64-len("-p9999")-len("pre-deploy-")-len("-"+tagX)] + "-" + tagX, ""},
+		{"event name kept, its description marked", events.DeployPre{Service: "shop", Name: "my_backup-1", Description: "before the <big> release"},
+			"my_backup-1", "before the <big> release " + markerX},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,11 +264,28 @@ func TestNamesAndDescriptions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "checkpoint.parameters.name") {
 		t.Fatalf("err = %v, want a name validation error", err)
 	}
-	_, err = fn.Plan(deploy("x", events.DeployPre{Service: "shop", Description: strings.Repeat("d", 256)}))
-	if err == nil || !strings.Contains(err.Error(), "checkpoint.parameters.description") {
-		t.Fatalf("err = %v, want a description validation error", err)
+	// An event's own description is shortened to leave room for the marker.
+	plan, err = fn.Plan(deploy("x", events.DeployPre{Service: "shop", Description: strings.Repeat("d", 300)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc := plan.Requests[0].Parameters.Description; len(desc) != cbr.MaxDescription || !strings.HasSuffix(desc, " "+markerX) {
+		t.Errorf("description %q: want %d characters ending in the marker", desc, cbr.MaxDescription)
+	}
+	// With an event time, the name carries it too.
+	tr := deploy("x", events.DeployPre{Service: "shop"})
+	tr.Time = fixedNow
+	if plan, err = fn.Plan(tr); err != nil || plan.Requests[0].Parameters.Name != "pre-deploy-shop-20261127T101500Z-"+tagX {
+		t.Errorf("Plan with a time: %+v, %v", plan.Requests, err)
 	}
 }
+
+// tagX and markerX are the name tag and description marker of the trigger
+// deploy("x", …) (source "ci", id "x").
+const (
+	tagX    = "4b14355581"
+	markerX = "[rp:4b143555818811ad8d81f325]"
+)
 
 func TestDeployResourcesSplitAndDeduplicated(t *testing.T) {
 	fixture := cbrtest.Fixture{Vaults: []cbrtest.FixtureVault{{ID: cbrtest.ExampleVaultID, Name: "big", RetentionDuration: -1}}}
@@ -299,7 +318,7 @@ func TestDeployResourcesSplitAndDeduplicated(t *testing.T) {
 	if backedUp != 600 || len(res.Created.SkippedResources) != 0 {
 		t.Fatalf("backed up %d, skipped %d", backedUp, len(res.Created.SkippedResources))
 	}
-	for i, r := range e.srv.Requests() {
+	for i, r := range createRequests(e.srv) {
 		var body cbr.CreateCheckpointRequest
 		if err := json.Unmarshal(r.Body, &body); err != nil {
 			t.Fatal(err)
@@ -311,7 +330,7 @@ func TestDeployResourcesSplitAndDeduplicated(t *testing.T) {
 		if p.Incremental == nil || *p.Incremental {
 			t.Errorf("request %d: incremental = %v, want explicit false", i, p.Incremental)
 		}
-		if want := fmt.Sprintf("-part%d", i+1); !strings.HasSuffix(p.Name, want) {
+		if want := fmt.Sprintf("-p%d", i+1); !strings.HasSuffix(p.Name, want) {
 			t.Errorf("request %d name %q lacks %q", i, p.Name, want)
 		}
 	}
@@ -556,7 +575,7 @@ func TestWaitUntilAvailable(t *testing.T) {
 	}
 	gets := 0
 	for _, r := range e.srv.Requests() {
-		if r.Method == http.MethodGet {
+		if r.Method == http.MethodGet && strings.Contains(r.Path, "/checkpoints/") {
 			gets++
 		}
 	}
@@ -607,10 +626,12 @@ func TestCheckpointRequestedPassThrough(t *testing.T) {
 	if res.Created == nil {
 		t.Fatalf("result = %+v", res.Failed)
 	}
-	sent := e.srv.Requests()[0].Body
+	sent := createRequests(e.srv)[0].Body
 	var got, want any
 	_ = json.Unmarshal(sent, &got)
-	_ = json.Unmarshal([]byte(`{"checkpoint":`+body+`}`), &want)
+	// As given, but for the key marker the description ends with.
+	marked := strings.Replace(body, "backup_description", "backup_description "+function.KeyMarker(tr.Ref.Key()), 1)
+	_ = json.Unmarshal([]byte(`{"checkpoint":`+marked+`}`), &want)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("sent %s\nwant %s", sent, body)
 	}
@@ -633,6 +654,17 @@ func TestCheckpointRequestedPassThrough(t *testing.T) {
 }
 
 const exampleVault = cbrtest.ExampleVaultID
+
+// createRequests returns the create-checkpoint requests srv received.
+func createRequests(srv *cbrtest.Server) []cbrtest.Request {
+	var out []cbrtest.Request
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/checkpoints") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // cbrtestOptions is an emulator whose checkpoints never block a new backup
 // of the same resource.

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/restorepoint/restorepoint/cbr"
@@ -29,12 +28,19 @@ type Plan struct {
 	Wait bool
 	// IgnoreReason is set when the trigger asks for nothing; Requests is then empty.
 	IgnoreReason string
+	// Marker is the trigger key's marker that every request's description
+	// ends with, so that a restore point found by its name can be confirmed
+	// as the trigger's (see Function.Handle).
+	Marker string
 }
 
 // disabledValues are backup tag values that mean "do not back up".
 var disabledValues = []string{"false", "no", "off", "none", "disabled"}
 
-// Plan decides what t asks for, without calling any API. A trigger that
+// Plan decides what t asks for, without calling any API. Every request
+// carries a name CBR can find the restore point by again (ending in a short
+// digest of the trigger's source and id, unless the event chose the name)
+// and a description ending in the key's marker (Plan.Marker). A trigger that
 // cannot be planned (no vault, a vault not allowed, a request the API would
 // refuse) gives an error of class failure.Invalid: a *failure.FieldError
 // naming the offending field, or failure.FieldErrors from cbr.Validate.
@@ -96,11 +102,11 @@ func (f *Function) planTagged(t events.Trigger) (Plan, error) {
 	}
 	res := events.ResourceRef{ID: s.ServerID, Type: cbr.TypeServer, Name: s.ServerName}
 	param := cbr.CheckpointParam{
-		Name:        generatedName("tagged", subject, f.triggerTime(t)),
+		Name:        generatedName("tagged", subject, t),
 		Description: cleanDescription(fmt.Sprintf("Backup of server %s, tagged %s, by %s", subject, formatTags(s.Tags), origin(t))),
 		Incremental: cbr.Bool(!f.cfg.FullBackups),
 	}
-	return f.finish(vault, param, []events.ResourceRef{res}, s.Wait)
+	return f.finish(t, vault, param, []events.ResourceRef{res}, s.Wait)
 }
 
 func (f *Function) planDeploy(t events.Trigger) (Plan, error) {
@@ -124,7 +130,7 @@ func (f *Function) planDeploy(t events.Trigger) (Plan, error) {
 		AutoTrigger: d.AutoTrigger,
 	}
 	if param.Name == "" {
-		param.Name = generatedName("pre-deploy", subject, f.triggerTime(t))
+		param.Name = generatedName("pre-deploy", subject, t)
 	}
 	if param.Description == "" {
 		env := ""
@@ -136,7 +142,7 @@ func (f *Function) planDeploy(t events.Trigger) (Plan, error) {
 	if param.Incremental == nil {
 		param.Incremental = cbr.Bool(!f.cfg.FullBackups)
 	}
-	return f.finish(vault, param, d.Resources, d.Wait)
+	return f.finish(t, vault, param, d.Resources, d.Wait)
 }
 
 func (f *Function) planRequested(t events.Trigger) (Plan, error) {
@@ -167,14 +173,10 @@ func (f *Function) planRequested(t events.Trigger) (Plan, error) {
 		}
 	}
 	param.Resources, param.ResourceDetails = nil, nil
-	plan, err := f.finishWith(body.VaultID, param, refs, t.CheckpointRequested.Wait, extra)
-	if err != nil {
-		return Plan{}, err
+	if param.Name == "" {
+		param.Name = generatedName("requested", "", t)
 	}
-	if body.Parameters == nil {
-		plan.Requests = []cbr.VaultBackup{{VaultID: body.VaultID}}
-	}
-	return plan, nil
+	return f.finishWith(t, body.VaultID, param, refs, t.CheckpointRequested.Wait, extra)
 }
 
 func (f *Function) allowVault(vault, field string) error {
@@ -184,15 +186,17 @@ func (f *Function) allowVault(vault, field string) error {
 	return nil
 }
 
-func (f *Function) finish(vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool) (Plan, error) {
-	return f.finishWith(vault, param, refs, wait, nil)
+func (f *Function) finish(t events.Trigger, vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool) (Plan, error) {
+	return f.finishWith(t, vault, param, refs, wait, nil)
 }
 
 // finishWith de-duplicates refs, splits them into requests of at most
-// cbr.MaxResources each, and validates every request as the API would.
-func (f *Function) finishWith(vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool, extra map[string]*cbr.ResourceExtraInfo) (Plan, error) {
+// cbr.MaxResources each (named name-p1, name-p2, …), ends the description
+// with t's key marker, and validates every request as the API would.
+func (f *Function) finishWith(t events.Trigger, vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool, extra map[string]*cbr.ResourceExtraInfo) (Plan, error) {
 	refs = dedupe(refs)
-	plan := Plan{VaultID: vault, Resources: refs, Wait: wait || f.cfg.WaitForAvailable}
+	plan := Plan{VaultID: vault, Resources: refs, Wait: wait || f.cfg.WaitForAvailable, Marker: keyMarker(t.Ref.Key())}
+	param.Description = withMarker(param.Description, plan.Marker)
 	chunks := slices.Collect(slices.Chunk(refs, cbr.MaxResources))
 	if len(chunks) == 0 {
 		chunks = [][]events.ResourceRef{nil}
@@ -236,32 +240,38 @@ func dedupe(refs []events.ResourceRef) []events.ResourceRef {
 	return out
 }
 
-// triggerTime is the time a generated name is stamped with: the event's, else now.
-func (f *Function) triggerTime(t events.Trigger) time.Time {
+// generatedName builds kind-subject-YYYYMMDDTHHMMSSZ-tag from letters,
+// digits, _ and -: the stamp is the event's time (left out when the event
+// has none, so that every delivery gets the same name), the tag the short
+// digest of t's key. The subject is shortened so that the name, with room
+// for a part suffix, fits cbr.MaxNameLen characters.
+func generatedName(kind, subject string, t events.Trigger) string {
+	parts := []string{kind}
+	stamp, tag := "", nameTag(t.Ref.Key())
 	if !t.Time.IsZero() {
-		return t.Time
+		stamp = t.Time.UTC().Format("20060102T150405Z")
 	}
-	return f.now()
-}
-
-// generatedName builds kind-subject-YYYYMMDDTHHMMSSZ from letters, digits, _
-// and -, at most cbr.MaxNameLen characters, shortening the subject to fit.
-func generatedName(kind, subject string, at time.Time) string {
-	stamp := at.UTC().Format("20060102T150405Z")
-	room := cbr.MaxNameLen - len(kind) - len(stamp) - 2
+	room := cbr.MaxNameLen - maxPartSuffix - len(kind) - len(tag) - 2
+	if stamp != "" {
+		room -= len(stamp) + 1
+	}
 	s := sanitizeName(subject)
 	if len(s) > room {
 		s = strings.TrimRight(s[:room], "-")
 	}
-	if s == "" {
-		return kind + "-" + stamp
+	if s != "" {
+		parts = append(parts, s)
 	}
-	return kind + "-" + s + "-" + stamp
+	if stamp != "" {
+		parts = append(parts, stamp)
+	}
+	return strings.Join(append(parts, tag), "-")
 }
 
-// partName suffixes a name with the part number, keeping it within the limit.
+// partName suffixes a name with the part number (-p2), keeping it within
+// the limit; a generated name always has room.
 func partName(name string, part int) string {
-	suffix := fmt.Sprintf("-part%d", part)
+	suffix := fmt.Sprintf("-p%d", part)
 	if len(name)+len(suffix) > cbr.MaxNameLen {
 		name = name[:cbr.MaxNameLen-len(suffix)]
 	}

@@ -32,6 +32,10 @@ func (noAPI) GetCheckpoint(context.Context, string) (*cbr.CheckpointCreate, erro
 	panic("dry run called the API")
 }
 
+func (noAPI) ListBackups(context.Context, cbr.BackupQuery) (*cbr.BackupList, error) {
+	panic("dry run called the API")
+}
+
 // FuzzHTTPReceive posts fuzzed bodies, content types and headers into the
 // HTTP front door (dry run: everything but the API call) and checks that
 // each is answered with a status of the documented set and a well-formed

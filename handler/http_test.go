@@ -437,7 +437,8 @@ func TestFunctionGraphRequestToken(t *testing.T) {
 			t.Fatalf("failure does not name the missing header: %s", data)
 		}
 	}
-	if reqs := emu.Requests(); len(reqs) != 1 || reqs[0].Token != "cff-token-1" {
+	// The lookup before creating and the create, both with the request's token.
+	if reqs := emu.Requests(); len(reqs) != 2 || reqs[0].Token != "cff-token-1" || reqs[1].Token != "cff-token-1" {
 		t.Fatalf("emulator requests: %+v", reqs)
 	}
 }

@@ -18,6 +18,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -129,12 +131,16 @@ func body(e *cloudEvent) ([]byte, error) {
 	for i, k := range keys {
 		tags[i] = k + "=" + d.Tags[k]
 	}
+	// The name ends in a digest of the trigger's source and id, and the
+	// description in its marker, as restorepoint's do (names CBR can find).
+	sum := sha256.Sum256([]byte(e.Source + "\x00" + e.ID))
+	digest := hex.EncodeToString(sum[:])
 	return json.Marshal(createRequest{Checkpoint: vaultBackup{
 		VaultID: d.VaultID,
 		Parameters: parameters{
-			Name: "tagged-" + d.ServerName + "-" + e.Time.UTC().Format("20060102T150405Z"),
+			Name: "tagged-" + d.ServerName + "-" + e.Time.UTC().Format("20060102T150405Z") + "-" + digest[:10],
 			Description: "Backup of server " + d.ServerName + ", tagged " + strings.Join(tags, ",") +
-				", by " + e.Type + " event " + e.ID + " from " + e.Source,
+				", by " + e.Type + " event " + e.ID + " from " + e.Source + " [rp:" + digest[:24] + "]",
 			Incremental:     true,
 			ResourceDetails: []resource{{ID: d.ServerID, Name: d.ServerName, Type: "OS::Nova::Server"}},
 		},

@@ -196,6 +196,7 @@ func (e *Emulator) create(project string, vb *cbr.VaultBackup) (cp cbr.Checkpoin
 	}}
 	e.checkpoints[c.ID] = c
 	e.order = append(e.order, c.ID)
+	e.addBackups(c, p.Description)
 	for _, r := range backedUp {
 		e.lastBackup[r.ID] = c
 	}

@@ -10,6 +10,10 @@
 //     resources that are not in the vault or are still being backed up;
 //   - GET /v3/{project_id}/checkpoints/{checkpoint_id} reads it back; it turns
 //     from "protecting" to "available" [Options.AvailableAfter] after creation;
+//   - GET /v3/{project_id}/backups lists the backups: one per resource of
+//     each checkpoint, carrying the checkpoint's name and description, with
+//     the filters checkpoint_id, name (a substring), vault_id, resource_id,
+//     resource_type and status, paged by limit, offset and marker;
 //   - POST /v3/auth/tokens issues IAM password tokens for [DemoUser] that the
 //     CBR endpoints accept, like the static [DefaultToken];
 //   - instead of a token, the CBR endpoints accept requests signed with the
@@ -147,6 +151,7 @@ type Emulator struct {
 	checkpoints map[string]*checkpoint
 	order       []string               // checkpoint ids in creation order
 	lastBackup  map[string]*checkpoint // resource id -> newest checkpoint holding it
+	backups     []*backup              // in creation order
 	faults      []*Fault
 	latency     time.Duration
 	iamDown     bool
@@ -202,6 +207,7 @@ func (e *Emulator) Reset() {
 	e.checkpoints = make(map[string]*checkpoint)
 	e.order = nil
 	e.lastBackup = make(map[string]*checkpoint)
+	e.backups = nil
 	e.faults = nil
 	e.latency = 0
 	e.iamDown = false
@@ -379,6 +385,14 @@ func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request, rt route, bo
 			return
 		}
 		e.showCheckpoint(w, rt.project, rt.id)
+	case routeBackups:
+		if !allow(w, r, http.MethodGet) {
+			return
+		}
+		if !e.authorize(w, r, rt.project, body) {
+			return
+		}
+		e.listBackups(w, rt.project, r.URL.Query())
 	default:
 		writeKeystoneError(w, http.StatusNotFound, "The resource could not be found.")
 	}
@@ -402,6 +416,7 @@ const (
 	routeTokens                // /v3/auth/tokens
 	routeCheckpoints           // /v3/{project_id}/checkpoints
 	routeCheckpoint            // /v3/{project_id}/checkpoints/{checkpoint_id}
+	routeBackups               // /v3/{project_id}/backups
 )
 
 // route is a parsed request path.
@@ -423,6 +438,8 @@ func parseRoute(path string) route {
 		return route{kind: routeTokens}
 	case len(rest) == 2 && rest[0] != "" && rest[1] == "checkpoints":
 		return route{kind: routeCheckpoints, project: rest[0]}
+	case len(rest) == 2 && rest[0] != "" && rest[1] == "backups":
+		return route{kind: routeBackups, project: rest[0]}
 	case len(rest) == 3 && rest[0] != "" && rest[1] == "checkpoints" && rest[2] != "":
 		return route{kind: routeCheckpoint, project: rest[0], id: rest[2]}
 	}

@@ -123,8 +123,8 @@ func testFunctionGraphHTTPFunction(t *testing.T, bootstrap string) {
 	if status != http.StatusOK || h.Get("ce-type") != events.TypeCheckpointCreated || h.Get("ce-subject") != cbrtest.ExampleVaultID {
 		t.Fatalf("with token: status %d ce-type %q: %s", status, h.Get("ce-type"), body)
 	}
-	reqs := emu.Requests()
-	if emu.CountCreates() != 1 || len(reqs) != 1 || reqs[0].Token != cbrtest.DefaultToken {
+	reqs := emu.Requests() // the lookup (GET backups) and the create
+	if emu.CountCreates() != 1 || len(reqs) != 2 || reqs[0].Token != cbrtest.DefaultToken || reqs[1].Token != cbrtest.DefaultToken {
 		t.Fatalf("emulator saw %d creates, requests %+v", emu.CountCreates(), reqs)
 	}
 	if strings.Contains(logs.String(), cbrtest.DefaultToken) {

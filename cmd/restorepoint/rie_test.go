@@ -22,6 +22,7 @@ import (
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/handler/handlertest"
 	"github.com/restorepoint/restorepoint/iam/iamtest"
+	"github.com/restorepoint/restorepoint/store/redis/redistest"
 )
 
 // rieModule is the Lambda Runtime Interface Emulator's command; its module
@@ -227,5 +228,96 @@ func rieWithCredentialsSecret(t *testing.T, rie, bootstrap, dir string) {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("the bootstrap's output shows a secret %.8s...", secret)
 		}
+	}
+}
+
+// TestBootstrapsShareRedis runs two bootstraps, each under its own Runtime
+// Interface Emulator, sharing one Redis (and, with CBR_DEDUPE=off, nothing
+// else that could deduplicate): an SQS message delivered to both at once
+// makes one restore point; the invocation that lost the race reports the
+// record as a batch item failure, and its redelivery answers from the record.
+func TestBootstrapsShareRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bootstrap and the Runtime Interface Emulator")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bootstrap := filepath.Join(dir, "bootstrap")
+	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
+	rie := filepath.Join(dir, "aws-lambda-rie")
+	goBuild(t, ctx, nil, "-C", filepath.Join("..", "..", "tools", "rie"), "-o", rie, rieModule)
+
+	redis := redistest.MustStart(t)
+	// Latency, so that both invocations are in flight at once.
+	emu := cbrtest.NewServer(cbrtest.Options{AvailableAfter: -1})
+	emu.SetLatency(300 * time.Millisecond)
+	t.Cleanup(emu.Close)
+	sink := handlertest.NewServer()
+	t.Cleanup(sink.Close)
+	var urls []string
+	for range 2 {
+		addr, apiAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+		cmd.Dir = dir
+		cmd.Env = []string{
+			"PATH=" + os.Getenv("PATH"),
+			"CBR_ENDPOINT=" + emu.URL,
+			"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
+			"CBR_TOKEN=" + cbrtest.DefaultToken,
+			"RESULT_SINK=" + sink.URL,
+			"IDEMPOTENCY_STORE=" + redis.URL,
+			"CBR_DEDUPE=off",
+		}
+		startDeployProcess(t, cmd)
+		urls = append(urls, "http://"+addr+"/2015-03-31/functions/function/invocations")
+	}
+	var batch awsevents.SQSEvent
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lambda", "sqs-batch.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &batch); err != nil {
+		t.Fatal(err)
+	}
+	batch.Records = batch.Records[:1]
+	payload, _ := json.Marshal(batch)
+	invoke := func(url string) awsevents.SQSEventResponse {
+		status, _, body := postUntilUp(t, url, http.Header{"Content-Type": {"application/json"}}, payload, 20*time.Second)
+		var resp awsevents.SQSEventResponse
+		if err := json.Unmarshal(body, &resp); status != http.StatusOK || err != nil {
+			t.Errorf("invoke: status %d: %s", status, body)
+		}
+		return resp
+	}
+	// Warm both up (the first invocation starts the bootstrap) with an
+	// event that does nothing.
+	for _, url := range urls {
+		postUntilUp(t, url, http.Header{}, []byte(`{"specversion":"1.0","id":"warm","source":"/w","type":"io.restorepoint.deploy.pre","data":{}}`), 20*time.Second)
+	}
+	answers := make(chan awsevents.SQSEventResponse, 2)
+	for _, url := range urls {
+		go func() { answers <- invoke(url) }()
+	}
+	failed := 0
+	for range 2 {
+		failed += len((<-answers).BatchItemFailures)
+	}
+	if n := emu.CountCreates(); n != 1 {
+		t.Fatalf("%d creates for one message delivered to two bootstraps, want 1", n)
+	}
+	if failed > 1 {
+		t.Fatalf("%d batch item failures, want at most 1 (the one that found it in progress)", failed)
+	}
+	for _, url := range urls { // redeliveries: answered from the record
+		if resp := invoke(url); len(resp.BatchItemFailures) != 0 {
+			t.Errorf("redelivery: %+v", resp.BatchItemFailures)
+		}
+	}
+	if n := emu.CountCreates(); n != 1 {
+		t.Fatalf("%d creates after redeliveries, want 1", n)
+	}
+	if got := sink.Types(); slices.Index(got, events.TypeCheckpointCreated) < 0 || len(slices.DeleteFunc(got, func(s string) bool { return s != events.TypeCheckpointCreated })) != 1 {
+		t.Fatalf("sink got %v, want one created result", sink.Types())
 	}
 }

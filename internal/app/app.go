@@ -12,6 +12,7 @@ import (
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/store/redis"
 )
 
 // App is everything a front door needs, wired from a Config.
@@ -22,6 +23,7 @@ type App struct {
 	creds   credentials
 	fn      *function.Function
 	core    *handler.Core
+	store   *redis.Store // nil: records in memory
 }
 
 // NewLogger returns the JSON logger on w at the configured level.
@@ -51,7 +53,16 @@ func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	fn := function.New(cfg.FunctionConfig(), client)
+	var fnOpts []function.Option
+	var store *redis.Store
+	if cfg.Store != "" {
+		// No connection yet: the first trigger (or /readyz) makes it.
+		if store, err = redis.New(cfg.Store.Reveal(), redis.Options{Timeout: min(cfg.Timeout, 2*time.Second)}); err != nil {
+			return nil, err
+		}
+		fnOpts = append(fnOpts, function.WithStore(store))
+	}
+	fn := function.New(cfg.FunctionConfig(), client, fnOpts...)
 	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger, Rules: ruleSet}
 	if sink := cfg.Sink(); sink != "" {
 		s, err := handler.NewHTTPSink(sink, httpClient)
@@ -60,7 +71,7 @@ func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
 		}
 		core.Sink = s
 	}
-	return &App{cfg: cfg, version: version, logger: logger, creds: creds, fn: fn, core: core}, nil
+	return &App{cfg: cfg, version: version, logger: logger, creds: creds, fn: fn, core: core, store: store}, nil
 }
 
 // Config returns the configuration the app was wired from.
@@ -69,8 +80,13 @@ func (a *App) Config() Config { return a.cfg }
 // LogStart logs that the app starts serving, with what it is wired to (the
 // sink URL without a password).
 func (a *App) LogStart(msg string, attrs ...any) {
+	store := "memory"
+	if a.store != nil {
+		store = "redis " + a.store.Addr()
+	}
 	attrs = append(attrs, "endpoint", a.cfg.CBREndpoint(), "project_id", a.cfg.ProjectID, "auth", a.cfg.Auth,
-		"sink", handler.RedactURL(a.cfg.Sink()), "dry_run", a.cfg.DryRun, "rules_file", a.cfg.RulesFile, "version", a.version)
+		"sink", handler.RedactURL(a.cfg.Sink()), "dry_run", a.cfg.DryRun, "rules_file", a.cfg.RulesFile,
+		"idempotency_store", store, "dedupe", a.cfg.Dedupe, "version", a.version)
 	a.logger.Info(msg, attrs...)
 }
 
@@ -202,9 +218,15 @@ func (a *App) HTTPHandler() http.Handler {
 }
 
 // Ready reports whether credentials can be had (a token, the access keys,
-// the credentials secret). With per-request credentials there is nothing to
-// check ahead of a request.
+// the credentials secret) and the shared idempotency store (when
+// configured) answers. With per-request credentials there are none to check
+// ahead of a request.
 func (a *App) Ready(ctx context.Context) error {
+	if a.store != nil {
+		if err := a.store.Ping(ctx); err != nil {
+			return fmt.Errorf("idempotency store: %w", err)
+		}
+	}
 	if a.creds.ready == nil {
 		return nil
 	}

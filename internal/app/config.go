@@ -19,6 +19,7 @@ import (
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/store/redis"
 )
 
 // Config is everything restorepoint reads from the environment, read once by
@@ -67,6 +68,8 @@ type Config struct {
 	Wait           bool          `envconfig:"WAIT_FOR_AVAILABLE" default:"false" desc:"wait until each checkpoint is available"`
 	IdempotencyTTL time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"1h" desc:"how long a handled event answers duplicate deliveries"`
 	MaxRecords     int           `envconfig:"IDEMPOTENCY_MAX_RECORDS" default:"10000" desc:"most idempotency records held; when full, the oldest delivered ones are dropped before they expire"`
+	Store          iam.Secret    `envconfig:"IDEMPOTENCY_STORE" desc:"redis://[user:password@]host:port/db (rediss:// for TLS): idempotency records shared by every instance; in memory when unset"`
+	Dedupe         string        `envconfig:"CBR_DEDUPE" default:"lookup" desc:"lookup: before creating, find the trigger's restore point in CBR (one GET backups each; needs cbr:backups:list); off: only after a lost answer"`
 	MaxBodyBytes   int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted"`
 
 	FunctionGraphMode string `envconfig:"FUNCTIONGRAPH_MODE" default:"http" desc:"http: serve on PORT (HTTP function); event: answer FunctionGraph's custom runtime API (event function)"`
@@ -303,6 +306,14 @@ func (c Config) problems() []error {
 	if c.MaxRecords < 1 {
 		bad("IDEMPOTENCY_MAX_RECORDS: must be at least 1")
 	}
+	if c.Store != "" {
+		if err := redis.CheckURL(c.Store.Reveal()); err != nil {
+			bad("IDEMPOTENCY_STORE: must be redis://[user:password@]host:port/db or rediss://…: %v", err)
+		}
+	}
+	if c.Dedupe != function.DedupeLookup && c.Dedupe != function.DedupeOff {
+		bad("CBR_DEDUPE: must be lookup or off, not %q", c.Dedupe)
+	}
 	if c.MaxBodyBytes < 1024 {
 		bad("MAX_BODY_BYTES: must be at least 1024")
 	}
@@ -443,6 +454,8 @@ func (c Config) FunctionConfig() function.Config {
 		WaitForAvailable: c.Wait,
 		IdempotencyTTL:   c.IdempotencyTTL,
 		MaxRecords:       c.MaxRecords,
+		Dedupe:           c.Dedupe,
+		CreateAttempts:   c.MaxAttempts,
 	}
 }
 

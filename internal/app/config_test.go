@@ -189,3 +189,53 @@ func TestConfigFunctionGraphMode(t *testing.T) {
 		}
 	}
 }
+
+// A bad IDEMPOTENCY_STORE or CBR_DEDUPE is reported with the other
+// problems (exit 2), without the store's password; good ones wire through.
+func TestStoreAndDedupeConfig(t *testing.T) {
+	base := env{"CBR_PROJECT_ID": cbrtest.DefaultProjectID, "CBR_TOKEN": "tok"}
+	for _, tc := range []struct {
+		store, dedupe, want string
+	}{
+		{"http://u:pw-SECRET-5@cache:6379/0", "", "IDEMPOTENCY_STORE: must be redis://"},
+		{"redis://u:pw-SECRET-5@cache:6379/zero", "", "IDEMPOTENCY_STORE: must be redis://"},
+		{"::not a url pw-SECRET-5", "", "IDEMPOTENCY_STORE: must be redis://"},
+		{"", "sometimes", `CBR_DEDUPE: must be lookup or off, not "sometimes"`},
+	} {
+		e := env{"CBR_VAULT_ROUTES": "bad", "IDEMPOTENCY_STORE": tc.store, "CBR_DEDUPE": tc.dedupe}
+		for k, v := range base {
+			e[k] = v
+		}
+		_, err := Load(e.get)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "CBR_VAULT_ROUTES") {
+			t.Errorf("%+v: err = %v, want %q among the problems", tc, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%+v: error shows the password: %v", tc, err)
+		}
+	}
+	e := env{"IDEMPOTENCY_STORE": "rediss://default:pw-SECRET-5@cache.example:6380/2", "CBR_DEDUPE": "off", "CBR_MAX_ATTEMPTS": "3"}
+	for k, v := range base {
+		e[k] = v
+	}
+	cfg, err := Load(e.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc := cfg.FunctionConfig(); fc.Dedupe != "off" || fc.CreateAttempts != 3 {
+		t.Errorf("function config %+v", fc)
+	}
+	var b bytes.Buffer
+	a, err := New(cfg, NewLogger(cfg, &b), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.LogStart("serving")
+	if !strings.Contains(b.String(), `"idempotency_store":"redis cache.example:6380"`) || strings.Contains(b.String(), "SECRET") {
+		t.Errorf("start line %s: want the store's address, not its password", b.String())
+	}
+	if cfg := Default(); cfg.Dedupe != "lookup" || cfg.Store != "" {
+		t.Errorf("defaults: dedupe %q, store set: %v", cfg.Dedupe, cfg.Store != "")
+	}
+}

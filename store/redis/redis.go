@@ -1,0 +1,289 @@
+// Package redis is a function.Store in Redis (any Redis 6.2+ compatible
+// server: Open Telekom Cloud DCS for Redis, ElastiCache, MemoryDB, Valkey),
+// shared by every instance of restorepoint, so that a trigger delivered to
+// several instances is handled once. It is configured by
+// IDEMPOTENCY_STORE=redis://[user:password@]host:port/db (rediss:// for TLS).
+//
+// Each key is one Redis string, "restorepoint:" followed by the trigger key,
+// whose value is compact: one letter for the state, then its data.
+//
+//	L<lockUntil>                 in progress until lockUntil (Unix ms); PX = the lock
+//	P<partial>                   a partial result to resume from; PX = its expiry
+//	D<result>                    completed and delivered; PX = IDEMPOTENCY_TTL
+//	U<result>                    completed, not delivered, nobody delivering it
+//	H<until>:<result>            completed, held for delivery until (Unix ms)
+//
+// A claim is SET NX PX (in the Begin script, which also reads what an
+// earlier attempt left); Complete, Settle and the hand-over of an undelivered
+// result are Lua scripts, so that each step is one atomic round trip.
+// Expired locks and records vanish by their PX. Times of holds are those of
+// the instances' clocks.
+//
+// Nothing is done at package init and no connection is made until the first
+// command (or Ping).
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/restorepoint/restorepoint/function"
+)
+
+// Prefix is put before every trigger key.
+const Prefix = "restorepoint:"
+
+// Store is a function.Store in Redis. It is safe for concurrent use.
+type Store struct {
+	client *goredis.Client
+	now    func() time.Time
+	addr   string
+	// The scripts, made by New rather than at package init (NewScript
+	// hashes its source), so that linking the store costs nothing at start.
+	begin, complete, settle *goredis.Script
+}
+
+// Options tune a Store; the zero value is ready to use.
+type Options struct {
+	// Now is the clock of locks and holds (default time.Now).
+	Now func() time.Time
+	// Timeout bounds each command (dial, read, write); default 2s.
+	Timeout time.Duration
+}
+
+// CheckURL reports whether New accepts rawURL, without revealing the
+// password in the error: redis:// or rediss://, a host, an optional
+// numeric database as the path, no query but the ones go-redis knows.
+func CheckURL(rawURL string) error {
+	_, err := parse(rawURL)
+	return err
+}
+
+// parse checks rawURL and returns go-redis options for it.
+func parse(rawURL string) (*goredis.Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	switch {
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return nil, fmt.Errorf("scheme %q: want redis:// or rediss://", u.Scheme)
+	case u.Hostname() == "":
+		return nil, errors.New("no host")
+	case u.Fragment != "":
+		return nil, errors.New("must not have a fragment")
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return nil, fmt.Errorf("database %q: want a number", db)
+		}
+	}
+	opts, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		// go-redis quotes parts of the URL; say only what kind of problem.
+		return nil, errors.New("not a redis URL go-redis accepts (user:password@host:port/db)")
+	}
+	return opts, nil
+}
+
+// New returns a Store for the Redis server at rawURL. It does not connect:
+// the first command does.
+func New(rawURL string, o Options) (*Store, error) {
+	opts, err := parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency store: %w", err)
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
+	opts.MaxRetries = 1
+	opts.DisableIdentity = true // no CLIENT SETINFO: not every server knows it
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{client: goredis.NewClient(opts), now: now, addr: opts.Addr,
+		begin:    goredis.NewScript(beginScript),
+		complete: goredis.NewScript(completeScript),
+		settle:   goredis.NewScript(settleScript)}, nil
+}
+
+// Addr is the server's host:port (never the password), for logs.
+func (s *Store) Addr() string { return s.addr }
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.client.Close() }
+
+// fail wraps a go-redis error with the step; go-redis errors name the
+// address at most, never the password.
+func (s *Store) fail(step string, err error) error {
+	return fmt.Errorf("redis %s %s: %w", step, s.addr, err)
+}
+
+// ms returns the milliseconds from now until t, at least 1 (PX must be positive).
+func (s *Store) ms(t time.Time) int64 { return max(t.Sub(s.now()).Milliseconds(), 1) }
+
+// unixMS returns t in Unix milliseconds.
+func unixMS(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// beginScript claims KEYS[1] with SET NX PX, or reads what an earlier
+// attempt left. ARGV: lock PX, lockUntil (Unix ms), now (Unix ms). Returns
+// {state, result}: 0 claimed fresh, 1 claimed with a partial result,
+// 2 in progress, 3 completed and delivered, 4 completed and handed over
+// for delivery.
+const beginScript = `
+local lock = 'L' .. ARGV[2]
+if redis.call('SET', KEYS[1], lock, 'NX', 'PX', ARGV[1]) then return {0, ''} end
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], lock, 'PX', ARGV[1])
+  return {0, ''}
+end
+local state = string.sub(v, 1, 1)
+if state == 'P' then
+  redis.call('SET', KEYS[1], lock, 'PX', ARGV[1])
+  return {1, string.sub(v, 2)}
+elseif state == 'D' then
+  return {3, string.sub(v, 2)}
+elseif state == 'H' then
+  local sep = string.find(v, ':', 2, true)
+  if tonumber(string.sub(v, 2, sep - 1)) > tonumber(ARGV[3]) then return {2, ''} end
+  v = 'U' .. string.sub(v, sep + 1)
+  state = 'U'
+end
+if state == 'U' then
+  redis.call('SET', KEYS[1], 'H' .. ARGV[2] .. ':' .. string.sub(v, 2), 'KEEPTTL')
+  return {4, string.sub(v, 2)}
+end
+return {2, ''}
+`
+
+// completeScript stores a completed result. ARGV: result, expiry PX,
+// deliver ("1": held for delivery until the lock of Begin ran out).
+const completeScript = `
+if ARGV[3] == '1' then
+  local hold = '0'
+  local v = redis.call('GET', KEYS[1])
+  if v and string.sub(v, 1, 1) == 'L' then hold = string.sub(v, 2) end
+  redis.call('SET', KEYS[1], 'H' .. hold .. ':' .. ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], 'D' .. ARGV[1], 'PX', ARGV[2])
+end
+return 1
+`
+
+// settleScript ends a delivery. ARGV: delivered ("1" or "0").
+const settleScript = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local state = string.sub(v, 1, 1)
+local result
+if state == 'H' then
+  result = string.sub(v, string.find(v, ':', 2, true) + 1)
+elseif state == 'U' then
+  result = string.sub(v, 2)
+else
+  return 0
+end
+if ARGV[1] == '1' then state = 'D' else state = 'U' end
+redis.call('SET', KEYS[1], state .. result, 'KEEPTTL')
+return 1
+`
+
+// Begin implements function.Store.
+func (s *Store) Begin(ctx context.Context, key string, lockUntil time.Time) (function.Claim, error) {
+	out, err := s.begin.Run(ctx, s.client, []string{Prefix + key},
+		s.ms(lockUntil), unixMS(lockUntil), unixMS(s.now())).Slice()
+	if err != nil {
+		return function.Claim{}, s.fail("begin", err)
+	}
+	state, result, err := beginReply(out)
+	if err != nil {
+		return function.Claim{}, s.fail("begin", err)
+	}
+	switch state {
+	case 0:
+		return function.Claim{}, nil
+	case 1:
+		return function.Claim{Result: result}, nil
+	case 2:
+		return function.Claim{}, function.ErrInProgress
+	case 3:
+		return function.Claim{Result: result, Completed: true}, nil
+	default:
+		return function.Claim{Result: result, Completed: true, Deliver: true}, nil
+	}
+}
+
+// beginReply decodes the Begin script's answer {state, result}.
+func beginReply(out []any) (int64, []byte, error) {
+	if len(out) != 2 {
+		return 0, nil, fmt.Errorf("unexpected answer of %d values", len(out))
+	}
+	state, ok := out[0].(int64)
+	result, ok2 := out[1].(string)
+	if !ok || !ok2 || state < 0 || state > 4 {
+		return 0, nil, errors.New("unexpected answer")
+	}
+	if state == 0 || state == 2 {
+		return state, nil, nil
+	}
+	return state, []byte(result), nil
+}
+
+// Complete implements function.Store.
+func (s *Store) Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
+	d := "0"
+	if deliver {
+		d = "1"
+	}
+	if err := s.complete.Run(ctx, s.client, []string{Prefix + key}, result, s.ms(expiry), d).Err(); err != nil {
+		return s.fail("complete", err)
+	}
+	return nil
+}
+
+// Settle implements function.Store.
+func (s *Store) Settle(ctx context.Context, key string, delivered bool) error {
+	d := "0"
+	if delivered {
+		d = "1"
+	}
+	if err := s.settle.Run(ctx, s.client, []string{Prefix + key}, d).Err(); err != nil {
+		return s.fail("settle", err)
+	}
+	return nil
+}
+
+// Release implements function.Store.
+func (s *Store) Release(ctx context.Context, key string, partial []byte, expiry time.Time) error {
+	var err error
+	if partial == nil {
+		err = s.client.Del(ctx, Prefix+key).Err()
+	} else {
+		err = s.client.Set(ctx, Prefix+key, append([]byte("P"), partial...), time.Duration(s.ms(expiry))*time.Millisecond).Err()
+	}
+	if err != nil {
+		return s.fail("release", err)
+	}
+	return nil
+}
+
+var _ function.Store = (*Store)(nil)

@@ -1,0 +1,121 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/function/storetest"
+	"github.com/restorepoint/restorepoint/store/redis"
+	"github.com/restorepoint/restorepoint/store/redis/redistest"
+)
+
+// The Store passes the conformance suite against a real redis-server, in
+// real time (records expire by the server's PX). The subtests run in
+// parallel on one server, each with its own keys.
+func TestContract(t *testing.T) {
+	srv := redistest.MustStart(t)
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) storetest.Harness {
+		s, err := redis.New(srv.URL, redis.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		ns := prefixed{s, strings.Repeat("x", int(n.Add(1))) + "/"}
+		return storetest.Harness{Store: ns, Now: time.Now, Advance: time.Sleep}
+	})
+}
+
+// prefixed keeps the subtests' keys apart on the one server.
+type prefixed struct {
+	s      *redis.Store
+	prefix string
+}
+
+func (p prefixed) Begin(ctx context.Context, key string, lockUntil time.Time) (function.Claim, error) {
+	return p.s.Begin(ctx, p.prefix+key, lockUntil)
+}
+func (p prefixed) Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
+	return p.s.Complete(ctx, p.prefix+key, result, expiry, deliver)
+}
+func (p prefixed) Settle(ctx context.Context, key string, delivered bool) error {
+	return p.s.Settle(ctx, p.prefix+key, delivered)
+}
+func (p prefixed) Release(ctx context.Context, key string, partial []byte, expiry time.Time) error {
+	return p.s.Release(ctx, p.prefix+key, partial, expiry)
+}
+
+func TestCheckURL(t *testing.T) {
+	for _, good := range []string{"redis://127.0.0.1:6379/0", "rediss://user:pw@cache.example:6380/3", "redis://h"} {
+		if err := redis.CheckURL(good); err != nil {
+			t.Errorf("%s: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"http://h:1/0", "redis://:pw-SECRET-4@/0", "redis://u:pw-SECRET-4@h/x", "::", "redis://h/0#f", "h:6379"} {
+		err := redis.CheckURL(bad)
+		if err == nil {
+			t.Errorf("%s: accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s: error shows the password: %v", bad, err)
+		}
+	}
+}
+
+// A server that cannot be reached fails every step promptly, without the
+// password in the error; a restarted one works again.
+func TestUnreachable(t *testing.T) {
+	srv := redistest.MustStart(t)
+	url := strings.Replace(srv.URL, "redis://", "redis://default:pw-SECRET-77@", 1)
+	s, err := redis.New(url, redis.Options{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Begin(ctx, "k", time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	start := time.Now()
+	_, err = s.Begin(ctx, "k2", time.Now().Add(time.Second))
+	if err == nil || errors.Is(err, function.ErrInProgress) || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("Begin with the server down: %v; want an error without the password", err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping with the server down: nil")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("failing took %v", took)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Begin(ctx, "k2", time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("Begin after the restart: %v", err)
+	}
+}
+
+// Records are compact: the state letter, the lock time or the result.
+func TestRecordsAreCompact(t *testing.T) {
+	srv := redistest.MustStart(t)
+	s, _ := redis.New(srv.URL, redis.Options{})
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.Begin(ctx, "src\x00id", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, "src\x00id", []byte(`{"id":"r"}`), time.Now().Add(time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Begin(ctx, "src\x00id", time.Now().Add(time.Minute))
+	if err != nil || !c.Completed || string(c.Result) != `{"id":"r"}` {
+		t.Fatalf("Begin = %+v, %v", c, err)
+	}
+}
