@@ -67,6 +67,7 @@ type Client struct {
 	sleep       func(ctx context.Context, d time.Duration) error
 	now         func() time.Time
 	userAgent   string
+	observer    func(context.Context, Attempt) // WithObserver
 }
 
 // Option configures a Client.
@@ -236,7 +237,8 @@ func (c *Client) GetCheckpoint(ctx context.Context, id string) (*CheckpointCreat
 // call sends one request with retries and decodes the success body.
 func (c *Client) call(ctx context.Context, method, target string, body []byte) (*CheckpointResponse, error) {
 	reauthorized := false
-	for attempt := 1; ; {
+	resend := 0 // attempts sent before this one, for the observer
+	for attempt := 1; ; resend++ {
 		token, err := c.tokens.Token(ctx)
 		if err == nil && token == "" {
 			err = errEmptyToken
@@ -244,7 +246,9 @@ func (c *Client) call(ctx context.Context, method, target string, body []byte) (
 		if err != nil {
 			return nil, &TokenError{Err: err}
 		}
+		start := time.Now()
 		resp, err := c.attempt(ctx, method, target, body, token)
+		c.observe(ctx, method, target, resend, start, err)
 		if err == nil {
 			return resp, nil
 		}

@@ -50,6 +50,8 @@ type Core struct {
 	// turns it on, because its failures end in the platform's retries and
 	// on-failure destination, which never see a reply.
 	SinkFailures bool
+	// Observer, when not nil, watches every trigger (metrics, traces).
+	Observer Observer
 }
 
 // Outcome is what became of one trigger.
@@ -156,6 +158,10 @@ func (c *Core) HandleEvent(ctx context.Context, e event.Event) Outcome {
 // decoded; the result goes on to the sink before Run returns.
 func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outcome {
 	start := c.now()
+	var end func(Outcome, time.Duration)
+	if c.Observer != nil {
+		ctx, end = c.Observer.StartTrigger(ctx, &t)
+	}
 	d := delivery{core: c}
 	var (
 		res events.Result
@@ -177,7 +183,11 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 		res, err = c.Function.Handle(ctx, t, d.deliver)
 	}
 	out := d.outcome(res, err)
-	c.log(ctx, t, out, time.Since(start))
+	took := time.Since(start)
+	c.log(ctx, t, out, took)
+	if end != nil {
+		end(out, took)
+	}
 	return out
 }
 
