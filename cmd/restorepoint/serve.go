@@ -38,5 +38,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	a.LogStart("serving", "addr", ln.Addr().String())
-	return app.Serve(ctx, ln, a.HTTPHandler())
+	err = app.Serve(ctx, ln, a.HTTPHandler())
+	if serr := shutdownTelemetry(a); err == nil {
+		err = serr
+	}
+	return err
 }

@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/internal/telemetry"
 )
 
 // App is everything a front door needs, wired from a Config.
@@ -21,19 +23,30 @@ type App struct {
 	tokens  cbr.TokenSource
 	fn      *function.Function
 	core    *handler.Core
+	tel     *telemetry.Telemetry
 }
 
 // NewLogger returns the JSON logger on w at the configured level.
 func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	level, _ := cfg.logLevel()
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
 }
 
 // New wires the token source, CBR client, function, result sink and core
 // from cfg, which Load or Config.Check has accepted. version goes into the
-// User-Agent of CBR calls and into the start log line.
-func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
+// User-Agent of CBR calls and into the start log line. The telemetry the
+// configuration asks for is wired in too (for the HTTP front door unless
+// ForLambda is given).
+func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	tokens, err := tokenSource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tel, err := newTelemetry(cfg, logger, version, o)
 	if err != nil {
 		return nil, err
 	}
@@ -41,21 +54,26 @@ func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
 	client, err := cbr.New(cfg.CBREndpoint(), cfg.ProjectID, tokens,
 		cbr.WithHTTPClient(httpClient),
 		cbr.WithMaxAttempts(cfg.MaxAttempts),
-		cbr.WithUserAgent("restorepoint/"+version))
+		cbr.WithUserAgent("restorepoint/"+version),
+		cbr.WithObserver(tel.CBRAttempt))
 	if err != nil {
 		return nil, err
 	}
-	fn := function.New(cfg.FunctionConfig(), client)
-	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger}
+	store := tel.Store(function.NewBoundedMemoryStore(time.Now, cfg.FunctionConfig().MaxRecords))
+	fn := function.New(cfg.FunctionConfig(), client, function.WithStore(store), function.WithPlanObserver(tel.Planned))
+	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger, Observer: tel}
 	if sink := cfg.Sink(); sink != "" {
 		s, err := handler.NewHTTPSink(sink, httpClient)
 		if err != nil {
 			return nil, err
 		}
-		core.Sink = s
+		core.Sink = tel.Sink(s)
 	}
-	return &App{cfg: cfg, version: version, logger: logger, tokens: tokens, fn: fn, core: core}, nil
+	return &App{cfg: cfg, version: version, logger: logger, tokens: tokens, fn: fn, core: core, tel: tel}, nil
 }
+
+// Logger returns the app's logger.
+func (a *App) Logger() *slog.Logger { return a.logger }
 
 // Config returns the configuration the app was wired from.
 func (a *App) Config() Config { return a.cfg }
@@ -115,14 +133,15 @@ func tokenSource(cfg Config) (cbr.TokenSource, error) {
 	return nil, fmt.Errorf("CBR_AUTH: unknown mode %q", cfg.Auth)
 }
 
-// HTTPHandler is the HTTP front door of the app.
+// HTTPHandler is the HTTP front door of the app, with GET /metrics when
+// METRICS=on.
 func (a *App) HTTPHandler() http.Handler {
-	return handler.NewHTTP(a.core, handler.HTTPOptions{
+	return a.withMetrics(handler.NewHTTP(a.core, handler.HTTPOptions{
 		MaxBodyBytes:  a.cfg.MaxBodyBytes,
 		WebhookSecret: a.cfg.WebhookSecret,
 		RequestTokens: a.cfg.Auth == AuthFunctionGraph,
 		Ready:         a.Ready,
-	})
+	}))
 }
 
 // Ready reports whether a token can be had. With per-request tokens there

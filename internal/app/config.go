@@ -59,6 +59,16 @@ type Config struct {
 	IdempotencyTTL time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"1h" desc:"how long a handled event answers duplicate deliveries"`
 	MaxRecords     int           `envconfig:"IDEMPOTENCY_MAX_RECORDS" default:"10000" desc:"most idempotency records held; when full, the oldest delivered ones are dropped before they expire"`
 	MaxBodyBytes   int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted"`
+
+	// Observability (internal/app/telemetry.go).
+	Metrics                  string     `envconfig:"METRICS" default:"on" desc:"on: Prometheus text on GET /metrics when serving HTTP; emf: CloudWatch EMF lines on stdout after each Lambda invocation; off"`
+	MetricsToken             iam.Secret `envconfig:"METRICS_TOKEN" desc:"when set, GET /metrics needs Authorization: Bearer TOKEN"`
+	OTLPEndpoint             string     `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL: traces to /v1/traces, metrics to /v1/metrics (builds with -tags otlp)"`
+	OTLPTracesEndpoint       string     `envconfig:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" desc:"OTLP/HTTP URL for traces only, overriding the base URL"`
+	OTLPMetricsEndpoint      string     `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" desc:"OTLP/HTTP URL for metrics only, overriding the base URL"`
+	OTLPHeaders              iam.Secret `envconfig:"OTEL_EXPORTER_OTLP_HEADERS" desc:"headers of OTLP requests, key=value,key=value (e.g. an API key)"`
+	OTelServiceName          string     `envconfig:"OTEL_SERVICE_NAME" default:"restorepoint" desc:"service.name of spans and metrics; the EMF namespace"`
+	OTelMetricExportInterval int        `envconfig:"OTEL_METRIC_EXPORT_INTERVAL" default:"60000" desc:"milliseconds between OTLP metric pushes (Lambda also pushes after each invocation)"`
 }
 
 // Auth modes (CBR_AUTH).
@@ -260,6 +270,7 @@ func (c Config) problems() []error {
 	if _, err := c.logLevel(); err != nil {
 		bad("LOG_LEVEL: %v", err)
 	}
+	out = append(out, c.telemetryProblems()...)
 	return out
 }
 
