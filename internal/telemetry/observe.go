@@ -79,7 +79,7 @@ func traceParent(sc trace.SpanContext) string {
 func (t *Telemetry) StartTrigger(ctx context.Context, tr *events.Trigger) (context.Context, func(handler.Outcome, time.Duration)) {
 	ctx = ContextWithTraceParent(ctx, tr.TraceParent)
 	cold := !t.started.Swap(true)
-	kind := kindLabel(tr.Kind)
+	kind := kindLabel(tr)
 	spanKind := trace.SpanKindConsumer
 	if t.opts.FaaSTrigger == "http" {
 		spanKind = trace.SpanKindServer
@@ -147,12 +147,21 @@ func (t *Telemetry) endTrigger(ctx context.Context, span trace.Span, kind string
 	span.End()
 }
 
-// kindLabel is the type label of a trigger: its kind, "unknown" when it did
-// not decode (the label never takes a value from outside).
-func kindLabel(k events.Kind) string {
-	switch k {
+// kindLabel is the type label of a trigger: its kind, else (it did not
+// decode) the kind its CloudEvent type names, else "unknown". The label
+// never takes a value from outside.
+func kindLabel(tr *events.Trigger) string {
+	switch tr.Kind {
 	case events.KindServerTagged, events.KindDeployPre, events.KindCheckpointRequested, events.KindIgnored:
-		return string(k)
+		return string(tr.Kind)
+	}
+	switch tr.Ref.Type {
+	case events.TypeServerTagged:
+		return string(events.KindServerTagged)
+	case events.TypeDeployPre:
+		return string(events.KindDeployPre)
+	case events.TypeCheckpointRequested:
+		return string(events.KindCheckpointRequested)
 	}
 	return "unknown"
 }
