@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10000x
 DIST      ?= dist
 
-.PHONY: all build test vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench
+.PHONY: all build build-otlp test vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench
 
 all: build
 
@@ -20,9 +20,14 @@ build:
 	$(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/restorepoint
 	$(GO) build -trimpath -o $(DEVBIN) ./cmd/restorepoint-dev
 
+## build-otlp: the deployed binary with OTLP/HTTP export of traces and metrics (OpenTelemetry SDK, protobuf; about twice the size)
+build-otlp:
+	$(GO) build -tags lambda.norpc,otlp -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)-otlp ./cmd/restorepoint
+
 ## test: format and vet checks, the race-enabled test suite, and a short run of every fuzz target
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags otlp ./internal/app/ ./internal/telemetry/
 	$(MAKE) --no-print-directory fuzz-short
 
 vet:

@@ -38,6 +38,7 @@ const (
 	secretToken    = "tok-SECRET-7f3a9c1e5b2d"
 	secretWebhook  = "whk-SECRET-2d8e4b6f0a1c"
 	secretPassword = cbrtest.DemoPassword
+	secretMetrics  = "met-SECRET-4c6e8a0b2d1f"
 )
 
 // binPath is the restorepoint binary TestMain builds.
@@ -132,6 +133,7 @@ func newWorld(t *testing.T, opts options) *world {
 		"CBR_MAX_ATTEMPTS": "4",
 		"LOG_LEVEL":        "debug",
 		"PORT":             "0",
+		"METRICS_TOKEN":    secretMetrics,
 	}
 	if !opts.noWebhook {
 		env["WEBHOOK_SECRET"] = secretWebhook
@@ -148,6 +150,7 @@ func newWorld(t *testing.T, opts options) *world {
 		env[k] = v
 	}
 	w.proc = startChild(t, env)
+	t.Cleanup(w.scrapeMetrics) // runs while the child still lives
 
 	p, err := cehttp.New(cehttp.WithTarget(w.proc.url), cehttp.WithClient(http.Client{Timeout: 30 * time.Second}))
 	if err != nil {
@@ -306,12 +309,37 @@ func (w *world) get(path string) (int, []byte) {
 	return resp.StatusCode, data
 }
 
+// scrapeMetrics reads GET /metrics of a child that is still running, with
+// METRICS_TOKEN, and records it for the secret search: no label may carry a
+// secret. A world that set METRICS=off or its own token is skipped.
+func (w *world) scrapeMetrics() {
+	if !w.proc.alive() || w.opts.env["METRICS"] == "off" || w.opts.env["METRICS_TOKEN"] != "" {
+		return
+	}
+	req, err := http.NewRequest(http.MethodGet, w.proc.url+"/metrics", nil)
+	if err != nil {
+		w.t.Error(err)
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+secretMetrics)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return // the test may have stopped the child's listener
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		w.t.Errorf("GET /metrics: %d: %.300s", resp.StatusCode, data)
+	}
+	w.record(resp.Header, data)
+}
+
 // checkSecrets searches the child's logs, every reply and everything the
 // sink received for the token, the IAM password, the webhook secret and
 // every IAM token the emulator saw.
 func (w *world) checkSecrets() {
 	t := w.t
-	secrets := []string{secretToken, secretWebhook, secretPassword}
+	secrets := []string{secretToken, secretWebhook, secretPassword, secretMetrics}
 	for _, r := range w.emu.Requests() {
 		if r.Token != "" && !contains(secrets, r.Token) {
 			secrets = append(secrets, r.Token)

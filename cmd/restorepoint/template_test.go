@@ -249,6 +249,7 @@ func TestKnativeManifests(t *testing.T) {
 		"deploy/knative/service.yaml":     {"serving.knative.dev/v1 Service"},
 		"deploy/knative/sinkbinding.yaml": {"eventing.knative.dev/v1 Broker", "sources.knative.dev/v1 SinkBinding"},
 		"deploy/knative/triggers.yaml":    {"eventing.knative.dev/v1 Trigger"},
+		"deploy/knative/monitoring.yaml":  {"monitoring.coreos.com/v1 PodMonitor", "monitoring.coreos.com/v1 PrometheusRule"},
 	}
 	byKind := make(map[string][]map[string]any)
 	for file, kinds := range want {
@@ -269,6 +270,14 @@ func TestKnativeManifests(t *testing.T) {
 	}
 	svc := byKind["serving.knative.dev/v1 Service"][0]
 	name := yamlAt(t, svc, "metadata", "name").(string)
+	for _, pm := range byKind["monitoring.coreos.com/v1 PodMonitor"] {
+		if got := yamlAt(t, pm, "spec", "selector", "matchLabels", "serving.knative.dev/service"); got != name {
+			t.Errorf("PodMonitor selects service %v, want %s", got, name)
+		}
+		if got := yamlAt(t, pm, "spec", "podMetricsEndpoints", 0, "path"); got != "/metrics" {
+			t.Errorf("PodMonitor path %v, want /metrics", got)
+		}
+	}
 	container := yamlAt(t, svc, "spec", "template", "spec", "containers", 0)
 	if args := stringList(yamlAt(t, container, "args")); !slices.Equal(args, []string{"serve"}) {
 		t.Errorf("container args %v, want [serve]", args)
