@@ -39,8 +39,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	a.LogStart("serving", "addr", ln.Addr().String())
 	err = app.Serve(ctx, ln, a.HTTPHandler())
-	if serr := shutdownTelemetry(a); err == nil {
-		err = serr
-	}
+	shutdownTelemetry(a)
 	return err
 }
