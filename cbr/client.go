@@ -78,6 +78,7 @@ type Client struct {
 	sleep       func(ctx context.Context, d time.Duration) error
 	now         func() time.Time
 	userAgent   string
+	observer    func(context.Context, Attempt) // WithObserver
 }
 
 // Option configures a Client.
@@ -286,14 +287,17 @@ func (c *Client) callOnce(ctx context.Context, method, target string, body []byt
 // send is call and callOnce.
 func (c *Client) send(ctx context.Context, method, target string, body []byte, decode func([]byte) error, once bool) error {
 	reauthorized := false
-	for attempt := 1; ; {
+	resend := 0 // attempts sent before this one, for the observer
+	for attempt := 1; ; resend++ {
+		start := time.Now()
 		refused, err := c.attempt(ctx, method, target, body, decode)
-		if err == nil {
-			return nil
-		}
 		var authErr authFailure
 		if errors.As(err, &authErr) {
 			return authErr.err // nothing was sent
+		}
+		c.observe(ctx, method, target, resend, start, err)
+		if err == nil {
+			return nil
 		}
 		if once && answerLost(err) {
 			return fmt.Errorf("%w (%w)", err, ErrAnswerLost)

@@ -41,14 +41,15 @@ const (
 	secretPassword = cbrtest.DemoPassword
 	// secretKey is the secret key of accessKey, which the emulator takes
 	// instead of its demo pair in worlds with aksk.
-	secretKey = "sk-SECRET-9b4e1d7c3a5f"
-	accessKey = "E2EACCESSKEY00000001"
+	secretKey     = "sk-SECRET-9b4e1d7c3a5f"
+	accessKey     = "E2EACCESSKEY00000001"
+	secretMetrics = "met-SECRET-4c6e8a0b2d1f"
 )
 
 // searchedSecrets are searched for in every world, besides the tokens the
 // emulator saw: the temporary keys' secret key and security token are what
 // FunctionGraph's headers carry.
-var searchedSecrets = []string{secretToken, secretWebhook, secretPassword, secretKey,
+var searchedSecrets = []string{secretToken, secretWebhook, secretPassword, secretKey, secretMetrics,
 	cbrtest.DemoTemporarySecretKey, cbrtest.DemoSecurityToken}
 
 // binPath is the restorepoint binary TestMain builds.
@@ -150,6 +151,7 @@ func newWorld(t *testing.T, opts options) *world {
 		"CBR_MAX_ATTEMPTS": "4",
 		"LOG_LEVEL":        "debug",
 		"PORT":             "0",
+		"METRICS_TOKEN":    secretMetrics,
 	}
 	if !opts.noWebhook {
 		env["WEBHOOK_SECRET"] = secretWebhook
@@ -178,6 +180,7 @@ func newWorld(t *testing.T, opts options) *world {
 	w.env = env
 	w.proc = startChild(t, env)
 	w.procs = []*child{w.proc}
+	t.Cleanup(w.scrapeMetrics) // runs while the child still lives
 
 	p, err := cehttp.New(cehttp.WithTarget(w.proc.url), cehttp.WithClient(http.Client{Timeout: 30 * time.Second}))
 	if err != nil {
@@ -358,6 +361,31 @@ func (w *world) get(path string) (int, []byte) {
 	data, _ := io.ReadAll(resp.Body)
 	w.record(resp.Header, data)
 	return resp.StatusCode, data
+}
+
+// scrapeMetrics reads GET /metrics of a child that is still running, with
+// METRICS_TOKEN, and records it for the secret search: no label may carry a
+// secret. A world that set METRICS=off or its own token is skipped.
+func (w *world) scrapeMetrics() {
+	if !w.proc.alive() || w.opts.env["METRICS"] == "off" || w.opts.env["METRICS_TOKEN"] != "" {
+		return
+	}
+	req, err := http.NewRequest(http.MethodGet, w.proc.url+"/metrics", nil)
+	if err != nil {
+		w.t.Error(err)
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+secretMetrics)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return // the test may have stopped the child's listener
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		w.t.Errorf("GET /metrics: %d: %.300s", resp.StatusCode, data)
+	}
+	w.record(resp.Header, data)
 }
 
 // checkSecrets searches the child's logs, every reply and everything the

@@ -196,12 +196,20 @@ func TestStorm(t *testing.T) {
 			}
 		}
 	}
-	// One log line per delivery, saying what became of it.
-	outcomes := map[any]int{}
-	for _, line := range w.proc.logLines("trigger") {
-		outcomes[line["outcome"]]++
+	// One log line per delivery, saying what became of it (the last ones
+	// may still be on their way through the child's stderr pipe).
+	var outcomes map[any]int
+	logged := func() bool {
+		outcomes = map[any]int{}
+		for _, line := range w.proc.logLines("trigger") {
+			outcomes[line["outcome"]]++
+		}
+		return outcomes["created"] == triggers && outcomes["duplicate"] == triggers*(copies-1) && outcomes["in_progress"] == conflicts
 	}
-	if outcomes["created"] != triggers || outcomes["duplicate"] != triggers*(copies-1) || outcomes["in_progress"] != conflicts {
+	for deadline := time.Now().Add(5 * time.Second); !logged() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !logged() {
 		t.Errorf("log lines by outcome %v; want %d created, %d duplicate, %d in_progress", outcomes, triggers, triggers*(copies-1), conflicts)
 	}
 }

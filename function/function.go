@@ -95,6 +95,8 @@ type Function struct {
 	now   func() time.Time
 	newID func() string
 	sleep func(context.Context, time.Duration) error
+
+	planObserver PlanObserver // WithPlanObserver
 }
 
 // Option changes how a Function is built.
@@ -174,7 +176,7 @@ type Deliver func(ctx context.Context, r events.Result) error
 // the result was made but deliver failed (the error wraps deliver's): the
 // trigger should be delivered again, and the result will be delivered then.
 func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver) (events.Result, error) {
-	plan, err := f.Plan(t)
+	plan, err := f.plan(ctx, t)
 	switch {
 	case err != nil:
 		return f.deliver(ctx, deliver, f.failed(t, plan.VaultID, err))

@@ -53,6 +53,8 @@ type Core struct {
 	// Rules, when not nil, are tried on every payload before the built-in
 	// decoders (RULES_FILE; see DecodeRequest and DecodePayload).
 	Rules Rules
+	// Observer, when not nil, watches every trigger (metrics, traces).
+	Observer Observer
 }
 
 // Outcome is what became of one trigger.
@@ -163,6 +165,10 @@ func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outco
 // run is Run for a trigger that rule (when not "") made.
 func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule string) Outcome {
 	start := c.now()
+	var end func(Outcome, time.Duration)
+	if c.Observer != nil {
+		ctx, end = c.Observer.StartTrigger(ctx, &t)
+	}
 	d := delivery{core: c}
 	var (
 		res events.Result
@@ -184,7 +190,11 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 		res, err = c.Function.Handle(ctx, t, d.deliver)
 	}
 	out := d.outcome(res, err)
-	c.log(ctx, t, rule, out, time.Since(start))
+	took := time.Since(start)
+	c.log(ctx, t, rule, out, took)
+	if end != nil {
+		end(out, took)
+	}
 	return out
 }
 

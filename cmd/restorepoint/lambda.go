@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -17,7 +18,7 @@ const envLambdaRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
 // runLambda serves AWS Lambda invocations through the Runtime API until ctx
 // ends. It is what `restorepoint` does when AWS_LAMBDA_RUNTIME_API is set,
 // and what `restorepoint lambda` does explicitly.
-func runLambda(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+func runLambda(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	api := getenv(envLambdaRuntimeAPI)
 	if api == "" {
 		return usageError{errors.New("lambda: " + envLambdaRuntimeAPI + " is not set; this command runs inside AWS Lambda or the Lambda Runtime Interface Emulator")}
@@ -26,7 +27,7 @@ func runLambda(ctx context.Context, getenv func(string) string, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	a, err := app.New(cfg, app.NewLogger(cfg, stderr), version)
+	a, err := app.New(cfg, app.NewLogger(cfg, stderr), version, app.ForLambda(stdout))
 	if err != nil {
 		return err
 	}
@@ -37,7 +38,22 @@ func runLambda(ctx context.Context, getenv func(string) string, stderr io.Writer
 	// The handler is a lambda.Handler (Invoke), so the runtime calls it
 	// without reflection. (The runtime client reads AWS_LAMBDA_RUNTIME_API
 	// from the process environment itself.)
-	go lambda.StartWithOptions(a.LambdaHandler(), lambda.WithContext(ctx))
+	go lambda.StartWithOptions(a.LambdaInvoker(), lambda.WithContext(ctx))
 	<-ctx.Done()
+	shutdownTelemetry(a)
 	return nil
+}
+
+// shutdownGrace bounds the flush of spans and metrics at exit.
+const shutdownGrace = 3 * time.Second
+
+// shutdownTelemetry flushes the spans and metrics a exports (on SIGTERM,
+// once the front door has stopped); a failure is logged, not returned: the
+// triggers were handled.
+func shutdownTelemetry(a *app.App) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		a.Logger().Warn("telemetry shutdown", "error", err)
+	}
 }

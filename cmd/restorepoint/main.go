@@ -73,13 +73,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "":
 		if getenv(envLambdaRuntimeAPI) != "" {
-			return runLambda(ctx, getenv, stderr)
+			return runLambda(ctx, getenv, stdout, stderr)
 		}
 		return runServe(ctx, nil, getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args, getenv, stdout, stderr)
 	case "lambda":
-		return runLambda(ctx, getenv, stderr)
+		return runLambda(ctx, getenv, stdout, stderr)
 	case "explain":
 		return runExplain(ctx, args, getenv, stdin, stdout, stderr)
 	case "rules":

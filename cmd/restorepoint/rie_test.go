@@ -61,6 +61,7 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 		"CBR_TOKEN=" + cbrtest.DefaultToken,
 		"RESULT_SINK=" + sink.URL,
 		"RESULT_SOURCE=restorepoint-rie",
+		"METRICS=emf",
 	}
 	out := startDeployProcess(t, cmd)
 	invokeURL := "http://" + addr + "/2015-03-31/functions/function/invocations"
@@ -120,6 +121,27 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 		t.Fatalf("sink got %v, want %v\n%s", got, want, out.String())
 	}
 
+	// METRICS=emf: each invocation wrote CloudWatch EMF lines before it
+	// returned; they parse and add up to the triggers above.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sums := emfSums(t, out.String())
+		if sums["restorepoint_triggers_total"] == 5 || time.Now().After(deadline) {
+			for name, n := range map[string]float64{
+				"restorepoint_triggers_total":            5,
+				"restorepoint_triggers_total{created}":   3,
+				"restorepoint_checkpoints_created_total": 3,
+				"restorepoint_cbr_requests_total":        6, // a lookup before each of the 3 creates
+				"restorepoint_sink_deliveries_total":     5,
+			} {
+				if sums[name] != n {
+					t.Errorf("EMF %s adds up to %v, want %v\n%s", name, sums[name], n, out.String())
+				}
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Run("credentials secret through the Parameters and Secrets extension", func(t *testing.T) {
 		rieWithCredentialsSecret(t, rie, bootstrap, dir)
 	})
@@ -320,4 +342,55 @@ func TestBootstrapsShareRedis(t *testing.T) {
 	if got := sink.Types(); slices.Index(got, events.TypeCheckpointCreated) < 0 || len(slices.DeleteFunc(got, func(s string) bool { return s != events.TypeCheckpointCreated })) != 1 {
 		t.Fatalf("sink got %v, want one created result", sink.Types())
 	}
+}
+
+// emfSums adds up the values of the EMF lines in out by metric name, and
+// the triggers by outcome as name{outcome}. A line with an _aws member must
+// be a well-formed EMF object naming the metrics it carries.
+func emfSums(t *testing.T, out string) map[string]float64 {
+	t.Helper()
+	sums := map[string]float64{}
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, `"_aws"`) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		var aws struct {
+			Timestamp         int64
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		}
+		raw, _ := json.Marshal(m["_aws"])
+		if err := json.Unmarshal(raw, &aws); err != nil || aws.Timestamp == 0 || len(aws.CloudWatchMetrics) != 1 ||
+			aws.CloudWatchMetrics[0].Namespace != "restorepoint" {
+			t.Fatalf("EMF line %q: _aws %+v %v", line, aws, err)
+		}
+		for _, metric := range aws.CloudWatchMetrics[0].Metrics {
+			for _, dims := range aws.CloudWatchMetrics[0].Dimensions {
+				for _, d := range dims {
+					if _, ok := m[d].(string); !ok {
+						t.Fatalf("EMF line %q: dimension %s has no value", line, d)
+					}
+				}
+			}
+			switch v := m[metric.Name].(type) {
+			case float64:
+				sums[metric.Name] += v
+				if o, ok := m["outcome"].(string); ok && metric.Name == "restorepoint_triggers_total" {
+					sums[metric.Name+"{"+o+"}"] += v
+				}
+			case []any:
+				sums[metric.Name] += float64(len(v))
+			default:
+				t.Fatalf("EMF line %q: metric %s has no value", line, metric.Name)
+			}
+		}
+	}
+	return sums
 }

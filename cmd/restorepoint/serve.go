@@ -45,5 +45,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	a.LogStart("serving", "addr", ln.Addr().String())
-	return app.Serve(ctx, ln, a.HTTPHandler())
+	err = app.Serve(ctx, ln, a.HTTPHandler())
+	shutdownTelemetry(a)
+	return err
 }

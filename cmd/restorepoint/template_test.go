@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -268,8 +269,18 @@ func TestSAMTemplate(t *testing.T) {
 			t.Errorf("build-RestorePointFunction lacks %q:\n%s", want, target[1])
 		}
 	}
-	if !regexp.MustCompile(`(?m)^TAGS\s*:=\s*lambda\.norpc\$\(if \$\(filter 1 true yes,\$\(RULES\)\),\$\(comma\)rules\)$`).Match(mk) {
-		t.Error("TAGS is not lambda.norpc, plus rules with RULES=1")
+	// What the target runs: make -n prints it without building.
+	for vars, want := range map[string]string{
+		"":               "-tags 'lambda.norpc'",
+		"RULES=1":        "-tags 'lambda.norpc,rules'",
+		"OTLP=1":         "-tags 'lambda.norpc,otlp'",
+		"RULES=1 OTLP=1": "-tags 'lambda.norpc,rules,otlp'",
+	} {
+		args := append([]string{"-n", "-C", filepath.Join("..", ".."), "build-RestorePointFunction", "ARTIFACTS_DIR=/artifacts"}, strings.Fields(vars)...)
+		out, err := exec.Command("make", args...).CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte(want)) {
+			t.Errorf("make %s: %v\n%s\nwant %s", strings.Join(args, " "), err, out, want)
+		}
 	}
 	if !regexp.MustCompile(`(?m)^LDFLAGS\s*:=\s*-s -w\b`).Match(mk) {
 		t.Error("LDFLAGS does not strip the binary (-s -w)")
@@ -281,6 +292,7 @@ func TestKnativeManifests(t *testing.T) {
 		"deploy/knative/service.yaml":     {"serving.knative.dev/v1 Service"},
 		"deploy/knative/sinkbinding.yaml": {"eventing.knative.dev/v1 Broker", "sources.knative.dev/v1 SinkBinding"},
 		"deploy/knative/triggers.yaml":    {"eventing.knative.dev/v1 Trigger"},
+		"deploy/knative/monitoring.yaml":  {"monitoring.coreos.com/v1 PodMonitor", "monitoring.coreos.com/v1 PrometheusRule"},
 	}
 	byKind := make(map[string][]map[string]any)
 	for file, kinds := range want {
@@ -301,6 +313,14 @@ func TestKnativeManifests(t *testing.T) {
 	}
 	svc := byKind["serving.knative.dev/v1 Service"][0]
 	name := yamlAt(t, svc, "metadata", "name").(string)
+	for _, pm := range byKind["monitoring.coreos.com/v1 PodMonitor"] {
+		if got := yamlAt(t, pm, "spec", "selector", "matchLabels", "serving.knative.dev/service"); got != name {
+			t.Errorf("PodMonitor selects service %v, want %s", got, name)
+		}
+		if got := yamlAt(t, pm, "spec", "podMetricsEndpoints", 0, "path"); got != "/metrics" {
+			t.Errorf("PodMonitor path %v, want /metrics", got)
+		}
+	}
 	container := yamlAt(t, svc, "spec", "template", "spec", "containers", 0)
 	if args := stringList(yamlAt(t, container, "args")); !slices.Equal(args, []string{"serve"}) {
 		t.Errorf("container args %v, want [serve]", args)

@@ -12,6 +12,7 @@ import (
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/internal/telemetry"
 	"github.com/restorepoint/restorepoint/store/redis"
 )
 
@@ -24,19 +25,26 @@ type App struct {
 	fn      *function.Function
 	core    *handler.Core
 	store   *redis.Store // nil: records in memory
+	tel     *telemetry.Telemetry
 }
 
 // NewLogger returns the JSON logger on w at the configured level.
 func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 	level, _ := cfg.logLevel()
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})))
 }
 
 // New wires the credentials, CBR client, function, rules, result sink and
 // core from cfg, which Load or Config.Check has accepted. version goes into
 // the User-Agent of CBR calls and into the start log line. A rules file
 // (RULES_FILE) that does not compile is a *ConfigError listing every problem.
-func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
+// The telemetry the configuration asks for is wired in too (for the HTTP
+// front door unless ForLambda is given).
+func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ruleSet, err := LoadRules(cfg.RulesFile)
 	if err != nil {
 		return nil, err
@@ -45,34 +53,42 @@ func New(cfg Config, logger *slog.Logger, version string) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	tel, err := newTelemetry(cfg, logger, version, o)
+	if err != nil {
+		return nil, err
+	}
 	httpClient := &http.Client{Timeout: cfg.Timeout, Transport: newTransport()}
 	client, err := cbr.NewAuthorized(cfg.CBREndpoint(), cfg.ProjectID, creds.auth,
 		cbr.WithHTTPClient(httpClient),
 		cbr.WithMaxAttempts(cfg.MaxAttempts),
-		cbr.WithUserAgent("restorepoint/"+version))
+		cbr.WithUserAgent("restorepoint/"+version),
+		cbr.WithObserver(tel.CBRAttempt))
 	if err != nil {
 		return nil, err
 	}
-	var fnOpts []function.Option
+	var records function.Store = function.NewBoundedMemoryStore(time.Now, cfg.FunctionConfig().MaxRecords)
 	var store *redis.Store
 	if cfg.Store != "" {
 		// No connection yet: the first trigger (or /readyz) makes it.
 		if store, err = redis.New(cfg.Store.Reveal(), redis.Options{Timeout: min(cfg.Timeout, 2*time.Second)}); err != nil {
 			return nil, err
 		}
-		fnOpts = append(fnOpts, function.WithStore(store))
+		records = store
 	}
-	fn := function.New(cfg.FunctionConfig(), client, fnOpts...)
-	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger, Rules: ruleSet}
+	fn := function.New(cfg.FunctionConfig(), client, function.WithStore(tel.Store(records)), function.WithPlanObserver(tel.Planned))
+	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger, Rules: ruleSet, Observer: tel}
 	if sink := cfg.Sink(); sink != "" {
 		s, err := handler.NewHTTPSink(sink, httpClient)
 		if err != nil {
 			return nil, err
 		}
-		core.Sink = s
+		core.Sink = tel.Sink(s)
 	}
-	return &App{cfg: cfg, version: version, logger: logger, creds: creds, fn: fn, core: core, store: store}, nil
+	return &App{cfg: cfg, version: version, logger: logger, creds: creds, fn: fn, core: core, store: store, tel: tel}, nil
 }
+
+// Logger returns the app's logger.
+func (a *App) Logger() *slog.Logger { return a.logger }
 
 // Config returns the configuration the app was wired from.
 func (a *App) Config() Config { return a.cfg }
@@ -206,15 +222,16 @@ func accessKeys(cfg Config) (*iam.AccessKeys, error) {
 	})
 }
 
-// HTTPHandler is the HTTP front door of the app.
+// HTTPHandler is the HTTP front door of the app, with GET /metrics when
+// METRICS=on.
 func (a *App) HTTPHandler() http.Handler {
-	return handler.NewHTTP(a.core, handler.HTTPOptions{
+	return a.withMetrics(handler.NewHTTP(a.core, handler.HTTPOptions{
 		MaxBodyBytes:   a.cfg.MaxBodyBytes,
 		WebhookSecret:  a.cfg.WebhookSecret,
 		WebhookSecrets: a.creds.webhookSecret,
 		RequestTokens:  a.cfg.Auth == AuthFunctionGraph,
 		Ready:          a.Ready,
-	})
+	}))
 }
 
 // Ready reports whether credentials can be had (a token, the access keys,

@@ -75,6 +75,15 @@ type Config struct {
 	FunctionGraphMode string `envconfig:"FUNCTIONGRAPH_MODE" default:"http" desc:"http: serve on PORT (HTTP function); event: answer FunctionGraph's custom runtime API (event function)"`
 	RuntimeAPIAddr    string `envconfig:"RUNTIME_API_ADDR" desc:"host:port of FunctionGraph's custom runtime API, set by FunctionGraph (FUNCTIONGRAPH_MODE=event)"`
 	RuntimeTimeout    int    `envconfig:"RUNTIME_TIMEOUT" desc:"function timeout in seconds, set by FunctionGraph: the deadline of each event invocation (15 minutes when unset)"`
+	// Observability (internal/app/telemetry.go).
+	Metrics                  string     `envconfig:"METRICS" default:"on" desc:"on: Prometheus text on GET /metrics when serving HTTP; emf: CloudWatch EMF lines on stdout after each Lambda invocation; off"`
+	MetricsToken             iam.Secret `envconfig:"METRICS_TOKEN" desc:"when set, GET /metrics needs Authorization: Bearer TOKEN"`
+	OTLPEndpoint             string     `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL: traces to /v1/traces, metrics to /v1/metrics (builds with -tags otlp)"`
+	OTLPTracesEndpoint       string     `envconfig:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" desc:"OTLP/HTTP URL for traces only, overriding the base URL"`
+	OTLPMetricsEndpoint      string     `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" desc:"OTLP/HTTP URL for metrics only, overriding the base URL"`
+	OTLPHeaders              iam.Secret `envconfig:"OTEL_EXPORTER_OTLP_HEADERS" desc:"headers of OTLP requests, key=value,key=value (e.g. an API key)"`
+	OTelServiceName          string     `envconfig:"OTEL_SERVICE_NAME" default:"restorepoint" desc:"service.name of spans and metrics; the EMF namespace"`
+	OTelMetricExportInterval int        `envconfig:"OTEL_METRIC_EXPORT_INTERVAL" default:"60000" desc:"milliseconds between OTLP metric pushes (Lambda also pushes after each invocation)"`
 }
 
 // FunctionGraph modes (FUNCTIONGRAPH_MODE).
@@ -340,6 +349,7 @@ func (c Config) problems() []error {
 	if c.RulesFile != "" && !RulesBuiltIn {
 		out = append(out, ErrRulesNotBuiltIn)
 	}
+	out = append(out, c.telemetryProblems()...)
 	return out
 }
 
