@@ -10,6 +10,8 @@ package cbr
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/restorepoint/restorepoint/internal/jsonstr"
 )
 
 // Resource types accepted in a checkpoint request.
@@ -113,16 +115,18 @@ type CheckpointCreate struct {
 func (c *CheckpointCreate) UnmarshalJSON(b []byte) error {
 	type fields CheckpointCreate // the same fields, without this method
 	var f fields
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	// Compact and HTML-safe, as encoding/json would write it inside a
-	// larger document, so that it can be written as it is.
-	raw, err := json.Marshal(json.RawMessage(b))
+	err := json.Unmarshal(b, &f)
 	if err != nil {
 		return err
 	}
-	f.Raw = raw
+	// Compact and HTML-safe, as encoding/json would write it inside a
+	// larger document, so that it can be written as it is. An answer
+	// usually is already; only one that is not goes through encoding/json.
+	if jsonstr.Compacted(b) {
+		f.Raw = append(json.RawMessage(nil), b...)
+	} else if f.Raw, err = json.Marshal(json.RawMessage(b)); err != nil {
+		return err
+	}
 	*c = CheckpointCreate(f)
 	return nil
 }

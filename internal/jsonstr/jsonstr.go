@@ -58,3 +58,34 @@ func Append(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// Compacted reports whether the valid JSON document b is already written as
+// encoding/json writes raw JSON inside a larger document (json.Marshal of a
+// json.RawMessage): no white space outside strings, and no <, >, &, U+2028
+// or U+2029 inside them. Such a document can be copied as it is.
+func Compacted(b []byte) bool {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString:
+			switch c {
+			case '\\':
+				i++ // the escaped character
+			case '"':
+				inString = false
+			case '<', '>', '&':
+				return false
+			case 0xe2: // U+2028 and U+2029 are e2 80 a8 and e2 80 a9
+				if i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xa8 || b[i+2] == 0xa9) {
+					return false
+				}
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return false
+		}
+	}
+	return true
+}

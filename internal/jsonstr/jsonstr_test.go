@@ -45,3 +45,24 @@ func FuzzAppend(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCompacted(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{ "a" : 1 }`, `{"a":"<b>"}`, `{"a":"x\u2028"}`, "{\"a\":\"\u2028\"}", `["\"", "\\"]`, `{"a":"\\\"<"}`, `"é & co"`, `null`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		want, err := json.Marshal(json.RawMessage(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Compacted(b) && !bytes.Equal(want, b) {
+			t.Fatalf("Compacted(%q), but encoding/json writes %q", b, want)
+		}
+		if !Compacted(want) {
+			t.Fatalf("encoding/json's %q is not Compacted", want)
+		}
+	})
+}
