@@ -188,7 +188,7 @@ func (rec ctsRecord) apply(t *Trigger) error {
 	if st.ServerID == "" {
 		return fieldErr(idPath, "required, the tagged server (or a server in request.resources)")
 	}
-	if !isUUID(st.ServerID) {
+	if !IsUUID(st.ServerID) {
 		return fieldErr(idPath, "must be a UUID")
 	}
 	if st.Tags, err = requestTags(req); err != nil {

@@ -158,43 +158,27 @@ func decodeTag(raw json.RawMessage, path string) (key, value string, err error) 
 }
 
 func decodeDeployPre(o object) (*DeployPre, error) {
-	var d DeployPre
-	var err error
-	if d.Service, err = o.string("service"); err != nil {
+	service, err := o.string("service")
+	if err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(d.Service) == "" {
+	if strings.TrimSpace(service) == "" {
 		return nil, fieldErr(o.at("service"), "required, a non-blank string")
 	}
-	for _, f := range []struct {
-		key string
-		dst *string
-	}{
-		{"version", &d.Version},
-		{"environment", &d.Environment},
-		{"name", &d.Name},
-		{"description", &d.Description},
-	} {
-		if *f.dst, err = o.string(f.key); err != nil {
-			return nil, err
-		}
-	}
-	if d.Resources, err = decodeResources(o.raw("resources"), o.at("resources")); err != nil {
+	version, err := o.string("version")
+	if err != nil {
 		return nil, err
 	}
-	if d.VaultID, err = o.uuid("vault_id", false); err != nil {
+	environment, err := o.string("environment")
+	if err != nil {
 		return nil, err
 	}
-	if d.Incremental, err = o.optBool("incremental"); err != nil {
+	d, err := decodeDeployParams(o)
+	if err != nil {
 		return nil, err
 	}
-	if d.AutoTrigger, err = o.optBool("auto_trigger"); err != nil {
-		return nil, err
-	}
-	if d.Wait, err = o.bool("wait"); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	d.Service, d.Version, d.Environment = service, version, environment
+	return d, nil
 }
 
 // decodeResources decodes the resources of a deploy.pre trigger: each a
@@ -217,7 +201,7 @@ func decodeResources(raw json.RawMessage, path string) ([]ResourceRef, error) {
 		switch item[0] {
 		case '"':
 			id, ok := jsonstr.Decode(item)
-			if !ok || !isUUID(id) {
+			if !ok || !IsUUID(id) {
 				return nil, fieldErr(p, "must be a UUID")
 			}
 			refs = append(refs, ResourceRef{ID: id, Bare: true})

@@ -275,7 +275,7 @@ func consistent(t Trigger) error {
 		return errors.New("ignored trigger with payload or without reason")
 	case t.Kind != KindIgnored && (set != 1 || t.IgnoreReason != ""):
 		return errors.New("trigger without exactly one payload")
-	case t.Kind == KindServerTagged && (t.ServerTagged == nil || !isUUID(t.ServerTagged.ServerID)):
+	case t.Kind == KindServerTagged && (t.ServerTagged == nil || !IsUUID(t.ServerTagged.ServerID)):
 		return errors.New("server.tagged without a server UUID")
 	case t.Kind == KindDeployPre && (t.DeployPre == nil || strings.TrimSpace(t.DeployPre.Service) == "" ||
 		t.DeployPre.Resources == nil || len(t.DeployPre.Resources) > MaxTriggerResources):

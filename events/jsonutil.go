@@ -255,14 +255,14 @@ func (o object) uuid(key string, required bool) (string, error) {
 		return "", fieldErr(o.at(key), "must be a UUID")
 	case s == "" && required:
 		return "", fieldErr(o.at(key), "required, a UUID")
-	case s != "" && !isUUID(s):
+	case s != "" && !IsUUID(s):
 		return "", fieldErr(o.at(key), "must be a UUID")
 	}
 	return s, nil
 }
 
-// isUUID reports whether s has the 8-4-4-4-12 hexadecimal shape of a UUID.
-func isUUID(s string) bool {
+// IsUUID reports whether s has the 8-4-4-4-12 hexadecimal shape of a UUID.
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/internal/otc"
 )
 
 // CheckpointAPI is the part of the CBR client the function calls:
@@ -149,7 +150,7 @@ func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
 	if cfg.CreateAttempts <= 0 {
 		cfg.CreateAttempts = d.CreateAttempts
 	}
-	f := &Function{cfg: cfg, api: api, now: time.Now, newID: uuid.NewString, sleep: sleepContext}
+	f := &Function{cfg: cfg, api: api, now: time.Now, newID: uuid.NewString, sleep: otc.Sleep}
 	for _, opt := range opts {
 		opt(f)
 	}
@@ -449,15 +450,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -272,13 +272,13 @@ func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 	if t.Ref.ID == "" {
 		return fail("id", "required: the event carries no id of its own")
 	}
-	if a.VaultID != "" && !isUUID(a.VaultID) {
+	if a.VaultID != "" && !events.IsUUID(a.VaultID) {
 		return fail("vault_id", "must be a UUID")
 	}
 	for i, r := range a.Resources {
 		at := "resources[" + strconv.Itoa(i) + "]"
 		if r.Bare {
-			if !isUUID(r.ID) {
+			if !events.IsUUID(r.ID) {
 				return fail(at, "must be a UUID")
 			}
 			continue
@@ -286,7 +286,7 @@ func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 		switch {
 		case r.ID == "":
 			return fail(at+".id", "required, a UUID")
-		case !isUUID(r.ID):
+		case !events.IsUUID(r.ID):
 			return fail(at+".id", "must be a UUID")
 		case r.Type == "" && a.Type != TypeServerTagged:
 			return fail(at+".type", "required, one of "+strings.Join(resourceTypes, ", "))
@@ -390,26 +390,6 @@ func requestBody(a Action) (json.RawMessage, error) {
 		body.Parameters = &p
 	}
 	return json.Marshal(body)
-}
-
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // validName reports whether s matches the CBR checkpoint name pattern ^[A-Za-z0-9_-]{1,64}$.

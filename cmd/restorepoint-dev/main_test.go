@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/internal/syncbuf"
 )
 
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -63,9 +65,19 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
+// waitForLine waits for a line of out that starts with prefix and returns its rest.
+func waitForLine(t *testing.T, out *syncbuf.Buffer, prefix string) string {
+	t.Helper()
+	rest, ok := out.WaitLine(prefix, 5*time.Second)
+	if !ok {
+		t.Fatalf("no line %q in time", prefix)
+	}
+	return rest
+}
+
 func TestEmulatorCommandAnswersPageExample(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncWriter{w: &bytes.Buffer{}}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- runEmulator(ctx, []string{"--addr", "127.0.0.1:0"}, out, &bytes.Buffer{}) }()
 	url := waitForLine(t, out, "CBR + IAM emulator listening on ")

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/restorepoint/restorepoint/internal/syncbuf"
 )
 
 // Helpers of the tests that run built binaries (the Lambda bootstrap under
@@ -30,9 +32,9 @@ func goBuild(t *testing.T, ctx context.Context, env []string, args ...string) {
 // startDeployProcess starts cmd in its own process group, with its output
 // in the returned writer, and kills the whole group (cmd and any child it
 // started) when the test ends.
-func startDeployProcess(t *testing.T, cmd *exec.Cmd) *syncWriter {
+func startDeployProcess(t *testing.T, cmd *exec.Cmd) *syncbuf.Buffer {
 	t.Helper()
-	out := &syncWriter{w: &bytes.Buffer{}}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

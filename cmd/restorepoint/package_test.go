@@ -21,6 +21,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/internal/syncbuf"
 )
 
 // TestDeployPackages builds the deployment packages with the Makefile
@@ -134,7 +135,7 @@ func testFunctionGraphHTTPFunction(t *testing.T, bootstrap string) {
 
 // servingAddr waits for the "serving" log line of `restorepoint serve` and
 // returns the loopback address of the port it names.
-func servingAddr(t *testing.T, logs *syncWriter) string {
+func servingAddr(t *testing.T, logs *syncbuf.Buffer) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
