@@ -216,31 +216,37 @@ func keysAreIndependent(t *testing.T, h Harness) {
 	}
 }
 
-func concurrentClaimers(t *testing.T, h Harness) {
-	const n = 32
+// raceBegins calls Begin on key from n goroutines at once and counts the
+// claims that pass want and the ErrInProgress answers.
+func raceBegins(t *testing.T, h Harness, key string, n int, want func(function.Claim) bool) (won, waited int) {
 	var (
-		wg                sync.WaitGroup
-		mu                sync.Mutex
-		claims, inProgres int
+		wg sync.WaitGroup
+		mu sync.Mutex
 	)
 	for range n {
 		wg.Go(func() {
-			_, err := h.Store.Begin(ctx, "k", h.Now().Add(Lock))
+			c, err := h.Store.Begin(ctx, key, h.Now().Add(Lock))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
-			case err == nil:
-				claims++
+			case err == nil && want(c):
+				won++
 			case errors.Is(err, function.ErrInProgress):
-				inProgres++
+				waited++
 			default:
-				t.Error(err)
+				t.Errorf("Begin = %+v, %v", c, err)
 			}
 		})
 	}
 	wg.Wait()
-	if claims != 1 || inProgres != n-1 {
-		t.Fatalf("%d concurrent Begins: %d claims, %d in progress; want 1 and %d", n, claims, inProgres, n-1)
+	return won, waited
+}
+
+func concurrentClaimers(t *testing.T, h Harness) {
+	const n = 32
+	fresh := func(c function.Claim) bool { return c.Result == nil && !c.Completed }
+	if claims, waited := raceBegins(t, h, "k", n, fresh); claims != 1 || waited != n-1 {
+		t.Fatalf("%d concurrent Begins: %d claims, %d in progress; want 1 and %d", n, claims, waited, n-1)
 	}
 }
 
@@ -249,28 +255,8 @@ func concurrentDeliverers(t *testing.T, h Harness) {
 	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL), true))
 	must(t, h.Store.Settle(ctx, "k", false))
 	const n = 32
-	var (
-		wg                  sync.WaitGroup
-		mu                  sync.Mutex
-		deliverers, waiters int
-	)
-	for range n {
-		wg.Go(func() {
-			c, err := h.Store.Begin(ctx, "k", h.Now().Add(Lock))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil && c.Completed && c.Deliver:
-				deliverers++
-			case errors.Is(err, function.ErrInProgress):
-				waiters++
-			default:
-				t.Errorf("Begin = %+v, %v", c, err)
-			}
-		})
-	}
-	wg.Wait()
-	if deliverers != 1 || waiters != n-1 {
-		t.Fatalf("%d concurrent Begins on an undelivered result: %d handed it, %d waited; want 1 and %d", n, deliverers, waiters, n-1)
+	handed := func(c function.Claim) bool { return c.Completed && c.Deliver }
+	if deliverers, waited := raceBegins(t, h, "k", n, handed); deliverers != 1 || waited != n-1 {
+		t.Fatalf("%d concurrent Begins on an undelivered result: %d handed it, %d waited; want 1 and %d", n, deliverers, waited, n-1)
 	}
 }
