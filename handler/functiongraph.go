@@ -47,6 +47,10 @@ type FunctionGraphOptions struct {
 	// MaxBodyBytes bounds an event (default 6 MiB, FunctionGraph's own
 	// bound on a synchronous request).
 	MaxBodyBytes int64
+	// Flush, when not nil, is called after each invocation ran and before
+	// its answer is posted (after which the instance may be frozen): it
+	// sends what telemetry holds. Its error is logged.
+	Flush func(ctx context.Context) error
 }
 
 // FunctionGraph is the front door of a FunctionGraph event function with a

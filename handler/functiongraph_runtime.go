@@ -129,6 +129,11 @@ func (f *FunctionGraph) Serve(ctx context.Context, api *RuntimeAPI) error {
 		}
 		// The invocation outlives a SIGTERM that arrives while it runs.
 		a := f.Invoke(context.WithoutCancel(ctx), inv)
+		if f.opts.Flush != nil {
+			if err := f.opts.Flush(context.WithoutCancel(ctx)); err != nil {
+				f.core.logger().WarnContext(ctx, "telemetry not flushed", "error", err.Error())
+			}
+		}
 		postCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), answerTimeout)
 		err = api.Post(postCtx, inv.RequestID, a)
 		cancel()

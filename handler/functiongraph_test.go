@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ type fgRig struct {
 	rt   *handlertest.FunctionGraphRuntimeServer
 	logs *bytes.Buffer
 	seq  int
+	// flushes counts the Flush calls, one before each answer is posted.
+	flushes atomic.Int32
 }
 
 func newFGRig(t *testing.T) *fgRig {
@@ -65,6 +68,7 @@ func newFGRig(t *testing.T) *fgRig {
 	}
 	fg := handler.NewFunctionGraph(core, handler.FunctionGraphOptions{
 		RequestCredentials: true, RequireCredentials: true, Timeout: 20 * time.Second,
+		Flush: func(context.Context) error { rig.flushes.Add(1); return nil },
 	})
 	rtAPI, err := handler.NewRuntimeAPI(rig.rt.Addr, nil)
 	if err != nil {
@@ -189,6 +193,10 @@ func TestFunctionGraphRedeliveryAndRetries(t *testing.T) {
 	}
 	if n := rig.emu.CountCreates(); n != 1 {
 		t.Fatalf("%d restore points, want 1", n)
+	}
+	// Telemetry was flushed before each answer was posted.
+	if n := rig.flushes.Load(); n != 3 {
+		t.Fatalf("%d flushes for 3 invocations, want 3", n)
 	}
 }
 

@@ -38,7 +38,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if cfg.FunctionGraphMode == app.ModeEvent {
 		a.LogStart("functiongraph runtime", "runtime_api", cfg.RuntimeAPIAddr, "timeout_s", cfg.RuntimeTimeout)
-		return a.ServeFunctionGraph(ctx)
+		err = a.ServeFunctionGraph(ctx)
+		shutdownTelemetry(a)
+		return err
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {

@@ -266,15 +266,21 @@ func (a *App) LambdaHandler() *handler.Lambda {
 // FunctionGraphHandler is the FunctionGraph event-function front door of the
 // app: credentials per invocation with CBR_AUTH=functiongraph (required
 // unless CBR_TOKEN is a fallback), each invocation's deadline
-// RUNTIME_TIMEOUT, events bounded by MAX_BODY_BYTES.
+// RUNTIME_TIMEOUT, events bounded by MAX_BODY_BYTES, telemetry (OTLP)
+// flushed before each answer.
 func (a *App) FunctionGraphHandler() *handler.FunctionGraph {
 	perRequest := a.cfg.Auth == AuthFunctionGraph
-	return handler.NewFunctionGraph(a.core, handler.FunctionGraphOptions{
+	opts := handler.FunctionGraphOptions{
 		RequestCredentials: perRequest,
 		RequireCredentials: perRequest && a.cfg.Token == "",
 		Timeout:            time.Duration(a.cfg.RuntimeTimeout) * time.Second,
 		MaxBodyBytes:       a.cfg.MaxBodyBytes,
-	})
+	}
+	if a.tel.NeedsFlush() {
+		// The instance may be frozen between invocations, as on Lambda.
+		opts.Flush = a.tel.Flush
+	}
+	return handler.NewFunctionGraph(a.core, opts)
 }
 
 // ServeFunctionGraph answers FunctionGraph's custom runtime API at
