@@ -21,11 +21,15 @@ type KeyInvalidator interface {
 	InvalidateKeys(accessKey string)
 }
 
-// AccessKeysConfig configures an [AccessKeys] source. The secret key and
-// the security token each come either as a value or from a file.
+// AccessKeysConfig configures an [AccessKeys] source. The access key, the
+// secret key and the security token each come either as a value or from a
+// file (a pair rotated in a mounted secret changes both files at once).
 type AccessKeysConfig struct {
-	// AccessKey (AK). Required.
+	// AccessKey (AK). Required unless AccessKeyFile is set.
 	AccessKey string
+	// AccessKeyFile is a file holding the access key, re-read when it
+	// changes.
+	AccessKeyFile string
 	// SecretKey (SK). Required unless SecretKeyFile is set.
 	SecretKey Secret
 	// SecretKeyFile is a file holding the secret key, re-read when it
@@ -44,6 +48,7 @@ type AccessKeysConfig struct {
 // and after [AccessKeys.InvalidateKeys].
 type AccessKeys struct {
 	accessKey     string
+	accessFile    *File // nil when accessKey is given
 	secretKey     Secret
 	secretFile    *File // nil when secretKey is given
 	securityToken Secret
@@ -56,8 +61,13 @@ type AccessKeys struct {
 // call Keys once to check them.
 func NewAccessKeys(cfg AccessKeysConfig) (*AccessKeys, error) {
 	var problems []string
-	if err := (Keys{AccessKey: cfg.AccessKey, SecretKey: "x"}).Validate(); err != nil {
-		problems = append(problems, strings.TrimPrefix(err.Error(), "iam: "))
+	switch {
+	case cfg.AccessKey != "" && cfg.AccessKeyFile != "":
+		problems = append(problems, "both an access key and an access key file (give one)")
+	case cfg.AccessKeyFile == "":
+		if err := (Keys{AccessKey: cfg.AccessKey, SecretKey: "x"}).Validate(); err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), "iam: "))
+		}
 	}
 	switch {
 	case cfg.SecretKey == "" && cfg.SecretKeyFile == "":
@@ -80,6 +90,9 @@ func NewAccessKeys(cfg AccessKeysConfig) (*AccessKeys, error) {
 		}
 	}
 	a := &AccessKeys{accessKey: cfg.AccessKey, secretKey: cfg.SecretKey, securityToken: cfg.SecurityToken}
+	if cfg.AccessKeyFile != "" {
+		a.accessFile = newFile(cfg.AccessKeyFile, "access key")
+	}
 	if cfg.SecretKeyFile != "" {
 		a.secretFile = newFile(cfg.SecretKeyFile, "secret key")
 	}
@@ -95,6 +108,11 @@ func NewAccessKeys(cfg AccessKeysConfig) (*AccessKeys, error) {
 func (a *AccessKeys) Keys(context.Context) (Keys, error) {
 	k := Keys{AccessKey: a.accessKey, SecretKey: a.secretKey, SecurityToken: a.securityToken}
 	var errs []error
+	if a.accessFile != nil {
+		ak, err := a.accessFile.secret()
+		errs = append(errs, err)
+		k.AccessKey = ak.Reveal()
+	}
 	if a.secretFile != nil {
 		sk, err := a.secretFile.secret()
 		errs = append(errs, err)
@@ -108,12 +126,20 @@ func (a *AccessKeys) Keys(context.Context) (Keys, error) {
 	if err := errors.Join(errs...); err != nil {
 		return Keys{}, err
 	}
+	if a.accessFile != nil {
+		if err := k.Validate(); err != nil {
+			return Keys{}, fmt.Errorf("access key file %q: %w", a.accessFile.path, err)
+		}
+	}
 	return k, nil
 }
 
 // InvalidateKeys makes the next Keys call read the files again, whatever
 // access key was refused.
 func (a *AccessKeys) InvalidateKeys(string) {
+	if a.accessFile != nil {
+		a.accessFile.Invalidate("")
+	}
 	if a.secretFile != nil {
 		a.secretFile.Invalidate("")
 	}
@@ -133,7 +159,11 @@ func (a *AccessKeys) Format(f fmt.State, _ rune) {
 	if a.tokenFile != nil {
 		token = fmt.Sprintf("file %q", a.tokenFile.path)
 	}
-	_, _ = fmt.Fprintf(f, "iam.AccessKeys{AccessKey: %q, SecretKey: %s, SecurityToken: %s}", a.accessKey, sk, token)
+	ak := fmt.Sprintf("%q", a.accessKey)
+	if a.accessFile != nil {
+		ak = fmt.Sprintf("file %q", a.accessFile.path)
+	}
+	_, _ = fmt.Fprintf(f, "iam.AccessKeys{AccessKey: %s, SecretKey: %s, SecurityToken: %s}", ak, sk, token)
 }
 
 // compile-time checks

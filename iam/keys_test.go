@@ -116,3 +116,38 @@ func TestAccessKeysFiles(t *testing.T) {
 		t.Errorf("error does not wrap fs.ErrNotExist")
 	}
 }
+
+// A pair kept in two files (a mounted Kubernetes Secret) is rotated as a
+// pair: both halves are read again, and a malformed access key in its file
+// is refused without showing it.
+func TestAccessKeysPairInFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	akPath, skPath := filepath.Join(dir, "access-key"), filepath.Join(dir, "secret-key")
+	mtime := time.Now().Add(-time.Hour)
+	writeFile(t, akPath, "AKOLD0000000000000001\n", mtime)
+	writeFile(t, skPath, "sk-old", mtime)
+	src, err := iam.NewAccessKeys(iam.AccessKeysConfig{AccessKeyFile: akPath, SecretKeyFile: skPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := src.Keys(ctx); err != nil || k.AccessKey != "AKOLD0000000000000001" || k.SecretKey != "sk-old" {
+		t.Fatalf("Keys() = %q, %q, %v", k.AccessKey, k.SecretKey.Reveal(), err)
+	}
+	writeFile(t, akPath, "AKNEW0000000000000002", mtime.Add(time.Minute))
+	writeFile(t, skPath, "sk-new", mtime.Add(time.Minute))
+	if k, err := src.Keys(ctx); err != nil || k.AccessKey != "AKNEW0000000000000002" || k.SecretKey != "sk-new" {
+		t.Fatalf("after rotation Keys() = %q, %q, %v", k.AccessKey, k.SecretKey.Reveal(), err)
+	}
+	if out := fmt.Sprintf("%v", src); !strings.Contains(out, akPath) || strings.Contains(out, "sk-") {
+		t.Errorf("Format = %s", out)
+	}
+	writeFile(t, akPath, "not/an=access-key-SECRET", mtime.Add(2*time.Minute))
+	_, err = src.Keys(ctx)
+	if err == nil || !strings.Contains(err.Error(), akPath) || strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("malformed access key file: %v", err)
+	}
+	if _, err := iam.NewAccessKeys(iam.AccessKeysConfig{AccessKey: "AK1", AccessKeyFile: akPath, SecretKey: "s"}); err == nil {
+		t.Fatal("an access key and an access key file were both accepted")
+	}
+}

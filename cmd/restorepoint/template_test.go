@@ -337,16 +337,15 @@ func TestKnativeManifests(t *testing.T) {
 		}
 		env[n] = e
 	}
-	// Access keys, not a token; the secret key file is in the Secret's
-	// directory, mounted whole (a subPath mount is never updated).
-	for _, n := range []string{"CBR_TOKEN", "CBR_TOKEN_FILE", "CBR_SECRET_KEY"} {
+	// Access keys, not a token; both halves are files in the Secret's
+	// directory, mounted whole (a subPath mount is never updated), so that
+	// a rotated pair is read without a new revision.
+	for _, n := range []string{"CBR_TOKEN", "CBR_TOKEN_FILE", "CBR_SECRET_KEY", "CBR_ACCESS_KEY"} {
 		if _, ok := env[n]; ok {
-			t.Errorf("Service env sets %s; it should sign with access keys", n)
+			t.Errorf("Service env sets %s; it should sign with access keys read from the mounted Secret", n)
 		}
 	}
-	if yamlAt(t, env["CBR_ACCESS_KEY"], "valueFrom", "secretKeyRef", "key") != "access-key" {
-		t.Errorf("CBR_ACCESS_KEY = %v, want the Secret's access-key", env["CBR_ACCESS_KEY"])
-	}
+	akFile, _ := yamlAt(t, env["CBR_ACCESS_KEY_FILE"], "value").(string)
 	skFile, _ := yamlAt(t, env["CBR_SECRET_KEY_FILE"], "value").(string)
 	mountSpec := yamlAt(t, container, "volumeMounts", 0).(map[string]any)
 	if _, ok := mountSpec["subPath"]; ok {
@@ -357,8 +356,8 @@ func TestKnativeManifests(t *testing.T) {
 	if _, ok := volume["items"]; ok || volume["secretName"] != "restorepoint-otc" {
 		t.Errorf("volume %v, want the whole Secret restorepoint-otc", volume)
 	}
-	if skFile != mount+"/secret-key" {
-		t.Errorf("CBR_SECRET_KEY_FILE %q, want %s/secret-key", skFile, mount)
+	if skFile != mount+"/secret-key" || akFile != mount+"/access-key" {
+		t.Errorf("CBR_ACCESS_KEY_FILE %q, CBR_SECRET_KEY_FILE %q, want %s/access-key and %s/secret-key", akFile, skFile, mount, mount)
 	}
 	for _, p := range []struct{ probe, path string }{{"readinessProbe", "/readyz"}, {"livenessProbe", "/healthz"}} {
 		if got := yamlAt(t, container, p.probe, "httpGet", "path"); got != p.path {

@@ -197,7 +197,7 @@ func newCredentials(cfg Config) (credentials, error) {
 		// requests without.
 		var fallback cbr.Authorizer
 		switch {
-		case cfg.AccessKey != "":
+		case cfg.AccessKey != "" || cfg.AccessKeyFile != "":
 			keys, err := accessKeys(cfg)
 			if err != nil {
 				return credentials{}, err
@@ -215,6 +215,7 @@ func newCredentials(cfg Config) (credentials, error) {
 func accessKeys(cfg Config) (*iam.AccessKeys, error) {
 	return iam.NewAccessKeys(iam.AccessKeysConfig{
 		AccessKey:         cfg.AccessKey,
+		AccessKeyFile:     cfg.AccessKeyFile,
 		SecretKey:         cfg.SecretKey,
 		SecretKeyFile:     cfg.SecretKeyFile,
 		SecurityToken:     cfg.SecurityToken,

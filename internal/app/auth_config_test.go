@@ -11,7 +11,10 @@ const project = "4229d7a45436489f8c3dc2b1d35d4987"
 
 func TestConfigChoosesAuth(t *testing.T) {
 	dir := t.TempDir()
-	skFile := filepath.Join(dir, "sk")
+	skFile, akFile := filepath.Join(dir, "sk"), filepath.Join(dir, "ak")
+	if err := os.WriteFile(akFile, []byte("AKEXAMPLE01\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(skFile, []byte("sk-SECRET-1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -22,6 +25,7 @@ func TestConfigChoosesAuth(t *testing.T) {
 	}{
 		{"keys", env{"CBR_ACCESS_KEY": "AKEXAMPLE01", "CBR_SECRET_KEY": "sk-SECRET-1"}, AuthAKSK},
 		{"key file", env{"CBR_ACCESS_KEY": "AKEXAMPLE01", "CBR_SECRET_KEY_FILE": skFile}, AuthAKSK},
+		{"both halves in files", env{"CBR_ACCESS_KEY_FILE": akFile, "CBR_SECRET_KEY_FILE": skFile}, AuthAKSK},
 		{"secret alone", env{"CBR_CREDENTIALS_SECRET": "restorepoint/otc", "AWS_SESSION_TOKEN": "sess"}, AuthAWSSecret},
 		{"password", env{"IAM_USERNAME": "u", "IAM_PASSWORD": "p", "IAM_DOMAIN_NAME": "d", "IAM_ENDPOINT": "https://iam.example.com/v3"}, AuthPassword},
 		{"token", env{"CBR_TOKEN": "t"}, AuthToken},
@@ -64,11 +68,17 @@ func TestConfigKeyProblemsListedTogether(t *testing.T) {
 			"CBR_SECURITY_TOKEN_FILE: secret file " + empty + " is empty",
 		}},
 		{"nothing but the mode", env{"CBR_AUTH": "aksk"}, []string{
-			"CBR_ACCESS_KEY: required when CBR_AUTH=aksk",
+			"CBR_ACCESS_KEY: CBR_ACCESS_KEY or CBR_ACCESS_KEY_FILE required when CBR_AUTH=aksk",
 			"CBR_SECRET_KEY: CBR_SECRET_KEY or CBR_SECRET_KEY_FILE required",
 		}},
 		{"value and file", env{"CBR_ACCESS_KEY": "AK1", "CBR_SECRET_KEY": "sk-SECRET-2", "CBR_SECRET_KEY_FILE": empty}, []string{
 			"CBR_SECRET_KEY: set together with CBR_SECRET_KEY_FILE",
+		}},
+		{"access key value and file, empty access key file", env{"CBR_ACCESS_KEY": "AK1", "CBR_ACCESS_KEY_FILE": empty, "CBR_SECRET_KEY": "sk-SECRET-2"}, []string{
+			"CBR_ACCESS_KEY: set together with CBR_ACCESS_KEY_FILE",
+		}},
+		{"empty access key file", env{"CBR_ACCESS_KEY_FILE": empty, "CBR_SECRET_KEY": "sk-SECRET-2"}, []string{
+			"CBR_ACCESS_KEY_FILE: secret file " + empty + " is empty",
 		}},
 		{"secret without session token", env{"CBR_CREDENTIALS_SECRET": "x", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "70000"}, []string{
 			"AWS_SESSION_TOKEN: required when CBR_AUTH=aws-secret",

@@ -34,6 +34,7 @@ type Config struct {
 	RuntimeProjectID  string     `envconfig:"RUNTIME_PROJECT_ID" desc:"project ID set by FunctionGraph; used when CBR_PROJECT_ID is unset"`
 	Auth              string     `envconfig:"CBR_AUTH" desc:"aksk, aws-secret, password, token, token-file or functiongraph; chosen from what is set when empty"`
 	AccessKey         string     `envconfig:"CBR_ACCESS_KEY" desc:"access key (AK) that signs CBR requests (CBR_AUTH=aksk)"`
+	AccessKeyFile     string     `envconfig:"CBR_ACCESS_KEY_FILE" desc:"file holding the access key, re-read when it changes, instead of CBR_ACCESS_KEY (a pair rotated in a mounted secret)"`
 	SecretKey         iam.Secret `envconfig:"CBR_SECRET_KEY" desc:"secret key (SK) of CBR_ACCESS_KEY"`
 	SecretKeyFile     string     `envconfig:"CBR_SECRET_KEY_FILE" desc:"file holding the secret key, re-read when it changes, instead of CBR_SECRET_KEY"`
 	SecurityToken     iam.Secret `envconfig:"CBR_SECURITY_TOKEN" desc:"security token of temporary access keys"`
@@ -276,7 +277,7 @@ func (c Config) problems() []error {
 			}
 		}
 	case AuthFunctionGraph:
-		if c.AccessKey != "" {
+		if c.AccessKey != "" || c.AccessKeyFile != "" {
 			out = append(out, c.keyProblems()...)
 		}
 	case "":
@@ -284,7 +285,7 @@ func (c Config) problems() []error {
 			bad("CBR_AUTH: CBR_CREDENTIALS_SECRET is set together with other credentials: choose one with CBR_AUTH")
 			break
 		}
-		bad("CBR_AUTH: no credentials: set CBR_ACCESS_KEY with CBR_SECRET_KEY or CBR_SECRET_KEY_FILE, " +
+		bad("CBR_AUTH: no credentials: set CBR_ACCESS_KEY[_FILE] with CBR_SECRET_KEY[_FILE], " +
 			"CBR_CREDENTIALS_SECRET, IAM_USERNAME with IAM_PASSWORD, CBR_TOKEN, CBR_TOKEN_FILE, or CBR_AUTH=functiongraph")
 	default:
 		bad("CBR_AUTH: must be aksk, aws-secret, password, token, token-file or functiongraph, not %q", c.Auth)
@@ -360,10 +361,19 @@ func (c Config) problems() []error {
 func (c Config) keyProblems() []error {
 	var out []error
 	bad := func(format string, args ...any) { out = append(out, fmt.Errorf(format, args...)) }
-	if c.AccessKey == "" {
-		bad("CBR_ACCESS_KEY: required when CBR_AUTH=aksk")
-	} else if err := (iam.Keys{AccessKey: c.AccessKey, SecretKey: "-"}).Validate(); err != nil {
-		bad("CBR_ACCESS_KEY: %s", strings.TrimPrefix(err.Error(), "iam: "))
+	switch {
+	case c.AccessKey != "" && c.AccessKeyFile != "":
+		bad("CBR_ACCESS_KEY: set together with CBR_ACCESS_KEY_FILE: give one")
+	case c.AccessKeyFile != "":
+		if err := iam.CheckFile(c.AccessKeyFile); err != nil {
+			bad("CBR_ACCESS_KEY_FILE: %s", strings.TrimPrefix(err.Error(), "iam: "))
+		}
+	case c.AccessKey == "":
+		bad("CBR_ACCESS_KEY: CBR_ACCESS_KEY or CBR_ACCESS_KEY_FILE required when CBR_AUTH=aksk")
+	default:
+		if err := (iam.Keys{AccessKey: c.AccessKey, SecretKey: "-"}).Validate(); err != nil {
+			bad("CBR_ACCESS_KEY: %s", strings.TrimPrefix(err.Error(), "iam: "))
+		}
 	}
 	checkSecret := func(name string, value iam.Secret, file string, required bool) {
 		switch {
@@ -388,16 +398,21 @@ func (c Config) keyProblems() []error {
 	return out
 }
 
+// hasAccessKeys reports whether any access key variable is set.
+func (c Config) hasAccessKeys() bool {
+	return c.AccessKey != "" || c.AccessKeyFile != "" || c.SecretKey != "" || c.SecretKeyFile != ""
+}
+
 // chooseAuth picks the auth mode from the credentials that are set: access
 // keys first, then a token, a token file, a password; a credentials secret
 // only when it is the one thing set ("" when it is not).
 func (c Config) chooseAuth() string {
-	others := c.AccessKey != "" || c.SecretKey != "" || c.SecretKeyFile != "" || c.Token != "" ||
+	others := c.hasAccessKeys() || c.Token != "" ||
 		c.TokenFile != "" || c.IAMUsername != "" || c.IAMPassword != "" || c.IAMPasswordFile != ""
 	switch {
 	case c.CredentialsSecret != "" && others:
 		return ""
-	case c.AccessKey != "" || c.SecretKey != "" || c.SecretKeyFile != "":
+	case c.hasAccessKeys():
 		return AuthAKSK
 	case c.Token != "":
 		return AuthToken
