@@ -29,6 +29,19 @@ import (
 // is required by tools/rie/go.mod, not by restorepoint's own go.mod.
 const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 
+// buildUnderRIE builds the Lambda bootstrap (host platform, -tags
+// lambda.norpc) and the AWS Lambda Runtime Interface Emulator into a new
+// directory, and returns it and the paths of both.
+func buildUnderRIE(t *testing.T, ctx context.Context) (dir, bootstrap, rie string) {
+	t.Helper()
+	dir = t.TempDir()
+	bootstrap = filepath.Join(dir, "bootstrap")
+	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
+	rie = filepath.Join(dir, "aws-lambda-rie")
+	goBuild(t, ctx, nil, "-C", filepath.Join("..", "..", "tools", "rie"), "-o", rie, rieModule)
+	return dir, bootstrap, rie
+}
+
 // TestBootstrapUnderRuntimeInterfaceEmulator builds the Lambda bootstrap
 // (host platform, -tags lambda.norpc) and the AWS Lambda Runtime Interface
 // Emulator, runs the bootstrap under it against the CBR emulator, and
@@ -39,11 +52,7 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bootstrap := filepath.Join(dir, "bootstrap")
-	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
-	rie := filepath.Join(dir, "aws-lambda-rie")
-	goBuild(t, ctx, nil, "-C", filepath.Join("..", "..", "tools", "rie"), "-o", rie, rieModule)
+	dir, bootstrap, rie := buildUnderRIE(t, ctx)
 
 	emu := cbrtest.NewServer(cbrtest.Options{})
 	t.Cleanup(emu.Close)
@@ -264,11 +273,7 @@ func TestBootstrapsShareRedis(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bootstrap := filepath.Join(dir, "bootstrap")
-	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
-	rie := filepath.Join(dir, "aws-lambda-rie")
-	goBuild(t, ctx, nil, "-C", filepath.Join("..", "..", "tools", "rie"), "-o", rie, rieModule)
+	dir, bootstrap, rie := buildUnderRIE(t, ctx)
 
 	redis := redistest.MustStart(t)
 	// Latency, so that both invocations are in flight at once.
