@@ -22,6 +22,7 @@ import (
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/handler/handlertest"
 	"github.com/restorepoint/restorepoint/iam/iamtest"
+	"github.com/restorepoint/restorepoint/internal/syncbuf"
 	"github.com/restorepoint/restorepoint/store/redis/redistest"
 )
 
@@ -42,6 +43,20 @@ func buildUnderRIE(t *testing.T, ctx context.Context) (dir, bootstrap, rie strin
 	return dir, bootstrap, rie
 }
 
+// startUnderRIE starts the bootstrap under the Runtime Interface Emulator
+// on free loopback ports with env as their whole environment (the RIE
+// passes it on and adds AWS_LAMBDA_RUNTIME_API, which makes restorepoint
+// serve Lambda), and returns the invocation URL and the output of both.
+func startUnderRIE(t *testing.T, dir, rie, bootstrap string, env ...string) (invokeURL string, out *syncbuf.Buffer) {
+	t.Helper()
+	addr, apiAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	out = startDeployProcess(t, cmd)
+	return "http://" + addr + "/2015-03-31/functions/function/invocations", out
+}
+
 // TestBootstrapUnderRuntimeInterfaceEmulator builds the Lambda bootstrap
 // (host platform, -tags lambda.norpc) and the AWS Lambda Runtime Interface
 // Emulator, runs the bootstrap under it against the CBR emulator, and
@@ -58,22 +73,13 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 	t.Cleanup(emu.Close)
 	sink := handlertest.NewServer()
 	t.Cleanup(sink.Close)
-	addr, apiAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
-	cmd.Dir = dir
-	// RIE passes its environment on to the bootstrap and adds
-	// AWS_LAMBDA_RUNTIME_API, which makes restorepoint serve Lambda.
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"CBR_ENDPOINT=" + emu.URL,
-		"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
-		"CBR_TOKEN=" + cbrtest.DefaultToken,
-		"RESULT_SINK=" + sink.URL,
+	invokeURL, out := startUnderRIE(t, dir, rie, bootstrap,
+		"CBR_ENDPOINT="+emu.URL,
+		"CBR_PROJECT_ID="+cbrtest.DefaultProjectID,
+		"CBR_TOKEN="+cbrtest.DefaultToken,
+		"RESULT_SINK="+sink.URL,
 		"RESULT_SOURCE=restorepoint-rie",
-		"METRICS=emf",
-	}
-	out := startDeployProcess(t, cmd)
-	invokeURL := "http://" + addr + "/2015-03-31/functions/function/invocations"
+		"METRICS=emf")
 	invoke := func(t *testing.T, file string) []byte {
 		t.Helper()
 		payload, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lambda", file))
@@ -176,20 +182,13 @@ func rieWithCredentialsSecret(t *testing.T, rie, bootstrap, dir string) {
 	port, stop := ext.Start()
 	t.Cleanup(stop)
 
-	addr, apiAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
-	cmd.Dir = dir
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"CBR_ENDPOINT=" + emu.URL,
-		"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
+	invokeURL, out := startUnderRIE(t, dir, rie, bootstrap,
+		"CBR_ENDPOINT="+emu.URL,
+		"CBR_PROJECT_ID="+cbrtest.DefaultProjectID,
 		"CBR_CREDENTIALS_SECRET=restorepoint/otc",
-		"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=" + strconv.Itoa(port),
-		"AWS_SESSION_TOKEN=" + sessionToken,
-		"LOG_LEVEL=debug",
-	}
-	out := startDeployProcess(t, cmd)
-	invokeURL := "http://" + addr + "/2015-03-31/functions/function/invocations"
+		"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT="+strconv.Itoa(port),
+		"AWS_SESSION_TOKEN="+sessionToken,
+		"LOG_LEVEL=debug")
 	invoke := func(t *testing.T, payload []byte) []byte {
 		t.Helper()
 		status, _, body := postUntilUp(t, invokeURL, http.Header{"Content-Type": {"application/json"}}, payload, 20*time.Second)
@@ -284,20 +283,14 @@ func TestBootstrapsShareRedis(t *testing.T) {
 	t.Cleanup(sink.Close)
 	var urls []string
 	for range 2 {
-		addr, apiAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
-		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
-		cmd.Dir = dir
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"),
-			"CBR_ENDPOINT=" + emu.URL,
-			"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
-			"CBR_TOKEN=" + cbrtest.DefaultToken,
-			"RESULT_SINK=" + sink.URL,
-			"IDEMPOTENCY_STORE=" + redis.URL,
-			"CBR_DEDUPE=off",
-		}
-		startDeployProcess(t, cmd)
-		urls = append(urls, "http://"+addr+"/2015-03-31/functions/function/invocations")
+		url, _ := startUnderRIE(t, dir, rie, bootstrap,
+			"CBR_ENDPOINT="+emu.URL,
+			"CBR_PROJECT_ID="+cbrtest.DefaultProjectID,
+			"CBR_TOKEN="+cbrtest.DefaultToken,
+			"RESULT_SINK="+sink.URL,
+			"IDEMPOTENCY_STORE="+redis.URL,
+			"CBR_DEDUPE=off")
+		urls = append(urls, url)
 	}
 	var batch awsevents.SQSEvent
 	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "lambda", "sqs-batch.json"))
