@@ -44,7 +44,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return app.UsageError{Err: err}
 	}
 
 	emu := cbrtest.New(cbrtest.Options{})

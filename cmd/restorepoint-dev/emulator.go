@@ -29,16 +29,16 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return app.UsageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("emulator takes no arguments, got %q", fs.Args())}
+		return app.UsageError{Err: fmt.Errorf("emulator takes no arguments, got %q", fs.Args())}
 	}
 	opts := cbrtest.Options{Token: *token, ProjectID: *project, AvailableAfter: *availableAfter}
 	if *fixture != "" {
 		f, err := cbrtest.LoadFixture(*fixture)
 		if err != nil {
-			return usageError{err}
+			return app.UsageError{Err: err}
 		}
 		opts.Fixture = &f
 	}

@@ -13,30 +13,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/restorepoint/restorepoint/internal/app"
 )
-
-// usageError is an error in the command line: exit status 2.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "restorepoint-dev:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(app.ExitCode(err))
 	}
 }
 
@@ -56,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := io.WriteString(stdout, usage)
 		return err
 	}
-	return usageError{fmt.Errorf("unknown command %q; run 'restorepoint-dev help'", cmd)}
+	return app.UsageError{Err: fmt.Errorf("unknown command %q; run 'restorepoint-dev help'", cmd)}
 }
 
 const usage = `restorepoint-dev: restorepoint's dev tools (not part of the deployed binary).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/restorepoint/restorepoint/internal/app"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("help: %q %v", out, err)
 	}
 	_, _, err = runCmd(t, "serve")
-	var ue usageError
+	var ue app.UsageError
 	if !errors.As(err, &ue) {
 		t.Fatalf("unknown command: %v", err)
 	}

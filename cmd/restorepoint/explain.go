@@ -53,16 +53,16 @@ environment as the function; credentials are not needed.`)
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return app.UsageError{Err: err}
 	}
 	if fs.NArg() > 1 {
-		return usageError{errors.New("explain takes one FILE or -")}
+		return app.UsageError{Err: errors.New("explain takes one FILE or -")}
 	}
 	in := stdin
 	if name := fs.Arg(0); name != "" && name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return usageError{err}
+			return app.UsageError{Err: err}
 		}
 		defer f.Close()
 		in = f
@@ -84,7 +84,7 @@ environment as the function; credentials are not needed.`)
 	if *asRequest {
 		req, body, err := events.ReadRequest(bytes.NewReader(payload))
 		if err != nil {
-			return usageError{err}
+			return app.UsageError{Err: err}
 		}
 		d = core.DecodeRequest(ctx, req.Header, body)
 	} else {
@@ -98,7 +98,7 @@ environment as the function; credentials are not needed.`)
 		return err
 	}
 	if planErr != nil {
-		return usageError{planErr}
+		return app.UsageError{Err: planErr}
 	}
 	return nil
 }

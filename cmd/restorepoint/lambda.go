@@ -21,7 +21,7 @@ const envLambdaRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
 func runLambda(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	api := getenv(envLambdaRuntimeAPI)
 	if api == "" {
-		return usageError{errors.New("lambda: " + envLambdaRuntimeAPI + " is not set; this command runs inside AWS Lambda or the Lambda Runtime Interface Emulator")}
+		return app.UsageError{Err: errors.New("lambda: " + envLambdaRuntimeAPI + " is not set; this command runs inside AWS Lambda or the Lambda Runtime Interface Emulator")}
 	}
 	cfg, err := app.Load(getenv)
 	if err != nil {

@@ -5,13 +5,15 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 func TestLambdaCommandNeedsTheRuntimeAPI(t *testing.T) {
 	t.Setenv(envLambdaRuntimeAPI, "")
 	os.Unsetenv(envLambdaRuntimeAPI)
 	_, _, err := runCmd(t, "", "lambda")
-	var ue usageError
+	var ue app.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), envLambdaRuntimeAPI) {
 		t.Fatalf("restorepoint lambda outside Lambda: %v, want a usage error naming %s", err, envLambdaRuntimeAPI)
 	}

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 // The deployed binary links no dev tool and no test helper: not the CBR
@@ -18,7 +20,7 @@ import (
 func TestDeployedBinaryIsLean(t *testing.T) {
 	for _, cmd := range []string{"emulator", "demo"} {
 		_, _, err := runCmd(t, "", cmd)
-		var ue usageError
+		var ue app.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "unknown command") {
 			t.Errorf("restorepoint %s: %v, want an unknown command", cmd, err)
 		}

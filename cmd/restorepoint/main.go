@@ -34,34 +34,14 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// exitUsage is the exit status for bad configuration or arguments.
-const exitUsage = 2
-
-// usageError is an error in the command line or configuration: exit status 2.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "restorepoint:", err)
-		os.Exit(exitCode(err))
+		os.Exit(app.ExitCode(err))
 	}
-}
-
-// exitCode is the exit status for an error of run: 2 for the command line
-// or the configuration, 1 for anything else.
-func exitCode(err error) int {
-	var ue usageError
-	var ce *app.ConfigError
-	if errors.As(err, &ue) || errors.As(err, &ce) {
-		return exitUsage
-	}
-	return 1
 }
 
 // run is the whole program: main only adds the process around it.
@@ -90,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		return runHelp(args, stdout)
 	}
-	return usageError{fmt.Errorf("unknown command %q; run 'restorepoint help'", cmd)}
+	return app.UsageError{Err: fmt.Errorf("unknown command %q; run 'restorepoint help'", cmd)}
 }
 
 const usage = `restorepoint turns events into Open Telekom Cloud CBR restore points.
@@ -131,16 +111,16 @@ Compiles and type-checks a rules file (the RULES_FILE format, see README) and
 reports every problem at once, naming line, rule and field. Needs a binary
 built with the rules engine (make build RULES=1).`)
 		if len(args) == 0 {
-			return usageError{errors.New("rules: missing subcommand check")}
+			return app.UsageError{Err: errors.New("rules: missing subcommand check")}
 		}
 		return nil
 	}
 	if args[0] != "check" || len(args) != 2 {
-		return usageError{errors.New("usage: restorepoint rules check FILE")}
+		return app.UsageError{Err: errors.New("usage: restorepoint rules check FILE")}
 	}
 	summary, err := app.CheckRules(args[1])
 	if errors.Is(err, app.ErrRulesNotBuiltIn) {
-		return usageError{err}
+		return app.UsageError{Err: err}
 	}
 	if err != nil {
 		return err

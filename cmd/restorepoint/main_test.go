@@ -109,8 +109,8 @@ func TestServeConfigProblemsExit2(t *testing.T) {
 			for _, cmd := range [][]string{{"serve"}, {}} {
 				_, _, err := runEnv(t, tc.env, "", cmd...)
 				var ce *app.ConfigError
-				if !errors.As(err, &ce) || exitCode(err) != exitUsage {
-					t.Fatalf("%v: err = %v (exit %d), want a configuration error, exit 2", cmd, err, exitCode(err))
+				if !errors.As(err, &ce) || app.ExitCode(err) != app.ExitUsage {
+					t.Fatalf("%v: err = %v (exit %d), want a configuration error, exit 2", cmd, err, app.ExitCode(err))
 				}
 				if len(ce.Problems) != len(tc.want) {
 					t.Fatalf("%v: %d problems, want %d:\n%v", cmd, len(ce.Problems), len(tc.want), err)
@@ -136,11 +136,11 @@ func TestExitCodes(t *testing.T) {
 		want int
 	}{
 		{&app.ConfigError{Problems: []error{errors.New("PORT: x")}}, 2},
-		{usageError{errors.New("bad flag")}, 2},
+		{app.UsageError{Err: errors.New("bad flag")}, 2},
 		{errors.New("listen: address in use"), 1},
 	} {
-		if got := exitCode(tc.err); got != tc.want {
-			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		if got := app.ExitCode(tc.err); got != tc.want {
+			t.Errorf("app.ExitCode(%v) = %d, want %d", tc.err, got, tc.want)
 		}
 	}
 }
@@ -205,7 +205,7 @@ func TestExplain(t *testing.T) {
 	}
 	// Standard input, and an invalid event: exit status 2 (usageError), the reason printed.
 	out, _, err := runEnv(t, e, `{"specversion":"1.0","id":"1","source":"/x","type":"io.restorepoint.deploy.pre","data":{"version":"1"}}`, "explain", "-")
-	var ue usageError
+	var ue app.UsageError
 	if !errors.As(err, &ue) || !strings.Contains(out, `"outcome": "invalid"`) || !strings.Contains(out, "data.service") {
 		t.Fatalf("invalid: err = %v, out = %s", err, out)
 	}
@@ -227,7 +227,7 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("help: %q %v", out, err)
 	}
 	_, _, err = runCmd(t, "", "frobnicate")
-	var ue usageError
+	var ue app.UsageError
 	if !errors.As(err, &ue) {
 		t.Fatalf("unknown command: %v", err)
 	}

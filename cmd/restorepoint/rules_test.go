@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/restorepoint/restorepoint/internal/app"
 )
 
 func TestRulesCheck(t *testing.T) {
@@ -28,7 +30,7 @@ func TestRulesCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := runCmd(t, "", "rules", "check", bad)
-	if exitCode(err) != exitUsage {
+	if app.ExitCode(err) != app.ExitUsage {
 		t.Fatalf("bad file: %v", err)
 	}
 	for _, want := range []string{`rule "a": match`, `rule "b": action.vault_id: must yield a string`, "RULES_FILE"} {
@@ -38,7 +40,7 @@ func TestRulesCheck(t *testing.T) {
 	}
 	// A bad file stops start-up with exit status 2, every problem listed.
 	_, _, err = runEnv(t, env{"RULES_FILE": bad, "CBR_PROJECT_ID": "p", "CBR_TOKEN": "t", "PORT": "0"}, "", "serve")
-	if exitCode(err) != exitUsage || !strings.Contains(err.Error(), `rule "a"`) || !strings.Contains(err.Error(), `rule "b"`) {
+	if app.ExitCode(err) != app.ExitUsage || !strings.Contains(err.Error(), `rule "a"`) || !strings.Contains(err.Error(), `rule "b"`) {
 		t.Fatalf("serve with a bad rules file: %v", err)
 	}
 }

@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return usageError{err}
+		return app.UsageError{Err: err}
 	}
 	cfg, err := app.Load(getenv)
 	if err != nil {

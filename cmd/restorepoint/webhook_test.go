@@ -34,7 +34,7 @@ func TestExplainRequestNamesTheDecoder(t *testing.T) {
 			t.Errorf("%s: %s", tc.file, out)
 		}
 	}
-	if _, _, err := runCmd(t, "GET\n", "explain", "--request", "-"); exitCode(err) != exitUsage {
+	if _, _, err := runCmd(t, "GET\n", "explain", "--request", "-"); app.ExitCode(err) != app.ExitUsage {
 		t.Errorf("a malformed request: %v", err)
 	}
 }
@@ -52,7 +52,7 @@ func TestRulesNeedTheBuildTag(t *testing.T) {
 		{"serve"},
 	} {
 		_, _, err := runEnv(t, env{"RULES_FILE": rulesFile, "CBR_PROJECT_ID": "p", "CBR_TOKEN": "t", "PORT": "0"}, "", args...)
-		if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "built without rules") || !strings.Contains(err.Error(), "RULES=1") {
+		if app.ExitCode(err) != app.ExitUsage || !strings.Contains(err.Error(), "built without rules") || !strings.Contains(err.Error(), "RULES=1") {
 			t.Errorf("%v: %v", args, err)
 		}
 	}

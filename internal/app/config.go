@@ -6,6 +6,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -592,4 +593,25 @@ func setField(f reflect.Value, s string) error {
 		return fmt.Errorf("unsupported field kind %s", f.Kind())
 	}
 	return nil
+}
+
+// UsageError is an error in a command line: like a *ConfigError, the
+// program exits with ExitUsage.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// ExitUsage is the exit status for bad configuration or arguments.
+const ExitUsage = 2
+
+// ExitCode is the exit status of a command that ended with err (not nil):
+// ExitUsage for a UsageError or a *ConfigError, else 1.
+func ExitCode(err error) int {
+	var ue UsageError
+	var ce *ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return ExitUsage
+	}
+	return 1
 }
