@@ -8,6 +8,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 func TestListBackups(t *testing.T) {
@@ -15,7 +16,7 @@ func TestListBackups(t *testing.T) {
 		`"resource_type":"OS::Nova::Server","vault_id":"v1","status":"protecting","created_at":"2020-02-05T10:38:34.209782",` +
 		`"resource_size":40,"extra_info":null}],"count":7}`
 	// A dropped connection is retried: listing changes nothing.
-	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{hijack: true}, {hijack: true}, {status: 200, body: body}})
+	c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{{hijack: true}, {hijack: true}, {status: 200, body: body}})
 	list, err := c.ListBackups(context.Background(), cbr.BackupQuery{VaultID: "v1", Name: "n a", Limit: 100, Offset: 200})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func TestListBackups(t *testing.T) {
 }
 
 func TestListBackupsErrors(t *testing.T) {
-	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: 200, body: `{"count":1}`}})
+	c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{{status: 200, body: `{"count":1}`}})
 	for _, q := range []cbr.BackupQuery{{Limit: cbr.MaxBackupsLimit + 1}, {Limit: -1}, {Offset: -1}} {
 		var fe *failure.FieldError
 		if _, err := c.ListBackups(context.Background(), q); !errors.As(err, &fe) {

@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Defaults of a Client.
@@ -45,9 +46,8 @@ const contentType = "application/json;charset=UTF-8"
 // backoff and full jitter, honouring Retry-After, up to the configured number
 // of attempts and never beyond the context's deadline.
 //
-// Every attempt is authorised afresh by the client's [Authorizer]: an
-// X-Auth-Token from a TokenSource ([New]) or an AK/SK signature
-// ([NewAuthorized] with iam.Signer), so a retry is signed with a new date.
+// Every attempt is authorised afresh by the client's iam.Authorizer (an
+// X-Auth-Token, or an AK/SK signature), so a retry is signed with a new date.
 // Requests carry X-Project-Id. A 401 makes the client drop the credentials
 // it used (invalidate the token, re-read the keys) and try once more with
 // fresh ones; that retry costs no attempt and no wait.
@@ -63,13 +63,11 @@ const contentType = "application/json;charset=UTF-8"
 //
 // Every error states its class for [failure.ClassOf]: a broken rule is
 // invalid, an *APIError is classed by status (see [APIError.FailureClass]),
-// a *TokenError or *AuthError as its source says, anything else is
-// unavailable.
+// an *AuthError as its authorizer says, anything else is unavailable.
 type Client struct {
 	endpoint    string
 	projectID   string
-	auth        Authorizer
-	authError   func(error) error // wraps a failure of auth
+	auth        iam.Authorizer
 	httpClient  *http.Client
 	maxAttempts int
 	backoffBase time.Duration
@@ -122,27 +120,14 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 
 // New returns a Client for the CBR endpoint (such as
 // "https://cbr.eu-de.otc.t-systems.com", without "/v3"; a path prefix is
-// kept) and project, authenticating with the X-Auth-Token from tokens. A
-// failure of tokens is a *[TokenError].
-func New(endpoint, projectID string, tokens TokenSource, opts ...Option) (*Client, error) {
-	if tokens == nil {
-		return nil, errors.New("cbr: token source is nil")
-	}
-	return newClient(endpoint, projectID, otc.TokenAuthorizer{Source: tokens},
-		func(err error) error { return &TokenError{Err: err} }, opts...)
-}
-
-// NewAuthorized is [New] for any way of authorising requests, such as an
-// AK/SK signature (iam.Signer) or credentials a request carries. A failure
-// of auth is an *[AuthError].
-func NewAuthorized(endpoint, projectID string, auth Authorizer, opts ...Option) (*Client, error) {
+// kept) and project, authorising every attempt with auth: an X-Auth-Token
+// (iam.TokenAuthorizer), an AK/SK signature (iam.Signer) or the credentials
+// a request carries (iam.RequestCredentials). A failure of auth is an
+// *[AuthError].
+func New(endpoint, projectID string, auth iam.Authorizer, opts ...Option) (*Client, error) {
 	if auth == nil {
 		return nil, errors.New("cbr: authorizer is nil")
 	}
-	return newClient(endpoint, projectID, auth, func(err error) error { return &AuthError{Err: err} }, opts...)
-}
-
-func newClient(endpoint, projectID string, auth Authorizer, authError func(error) error, opts ...Option) (*Client, error) {
 	ep, err := parseEndpoint(endpoint)
 	if err != nil {
 		return nil, err
@@ -154,7 +139,6 @@ func newClient(endpoint, projectID string, auth Authorizer, authError func(error
 		endpoint:    ep,
 		projectID:   projectID,
 		auth:        auth,
-		authError:   authError,
 		httpClient:  &http.Client{Timeout: 30 * time.Second},
 		maxAttempts: DefaultMaxAttempts,
 		backoffBase: DefaultBackoffBase,
@@ -227,15 +211,11 @@ func (c *Client) checkpointsURL() string {
 	return c.endpoint + "/v3/" + url.PathEscape(c.projectID) + "/checkpoints"
 }
 
-// CreateCheckpoint backs up a vault: it validates req (returning
-// [failure.FieldErrors] without sending anything when it breaks a rule), then
-// posts {"checkpoint": req} to /v3/{project_id}/checkpoints and returns the
-// restore point the API reports. Read its Vault.SkippedResources: a success
-// can still skip resources.
+// CreateCheckpoint backs up a vault: it posts {"checkpoint": req} to
+// /v3/{project_id}/checkpoints and returns the restore point the API
+// reports. Read its Vault.SkippedResources: a success can still skip
+// resources. req is sent as it is: check it with [Validate] first.
 func (c *Client) CreateCheckpoint(ctx context.Context, req VaultBackup) (*CheckpointCreate, error) {
-	if err := Validate(req); err != nil {
-		return nil, fmt.Errorf("cbr: create checkpoint: %w", err)
-	}
 	body, err := json.Marshal(CreateCheckpointRequest{Checkpoint: req})
 	if err != nil {
 		return nil, fmt.Errorf("cbr: create checkpoint: encode request: %w", err)
@@ -257,7 +237,7 @@ func (c *Client) CreateCheckpoint(ctx context.Context, req VaultBackup) (*Checkp
 func (c *Client) GetCheckpoint(ctx context.Context, id string) (*CheckpointCreate, error) {
 	if strings.TrimSpace(id) == "" {
 		return nil, fmt.Errorf("cbr: get checkpoint: %w",
-			&failure.FieldError{Field: "checkpoint_id", Rule: ruleRequired})
+			&failure.FieldError{Field: "checkpoint_id", Rule: "required"})
 	}
 	var resp *CheckpointResponse
 	err := c.call(ctx, http.MethodGet, c.checkpointsURL()+"/"+url.PathEscape(id), nil, func(data []byte) error {
@@ -371,7 +351,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 	}
 	grant, err := c.auth.Authorize(ctx, req, body)
 	if err != nil {
-		return nil, authFailure{c.authError(err)}
+		return nil, authFailure{&AuthError{Err: err}}
 	}
 	return grant.Refused, c.do(req, grant.Secrets, decode)
 }

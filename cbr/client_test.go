@@ -16,6 +16,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 // secretToken is distinctive so a leak into any error text is easy to find.
@@ -97,7 +98,7 @@ func (s *sleeps) waits() []time.Duration {
 
 // serve starts a fake with replies under the path prefix "/prefix" and
 // returns a client for it whose waits are recorded, not slept.
-func serve(t *testing.T, tokens cbr.TokenSource, replies []reply, opts ...cbr.Option) (*cbr.Client, *fake, *sleeps) {
+func serve(t *testing.T, auth iam.Authorizer, replies []reply, opts ...cbr.Option) (*cbr.Client, *fake, *sleeps) {
 	t.Helper()
 	f := &fake{t: t, replies: replies}
 	mux := http.NewServeMux()
@@ -106,7 +107,7 @@ func serve(t *testing.T, tokens cbr.TokenSource, replies []reply, opts ...cbr.Op
 	t.Cleanup(srv.Close)
 	s := &sleeps{}
 	all := append([]cbr.Option{cbr.WithSleep(s.sleep), cbr.WithRand(func() float64 { return 0.5 })}, opts...)
-	c, err := cbr.New(srv.URL+"/prefix/", project, tokens, all...)
+	c, err := cbr.New(srv.URL+"/prefix/", project, auth, all...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func okReply(t *testing.T) reply {
 }
 
 func TestCreateCheckpointRequest(t *testing.T) {
-	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{okReply(t)}, cbr.WithUserAgent("restorepoint-test/1"))
+	c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{okReply(t)}, cbr.WithUserAgent("restorepoint-test/1"))
 	cp, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestCreateCheckpointRequest(t *testing.T) {
 }
 
 func TestGetCheckpoint(t *testing.T) {
-	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{okReply(t)})
+	c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{okReply(t)})
 	cp, err := c.GetCheckpoint(context.Background(), "a/b c")
 	if err != nil {
 		t.Fatal(err)
@@ -168,27 +169,27 @@ func TestGetCheckpoint(t *testing.T) {
 func TestNew(t *testing.T) {
 	tests := []struct {
 		endpoint, project string
-		tokens            cbr.TokenSource
+		auth              iam.Authorizer
 		opts              []cbr.Option
 		wantEndpoint      string // "" means New fails
 	}{
-		{"https://cbr.eu-de.otc.t-systems.com", "p", cbr.StaticToken("t"), nil, "https://cbr.eu-de.otc.t-systems.com"},
-		{"https://cbr.eu-de.otc.t-systems.com/", "p", cbr.StaticToken("t"), nil, "https://cbr.eu-de.otc.t-systems.com"},
-		{"http://127.0.0.1:8080/prefix/", "p", cbr.StaticToken("t"), nil, "http://127.0.0.1:8080/prefix"},
-		{"https://cbr.eu-de.otc.t-systems.com/v3", "p", cbr.StaticToken("t"), nil, ""},
-		{"cbr.eu-de.otc.t-systems.com", "p", cbr.StaticToken("t"), nil, ""},
-		{"ftp://host", "p", cbr.StaticToken("t"), nil, ""},
-		{"https://user:pw@host", "p", cbr.StaticToken("t"), nil, ""},
-		{"https://host?x=1", "p", cbr.StaticToken("t"), nil, ""},
-		{"://bad", "p", cbr.StaticToken("t"), nil, ""},
-		{"https://host", " ", cbr.StaticToken("t"), nil, ""},
+		{"https://cbr.eu-de.otc.t-systems.com", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, "https://cbr.eu-de.otc.t-systems.com"},
+		{"https://cbr.eu-de.otc.t-systems.com/", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, "https://cbr.eu-de.otc.t-systems.com"},
+		{"http://127.0.0.1:8080/prefix/", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, "http://127.0.0.1:8080/prefix"},
+		{"https://cbr.eu-de.otc.t-systems.com/v3", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, ""},
+		{"cbr.eu-de.otc.t-systems.com", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, ""},
+		{"ftp://host", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, ""},
+		{"https://user:pw@host", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, ""},
+		{"https://host?x=1", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, ""},
+		{"://bad", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, ""},
+		{"https://host", " ", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, nil, ""},
 		{"https://host", "p", nil, nil, ""},
-		{"https://host", "p", cbr.StaticToken("t"), []cbr.Option{cbr.WithMaxAttempts(0)}, ""},
-		{"https://host", "p", cbr.StaticToken("t"), []cbr.Option{cbr.WithBackoff(time.Second, time.Millisecond)}, ""},
-		{"https://host", "p", cbr.StaticToken("t"), []cbr.Option{cbr.WithHTTPClient(nil)}, ""},
+		{"https://host", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, []cbr.Option{cbr.WithMaxAttempts(0)}, ""},
+		{"https://host", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, []cbr.Option{cbr.WithBackoff(time.Second, time.Millisecond)}, ""},
+		{"https://host", "p", iam.TokenAuthorizer{Source: iam.NewStatic("t")}, []cbr.Option{cbr.WithHTTPClient(nil)}, ""},
 	}
 	for _, tt := range tests {
-		c, err := cbr.New(tt.endpoint, tt.project, tt.tokens, tt.opts...)
+		c, err := cbr.New(tt.endpoint, tt.project, tt.auth, tt.opts...)
 		if tt.wantEndpoint == "" {
 			if err == nil {
 				t.Errorf("New(%q, %q) succeeded, want error", tt.endpoint, tt.project)
@@ -289,7 +290,7 @@ func TestAPIErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{tt.reply}, cbr.WithMaxAttempts(1))
+			c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{tt.reply}, cbr.WithMaxAttempts(1))
 			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 			var apiErr *cbr.APIError
 			if !errors.As(err, &apiErr) {
@@ -329,7 +330,7 @@ func TestMalformedSuccess(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: 200, header: map[string]string{"X-Request-Id": "r9"}, body: tt.body}})
+			c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{{status: 200, header: map[string]string{"X-Request-Id": "r9"}, body: tt.body}})
 			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 			if !errors.Is(err, cbr.ErrMalformedResponse) {
 				t.Fatalf("err = %v, want ErrMalformedResponse", err)
@@ -455,7 +456,7 @@ func TestRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, f, s := serve(t, cbr.StaticToken(secretToken), tt.replies, tt.opts...)
+			c, f, s := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, tt.replies, tt.opts...)
 			cp, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 			if tt.wantErr == "" {
 				if err != nil || cp.ID == "" {
@@ -513,7 +514,7 @@ func equalDurations(a, b []time.Duration) bool {
 func TestRetryAfterHTTPDate(t *testing.T) {
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	date := now.Add(7 * time.Second).Format(http.TimeFormat)
-	c, f, s := serve(t, cbr.StaticToken(secretToken),
+	c, f, s := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)},
 		[]reply{{status: 503, header: map[string]string{"Retry-After": date}}, okReply(t)},
 		cbr.WithClock(func() time.Time { return now }))
 	if _, err := c.CreateCheckpoint(context.Background(), exampleRequest()); err != nil {
@@ -530,7 +531,7 @@ func TestDeadlineShorterThanRetryAfter(t *testing.T) {
 	f := &fake{t: t, replies: []reply{{status: 429, header: map[string]string{"Retry-After": "30"}, body: `{"error_code":"APIGW.0308","error_msg":"throttled"}`}, okReply(t)}}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	c, err := cbr.New(srv.URL, project, cbr.StaticToken(secretToken))
+	c, err := cbr.New(srv.URL, project, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +561,7 @@ func TestCancelDuringWait(t *testing.T) {
 	f := &fake{t: t, replies: []reply{{status: 503, header: map[string]string{"Retry-After": "20"}}}}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
-	c, err := cbr.New(srv.URL, project, cbr.StaticToken(secretToken))
+	c, err := cbr.New(srv.URL, project, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,7 +637,7 @@ func TestUnauthorized(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &rotating{}
-			c, f, s := serve(t, src, tt.replies, cbr.WithMaxAttempts(2))
+			c, f, s := serve(t, iam.TokenAuthorizer{Source: src}, tt.replies, cbr.WithMaxAttempts(2))
 			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 			if tt.wantErr {
 				var apiErr *cbr.APIError
@@ -668,7 +669,7 @@ func TestUnauthorized(t *testing.T) {
 
 // Without a TokenInvalidator a 401 is returned at once.
 func TestUnauthorizedStaticToken(t *testing.T) {
-	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: 401}, okReply(t)})
+	c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{{status: 401}, okReply(t)})
 	_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 	if failure.ClassOf(err) != failure.Unauthorized || len(f.requests()) != 1 {
 		t.Errorf("err = %v, %d requests", err, len(f.requests()))
@@ -699,29 +700,29 @@ func TestTokenErrors(t *testing.T) {
 	down := tokenFailure{temporary: true}
 	tests := []struct {
 		name      string
-		source    cbr.TokenSource
+		source    iam.TokenSource
 		wantIs    error
 		wantClass failure.Class
 	}{
 		{"source fails", failingSource{boom}, boom, failure.Unavailable},
 		{"source says credentials refused", failingSource{refused}, refused, failure.Unauthorized},
 		{"source says try later", failingSource{down}, down, failure.Unavailable},
-		{"empty static token", cbr.StaticToken(""), nil, failure.Unauthorized},
+		{"empty static token", iam.NewStatic(""), nil, failure.Unauthorized},
 		{"source returns empty token", failingSource{nil}, nil, failure.Unauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, f, _ := serve(t, tt.source, []reply{okReply(t)})
+			c, f, _ := serve(t, iam.TokenAuthorizer{Source: tt.source}, []reply{okReply(t)})
 			_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
-			if err == nil || !strings.Contains(err.Error(), "get token: ") {
-				t.Fatalf("err = %v, want a get token error", err)
+			if err == nil || !strings.Contains(err.Error(), "authorize: ") {
+				t.Fatalf("err = %v, want an authorize error", err)
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("err = %v does not wrap %v", err, tt.wantIs)
 			}
-			var te *cbr.TokenError
+			var te *cbr.AuthError
 			if !errors.As(err, &te) {
-				t.Errorf("err = %T, want a *cbr.TokenError in the chain", err)
+				t.Errorf("err = %T, want a *cbr.AuthError in the chain", err)
 			}
 			if got := failure.ClassOf(err); got != tt.wantClass {
 				t.Errorf("class = %q, want %q", got, tt.wantClass)
@@ -803,7 +804,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 		{{hijack: true}},
 	}
 	for i, script := range scripts {
-		c, _, _ := serve(t, cbr.StaticToken(secretToken), script, cbr.WithMaxAttempts(2))
+		c, _, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, script, cbr.WithMaxAttempts(2))
 		_, err1 := c.CreateCheckpoint(context.Background(), exampleRequest())
 		_, err2 := c.GetCheckpoint(context.Background(), "id")
 		for _, err := range []error{err1, err2} {
@@ -828,7 +829,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 	other := &fake{t: t, replies: []reply{okReply(t)}}
 	otherSrv := httptest.NewServer(other)
 	defer otherSrv.Close()
-	c, f, _ := serve(t, cbr.StaticToken(secretToken), []reply{{status: http.StatusTemporaryRedirect, header: map[string]string{"Location": otherSrv.URL + "/v3/x/checkpoints"}}},
+	c, f, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{{status: http.StatusTemporaryRedirect, header: map[string]string{"Location": otherSrv.URL + "/v3/x/checkpoints"}}},
 		cbr.WithHTTPClient(&http.Client{}))
 	_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 	var apiErr *cbr.APIError
@@ -857,7 +858,7 @@ func TestLongTokenNeverInErrors(t *testing.T) {
 		{{status: 200, body: `{"checkpoint":{"id":"c","vault":{"resources":[{"id":"r","type":"t","resource_size":{"echo":"` + long + `"}}]}}}`}},
 	}
 	for i, script := range scripts {
-		c, _, _ := serve(t, cbr.StaticToken(long), script, cbr.WithMaxAttempts(1))
+		c, _, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(iam.Secret(long))}, script, cbr.WithMaxAttempts(1))
 		_, err := c.CreateCheckpoint(context.Background(), exampleRequest())
 		if err == nil {
 			t.Errorf("script %d: no error", i)

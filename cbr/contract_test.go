@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // exampleRequest is the page's example request built from Go values.
@@ -105,7 +106,7 @@ func TestContractExampleResponse(t *testing.T) {
 		{"resources[0].resource_size", size, 40.0},
 		{"resources[0].resource_size text", r.ResourceSize.String(), "40"},
 		{"resources[0].protect_status", r.ProtectStatus, "available"},
-		{"resources[0].type", r.Type, cbr.TypeServer},
+		{"resources[0].type", r.Type, otc.TypeServer},
 		{"resources[0].id", r.ID, "94eba8b2-acc9-4d82-badc-127144cc5526"},
 		{"resources[0].backup_size", r.BackupSize == nil, true},
 		{"resources[0].backup_count", r.BackupCount == nil, true},
@@ -202,7 +203,7 @@ func TestDecodeTolerance(t *testing.T) {
 			name: "unknown fields ignored",
 			json: `{"future":1,"checkpoint":{"id":"c","policy_id":"p","vault":{"id":"v","extra":{"a":[1]},"skipped_resources":[{"id":"r","type":"OS::Cinder::Volume","name":"d","code":"BackupService.6135","reason":"not in vault","new":true}]}}}`,
 			want: func(t *testing.T, cp cbr.CheckpointCreate) {
-				want := []cbr.CheckpointCreateSkippedResource{{ID: "r", Type: cbr.TypeVolume, Name: "d", Code: "BackupService.6135", Reason: "not in vault"}}
+				want := []cbr.CheckpointCreateSkippedResource{{ID: "r", Type: otc.TypeVolume, Name: "d", Code: "BackupService.6135", Reason: "not in vault"}}
 				if cp.Vault.ID != "v" || !reflect.DeepEqual(cp.Vault.SkippedResources, want) {
 					t.Errorf("vault = %+v", cp.Vault)
 				}

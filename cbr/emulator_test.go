@@ -11,17 +11,18 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 // Integration tests against the CBR emulator in cbr/cbrtest.
 
-func newEmulatorClient(t *testing.T, tokens cbr.TokenSource, opts ...cbr.Option) (*cbr.Client, *cbrtest.Server, *sleeps) {
+func newEmulatorClient(t *testing.T, auth iam.Authorizer, opts ...cbr.Option) (*cbr.Client, *cbrtest.Server, *sleeps) {
 	t.Helper()
 	srv := cbrtest.NewServer(cbrtest.Options{AvailableAfter: -1})
 	t.Cleanup(srv.Close)
 	s := &sleeps{}
 	all := append([]cbr.Option{cbr.WithHTTPClient(srv.Client()), cbr.WithSleep(s.sleep)}, opts...)
-	c, err := cbr.New(srv.URL, cbrtest.DefaultProjectID, tokens, all...)
+	c, err := cbr.New(srv.URL, cbrtest.DefaultProjectID, auth, all...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func newEmulatorClient(t *testing.T, tokens cbr.TokenSource, opts ...cbr.Option)
 }
 
 func TestEmulatorCreateExample(t *testing.T) {
-	c, srv, _ := newEmulatorClient(t, cbr.StaticToken(cbrtest.DefaultToken))
+	c, srv, _ := newEmulatorClient(t, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
 	ctx := context.Background()
 	cp, err := c.CreateCheckpoint(ctx, exampleRequest())
 	if err != nil {
@@ -64,7 +65,7 @@ func TestEmulatorCreateExample(t *testing.T) {
 func TestEmulatorErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("unknown vault", func(t *testing.T) {
-		c, _, _ := newEmulatorClient(t, cbr.StaticToken(cbrtest.DefaultToken))
+		c, _, _ := newEmulatorClient(t, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
 		_, err := c.CreateCheckpoint(ctx, cbr.VaultBackup{VaultID: "00000000-0000-4000-8000-000000000000"})
 		var apiErr *cbr.APIError
 		if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "BackupService.6105" || apiErr.RequestID == "" {
@@ -75,14 +76,14 @@ func TestEmulatorErrors(t *testing.T) {
 		}
 	})
 	t.Run("unknown checkpoint", func(t *testing.T) {
-		c, _, _ := newEmulatorClient(t, cbr.StaticToken(cbrtest.DefaultToken))
+		c, _, _ := newEmulatorClient(t, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
 		_, err := c.GetCheckpoint(ctx, "nope")
 		if failure.ClassOf(err) != failure.Rejected {
 			t.Fatalf("err = %v, want rejected", err)
 		}
 	})
 	t.Run("throttled then busy then created", func(t *testing.T) {
-		c, srv, s := newEmulatorClient(t, cbr.StaticToken(cbrtest.DefaultToken))
+		c, srv, s := newEmulatorClient(t, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
 		srv.Inject(cbrtest.Fault{Method: http.MethodPost, Path: "/checkpoints", Status: 429, RetryAfter: "2"})
 		srv.Inject(cbrtest.Fault{Method: http.MethodPost, Path: "/checkpoints", Status: 500, Code: "BackupService.0002"})
 		if _, err := c.CreateCheckpoint(ctx, exampleRequest()); err != nil {
@@ -96,7 +97,7 @@ func TestEmulatorErrors(t *testing.T) {
 		}
 	})
 	t.Run("reset mid-response: the answer is lost, the create not retried, the backups listed", func(t *testing.T) {
-		c, srv, _ := newEmulatorClient(t, cbr.StaticToken(cbrtest.DefaultToken))
+		c, srv, _ := newEmulatorClient(t, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
 		srv.Inject(cbrtest.Fault{Method: http.MethodPost, Path: "/checkpoints", ResetMidResponse: true})
 		req := exampleRequest()
 		_, err := c.CreateCheckpoint(ctx, req)
@@ -118,7 +119,7 @@ func TestEmulatorErrors(t *testing.T) {
 	})
 	t.Run("revoked token is replaced", func(t *testing.T) {
 		src := &swappable{token: cbrtest.DefaultToken}
-		c, srv, _ := newEmulatorClient(t, src)
+		c, srv, _ := newEmulatorClient(t, iam.TokenAuthorizer{Source: src})
 		srv.RevokeTokens()
 		src.onInvalidate = func() string { srv.SetToken("fresh-token"); return "fresh-token" }
 		if _, err := c.CreateCheckpoint(ctx, exampleRequest()); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 func ExampleClient_CreateCheckpoint() {
@@ -25,7 +26,7 @@ func ExampleClient_CreateCheckpoint() {
 	}))
 	defer srv.Close()
 
-	client, err := cbr.New(srv.URL, "f841e01fd2b14e7fa41b6ae7aa6b0594", cbr.StaticToken("a-token"))
+	client, err := cbr.New(srv.URL, "f841e01fd2b14e7fa41b6ae7aa6b0594", iam.TokenAuthorizer{Source: iam.NewStatic("a-token")})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -26,7 +26,7 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 		mu.Unlock()
 	}
 	throttled := reply{status: 429, body: `{"error_code":"APIGW.0308","error_msg":"throttled"}`}
-	c, _, _ := serve(t, iam.NewStatic(secretToken), []reply{throttled, okReply(t), {status: 503}, okReply(t), {hijack: true}}, cbr.WithObserver(observe))
+	c, _, _ := serve(t, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, []reply{throttled, okReply(t), {status: 503}, okReply(t), {hijack: true}}, cbr.WithObserver(observe))
 	cp, err := c.CreateCheckpoint(context.Background(), cbr.VaultBackup{VaultID: "3b5816b5-f29c-4172-9d9a-76c719a659ce"})
 	if err != nil {
 		t.Fatal(err)

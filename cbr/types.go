@@ -11,17 +11,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/restorepoint/restorepoint/internal/jsonstr"
-)
-
-// Resource types accepted in a checkpoint request.
-const (
-	TypeServer     = "OS::Nova::Server"
-	TypeVolume     = "OS::Cinder::Volume"
-	TypeSFSTurbo   = "OS::Sfs::Turbo"
-	MaxResources   = 256 // most resource_details one request may carry
-	MaxNameLen     = 64  // longest checkpoint name
-	MaxDescription = 255 // longest checkpoint description, in characters
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Checkpoint statuses, as reported in CheckpointCreate.Status.
@@ -73,7 +63,7 @@ type Resource struct {
 	ID string `json:"id"`
 	// Name of the resource, 0-255 characters.
 	Name string `json:"name,omitempty"`
-	// Type of the resource: TypeServer, TypeVolume or TypeSFSTurbo. Mandatory.
+	// Type of the resource: otc.TypeServer, otc.TypeVolume or otc.TypeSFSTurbo. Mandatory.
 	Type string `json:"type"`
 }
 
@@ -122,7 +112,7 @@ func (c *CheckpointCreate) UnmarshalJSON(b []byte) error {
 	// Compact and HTML-safe, as encoding/json would write it inside a
 	// larger document, so that it can be written as it is. An answer
 	// usually is already; only one that is not goes through encoding/json.
-	if jsonstr.Compacted(b) {
+	if otc.JSONCompacted(b) {
 		f.Raw = append(json.RawMessage(nil), b...)
 	} else if f.Raw, err = json.Marshal(json.RawMessage(b)); err != nil {
 		return err

@@ -3,85 +3,50 @@ package cbr
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/restorepoint/restorepoint/failure"
-)
-
-// validName reports whether s matches the checkpoint name pattern of the API
-// page, ^[A-Za-z0-9_-]{1,64}$. It is written out rather than compiled from
-// the pattern because the compiled {1,64} costs a millisecond of start-up.
-func validName(s string) bool {
-	if len(s) < 1 || len(s) > MaxNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// Rules reported in failure.FieldError.Rule.
-const (
-	ruleRequired    = "required"
-	ruleName        = "only letters, digits, _ and - allowed, 1-64 characters"
-	ruleDescription = "at most 255 characters"
-	ruleDetails     = "at most 256 entries"
-	ruleType        = "must be one of " + TypeServer + ", " + TypeVolume + ", " + TypeSFSTurbo
-	ruleResName     = "at most 255 characters"
-	ruleNotEmpty    = "must not be empty"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Validate checks a create checkpoint request against the rules of the API
-// page and reports all problems at once as [failure.FieldErrors] (class
-// invalid), or nil when the request is valid. Field paths are rooted at
-// "checkpoint.".
+// page and the text rule of otc (no control characters, bidirectional
+// controls, < or > in what CBR stores), and reports all problems at once as
+// [failure.FieldErrors] (class invalid), or nil when the request is valid.
+// Field paths are rooted at "checkpoint.".
 func Validate(req VaultBackup) error {
 	var v failure.FieldErrors
 	if strings.TrimSpace(req.VaultID) == "" {
-		v.Add("checkpoint.vault_id", ruleRequired)
+		v.Add("checkpoint.vault_id", "required")
 	}
 	if p := req.Parameters; p != nil {
 		const params = "checkpoint.parameters"
-		if p.Name != "" && !validName(p.Name) {
-			v.Add(params+".name", ruleName)
+		if p.Name != "" && !otc.ValidName(p.Name) {
+			v.Add(params+".name", otc.NameRule)
 		}
-		if utf8.RuneCountInString(p.Description) > MaxDescription {
-			v.Add(params+".description", ruleDescription)
+		if rule := otc.TextRule(p.Description, otc.MaxDescription); rule != "" {
+			v.Add(params+".description", rule)
 		}
 		for i, id := range p.Resources {
 			if strings.TrimSpace(id) == "" {
-				v.Add(fmt.Sprintf("%s.resources[%d]", params, i), ruleNotEmpty)
+				v.Add(fmt.Sprintf("%s.resources[%d]", params, i), "must not be empty")
 			}
 		}
-		if len(p.ResourceDetails) > MaxResources {
-			v.Add(params+".resource_details", ruleDetails)
+		if len(p.ResourceDetails) > otc.MaxResources {
+			v.Add(params+".resource_details", fmt.Sprintf("at most %d entries", otc.MaxResources))
 		}
 		for i, r := range p.ResourceDetails {
 			// The path is only built for a problem: most requests have none.
 			path := func() string { return fmt.Sprintf("%s.resource_details[%d]", params, i) }
 			if strings.TrimSpace(r.ID) == "" {
-				v.Add(path()+".id", ruleRequired)
+				v.Add(path()+".id", "required")
 			}
-			if !validType(r.Type) {
-				v.Add(path()+".type", ruleType)
+			if !otc.ValidResourceType(r.Type) {
+				v.Add(path()+".type", otc.ResourceTypeRule)
 			}
-			if utf8.RuneCountInString(r.Name) > 255 {
-				v.Add(path()+".name", ruleResName)
+			if rule := otc.TextRule(r.Name, otc.MaxResourceName); rule != "" {
+				v.Add(path()+".name", rule)
 			}
 		}
 	}
 	return v.Err()
-}
-
-// validType reports whether t is one of the resource types the page documents.
-func validType(t string) bool {
-	switch t {
-	case TypeServer, TypeVolume, TypeSFSTurbo:
-		return true
-	}
-	return false
 }

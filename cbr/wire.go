@@ -7,8 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/restorepoint/restorepoint/internal/jsonstr"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // ParseTimestamp parses a CBR time with or without a zone; a time without a
@@ -46,7 +45,7 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		*t = Timestamp{}
 		return nil
 	}
-	s, ok := jsonstr.Decode(b)
+	s, ok := otc.JSONString(b)
 	if !ok {
 		return fmt.Errorf("timestamp: want a string, got %s", abbreviate(b))
 	}
@@ -97,7 +96,7 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case len(b) > 0 && b[0] == '"':
-		s, ok := jsonstr.Decode(b)
+		s, ok := otc.JSONString(b)
 		if !ok {
 			var s string
 			return json.Unmarshal(b, &s) // the error encoding/json gives

@@ -42,7 +42,7 @@ func TestAccessKeysWrongKeyRefused(t *testing.T) {
 	w := newWorld(t, options{aksk: true})
 	w.emu.SetAccessKey(accessKey, "another-secret-key")
 	reply, status := w.mustSend(exampleEvent("aksk-wrong-1"))
-	d := expectFailed(t, reply, status, http.StatusBadGateway, failure.Unauthorized)
+	d := expectFailed(t, reply, status, http.StatusForbidden, failure.Unauthorized)
 	if d.Error.Status != 401 {
 		t.Errorf("error %+v, want the API's 401", d.Error)
 	}
@@ -62,7 +62,7 @@ func TestAccessKeysWrongKeyRefused(t *testing.T) {
 func TestAccessKeysSkewedClockRefused(t *testing.T) {
 	w := newWorld(t, options{aksk: true, emu: cbrtest.Options{Now: func() time.Time { return time.Now().Add(20 * time.Minute) }}})
 	reply, status := w.mustSend(exampleEvent("aksk-skew-1"))
-	d := expectFailed(t, reply, status, http.StatusBadGateway, failure.Unauthorized)
+	d := expectFailed(t, reply, status, http.StatusForbidden, failure.Unauthorized)
 	if !strings.Contains(d.Error.Message, "X-Sdk-Date") {
 		t.Errorf("error %+v, want it to name X-Sdk-Date", d.Error)
 	}

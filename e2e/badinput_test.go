@@ -44,6 +44,18 @@ func structured(typ, id, data string) []byte {
 		id, typ, data)
 }
 
+// batchOf is a CloudEvents batch of n server.tagged events.
+func batchOf(n int) []byte {
+	b := []byte{'['}
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, structured(events.TypeServerTagged, fmt.Sprintf("batch-%d", i), tagged("", ""))...)
+	}
+	return append(b, ']')
+}
+
 // uuids returns n distinct UUIDs as a JSON list.
 func uuids(n int) string {
 	var b strings.Builder
@@ -151,9 +163,14 @@ func TestBadInput(t *testing.T) {
 		// An event's own description is shortened to leave room for the key
 		// marker (names CBR can find): a long one is not refused.
 		{"description too long", binary(deployType, "t29"), []byte(deploy(`,"description":"` + strings.Repeat("d", 300) + `"`)), 200, "", true},
-		// The API limits an event's own description only in length; markup is
-		// passed on as JSON text (only generated descriptions drop < and >).
-		{"description with markup", binary(deployType, "t29b"), []byte(deploy(`,"description":"<script>alert(1)</script>"`)), 200, "", true},
+		// Text CBR may refuse never reaches it: an event's own description
+		// and resource names are refused naming the field.
+		{"description with markup", binary(deployType, "t29b"), []byte(deploy(`,"description":"<script>alert(1)</script>"`)), 400, "data.description", true},
+		{"description with ANSI escapes", binary(deployType, "t29c"), []byte(deploy(`,"description":"red \u001b[31m alert"`)), 400, "data.description", true},
+		{"description with a bidi override", binary(deployType, "t29d"), []byte(deploy(`,"description":"exe.\u202etxt"`)), 400, "data.description", true},
+		{"resource name with control characters", binary(deployType, "t29e"),
+			[]byte(deploy(`,"resources":[{"id":"` + server + `","type":"OS::Nova::Server","name":"web\u0085\u007f"}]`)), 400, "data.resources[0].name", true},
+		{"server name with markup", binary(tagType, "t29f"), []byte(tagged("server_name", `"<b>web</b>"`)), 400, "data.server_name", true},
 		{"invalid UTF-8 in the name", binary(deployType, "t30"), []byte(deploy(`,"name":"pre-` + "\xff\xfe" + `-deploy"`)), 400, "name", true},
 		{"invalid UTF-8 in the service", binary(deployType, "t30b"), []byte(`{"service":"` + "\xc3\x28" + `","vault_id":"` + vault + `"}`), 400, "data.service", true},
 		{"unknown type", binary("io.restorepoint.unknown", "t31"), []byte(`{}`), 400, "type", true},
@@ -164,22 +181,27 @@ func TestBadInput(t *testing.T) {
 		{"missing ce-source", with(binary(tagType, "t34"), "Ce-Source", ""), []byte(tagged("", "")), 400, "source", false},
 		{"wrong ce-specversion", with(binary(tagType, "t35"), "Ce-Specversion", "2.0"), []byte(tagged("", "")), 415, "expected a CloudEvent", false},
 		{"wrong structured specversion", contentType("application/cloudevents+json"),
-			[]byte(`{"specversion":"2.0","id":"t36","source":"/x","type":"` + tagType + `","data":{}}`), 400, "specversion", false},
+			[]byte(`{"specversion":"2.0","id":"t36","source":"/x","type":"` + tagType + `","data":{}}`), 400, "specversion", true},
 		{"structured id a number", contentType("application/cloudevents+json"),
-			[]byte(`{"specversion":"1.0","id":7,"source":"/x","type":"` + tagType + `","data":{}}`), 400, "id", false},
+			[]byte(`{"specversion":"1.0","id":7,"source":"/x","type":"` + tagType + `","data":{}}`), 400, "id", true},
+		{"structured time in epoch milliseconds", contentType("application/cloudevents+json"),
+			[]byte(`{"specversion":"1.0","id":"t36b","source":"/x","type":"` + tagType + `","time":1714557600000,"data":{}}`), 400, "time", true},
+		{"structured extension with an underscore", contentType("application/cloudevents+json"),
+			[]byte(`{"specversion":"1.0","id":"t36c","source":"/x","type":"` + tagType + `","my_ext":"x","data":{}}`), 400, "my_ext", true},
 		{"batch of garbage", contentType("application/cloudevents-batch+json"), []byte(`[1,"x",null]`), 400, "batch", false},
 		{"batch not a list", contentType("application/cloudevents-batch+json"), []byte(`{"specversion":"1.0"}`), 400, "batch", false},
+		{"batch of 101 events", contentType("application/cloudevents-batch+json"), batchOf(101), 413, "at most 100 (MAX_BATCH_EVENTS)", false},
 		{"data_base64 not base64", contentType("application/json"),
 			[]byte(`{"specversion":"1.0","id":"t40","source":"/x","type":"` + tagType + `","data_base64":"%%%"}`), 400, "data_base64", true},
 		{"CTS with wrong types", contentType("application/json"), []byte(`{"cts":{"trace_name":42,"code":[],"resource_id":{}}}`), 400, "cts", true},
 
 		// Webhook authentication.
-		{"no credentials", http.Header{"Authorization": {""}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "webhook secret required", false},
-		{"wrong bearer", http.Header{"Authorization": {"Bearer not-the-secret"}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "bearer token does not match", false},
-		{"basic auth", http.Header{"Authorization": {"Basic " + secretWebhook}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "bearer", false},
-		{"forged signature", http.Header{handler.HeaderSignature: {handler.SignBody([]byte("guessed"), signed)}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "signature does not match", false},
-		{"signature of another body", http.Header{handler.HeaderSignature: {handler.SignBody([]byte(secretWebhook), []byte("{}"))}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "signature does not match", false},
-		{"malformed signature", http.Header{handler.HeaderSignature: {"sha1=deadbeef"}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "signature", false},
+		{"no credentials", http.Header{"Authorization": {""}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "unauthorized", false},
+		{"wrong bearer", http.Header{"Authorization": {"Bearer not-the-secret"}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "unauthorized", false},
+		{"basic auth", http.Header{"Authorization": {"Basic " + secretWebhook}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "unauthorized", false},
+		{"forged signature", http.Header{handler.HeaderSignature: {handler.Sign("guessed", signed)}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "unauthorized", false},
+		{"signature of another body", http.Header{handler.HeaderSignature: {handler.Sign(secretWebhook, []byte("{}"))}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "unauthorized", false},
+		{"malformed signature", http.Header{handler.HeaderSignature: {"sha1=deadbeef"}, "Content-Type": {"application/cloudevents+json"}}, signed, 401, "unauthorized", false},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))

@@ -312,14 +312,14 @@ func TestTokenRefreshAfter401(t *testing.T) {
 	expectSinkHas(t, w.sink, reply.ID(), reply2.ID())
 }
 
-// A static token refused by CBR cannot be refreshed: 502 with the failed
+// A static token refused by CBR cannot be refreshed: 403 with the failed
 // event (class unauthorized), retried by the platform, not sunk.
 func TestStaticTokenRefused(t *testing.T) {
 	w := newWorld(t, options{})
 	w.emu.RevokeTokens()
 
 	reply, status := w.mustSend(exampleEvent("refused-1"))
-	d := expectFailed(t, reply, status, http.StatusBadGateway, failure.Unauthorized)
+	d := expectFailed(t, reply, status, http.StatusForbidden, failure.Unauthorized)
 	if d.Error.Status != 401 {
 		t.Errorf("error %+v, want the API's 401", d.Error)
 	}
@@ -330,7 +330,9 @@ func TestStaticTokenRefused(t *testing.T) {
 	if n := len(w.emu.Requests()); n != 1 {
 		t.Errorf("%d CBR requests, want the one lookup", n)
 	}
-	if n := len(w.sink.Events()); n != 0 {
-		t.Errorf("sink got %d events for a trigger that will be retried", n)
+	// Refused credentials are not retryable: the failed result is final and
+	// goes to the sink.
+	if n := len(w.sink.Events()); n != 1 {
+		t.Errorf("sink got %d events, want the one final failed result", n)
 	}
 }

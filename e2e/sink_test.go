@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // The result sink up, down and back up: while it is down the trigger is
@@ -91,7 +91,7 @@ func TestStorm(t *testing.T) {
 	vault := cbrtest.FixtureVault{ID: "5e1d0c3b-7a2f-4e6d-9b8c-1a2b3c4d5e6f", Name: "vault-storm"}
 	for i := range triggers {
 		vault.Resources = append(vault.Resources, cbrtest.FixtureResource{
-			ID: serverID(i), Name: fmt.Sprintf("storm-%02d", i), Type: cbr.TypeServer, SizeGB: 10,
+			ID: serverID(i), Name: fmt.Sprintf("storm-%02d", i), Type: otc.TypeServer, SizeGB: 10,
 		})
 	}
 	fixture := &cbrtest.Fixture{Vaults: []cbrtest.FixtureVault{vault}}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // CTSSource is the Ref.Source of a trigger decoded from a FunctionGraph CTS
@@ -188,7 +190,7 @@ func (rec ctsRecord) apply(t *Trigger) error {
 	if st.ServerID == "" {
 		return fieldErr(idPath, "required, the tagged server (or a server in request.resources)")
 	}
-	if !IsUUID(st.ServerID) {
+	if !otc.IsUUID(st.ServerID) {
 		return fieldErr(idPath, "must be a UUID")
 	}
 	if st.Tags, err = requestTags(req); err != nil {

@@ -3,21 +3,16 @@ package events
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 	"sort"
 	"strings"
 
-	"github.com/restorepoint/restorepoint/internal/jsonstr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // MaxTriggerResources is the most resources one deploy.pre trigger may name.
 // The function splits them into requests of at most 256; this bound only
 // stops hostile input.
 const MaxTriggerResources = 10000
-
-// resourceTypes are the resource types a deploy.pre resource object may name
-// (the three the CBR API documents).
-var resourceTypes = []string{"OS::Nova::Server", "OS::Cinder::Volume", "OS::Sfs::Turbo"}
 
 // kindOfType returns the kind of one of restorepoint's own trigger types.
 func kindOfType(typ string) (Kind, bool) {
@@ -60,7 +55,7 @@ func decodeServerTagged(o object) (*ServerTagged, error) {
 	if st.ServerID, err = o.uuid("server_id", true); err != nil {
 		return nil, err
 	}
-	if st.ServerName, err = o.string("server_name"); err != nil {
+	if st.ServerName, err = o.text("server_name", otc.MaxResourceName); err != nil {
 		return nil, err
 	}
 	if st.Tags, err = decodeTags(o.raw("tags"), o.at("tags")); err != nil {
@@ -127,7 +122,7 @@ func decodeTags(raw json.RawMessage, path string) (map[string]string, error) {
 // decodeTag decodes one tag of a list: {"key":"k","value":"v"} or "k=v".
 func decodeTag(raw json.RawMessage, path string) (key, value string, err error) {
 	if raw[0] == '"' {
-		s, ok := jsonstr.Decode(raw)
+		s, ok := otc.JSONString(raw)
 		if !ok {
 			return "", "", fieldErr(path, "must be a {key, value} object or a \"key=value\" string")
 		}
@@ -200,9 +195,9 @@ func decodeResources(raw json.RawMessage, path string) ([]ResourceRef, error) {
 		p := index(path, i)
 		switch item[0] {
 		case '"':
-			id, ok := jsonstr.Decode(item)
-			if !ok || !IsUUID(id) {
-				return nil, fieldErr(p, "must be a UUID")
+			id, ok := otc.JSONString(item)
+			if !ok || !otc.IsUUID(id) {
+				return nil, fieldErr(p, otc.UUIDRule)
 			}
 			refs = append(refs, ResourceRef{ID: id, Bare: true})
 		case '{':
@@ -217,13 +212,10 @@ func decodeResources(raw json.RawMessage, path string) ([]ResourceRef, error) {
 			if r.Type, err = o.string("type"); err != nil {
 				return nil, err
 			}
-			if r.Type == "" {
-				return nil, fieldErr(o.at("type"), "required, one of "+strings.Join(resourceTypes, ", "))
+			if !otc.ValidResourceType(r.Type) {
+				return nil, fieldErr(o.at("type"), otc.ResourceTypeRule)
 			}
-			if !slices.Contains(resourceTypes, r.Type) {
-				return nil, fieldErr(o.at("type"), "must be one of "+strings.Join(resourceTypes, ", "))
-			}
-			if r.Name, err = o.string("name"); err != nil {
+			if r.Name, err = o.text("name", otc.MaxResourceName); err != nil {
 				return nil, err
 			}
 			refs = append(refs, r)

@@ -4,10 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // acceptedTypes lists the event types DecodeEvent accepts, for its errors.
@@ -35,8 +38,8 @@ type cloudEvent struct {
 //
 // Ref comes from the event's id, source, type and subject, Time from its time,
 // DryRun from the extension "dryrun" (true, or the string "true" in any case)
-// and TraceParent from the extension "traceparent" (dropped when it is not a
-// valid W3C traceparent, as the W3C recommends).
+// and TraceParent from the extension "traceparent" as it came (the telemetry
+// continues the trace, or drops a value that is not a W3C traceparent).
 //
 // Errors are *failure.FieldError (class invalid): an unknown type whose data is no CTS record is
 // reported on the field "type"; errors in data on "data.<path>".
@@ -65,34 +68,34 @@ func decodeCloudEvent(ce cloudEvent) (Trigger, error) {
 	t := Trigger{
 		Ref:         Ref{ID: ce.id, Source: ce.source, Type: ce.typ, Subject: ce.subject},
 		Time:        ce.time,
-		TraceParent: traceParent(extension(ce.extensions, ExtensionTraceParent)),
+		TraceParent: traceParentOf(ce.extensions),
 	}
 	var err error
 	if t.DryRun, err = dryRun(extension(ce.extensions, ExtensionDryRun)); err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	if kind, ok := kindOfType(ce.typ); ok {
 		if err := decodeData(&t, kind, ce.data, "data"); err != nil {
-			return Trigger{}, err
+			return Trigger{Ref: t.Ref}, err
 		}
 		return t, nil
 	}
 	raw, path, ok := ctsData(ce.data)
 	if !ok {
-		return Trigger{}, fieldErr("type", fmt.Sprintf("unknown type %q; must be one of %s", ce.typ, acceptedTypes))
+		return Trigger{Ref: t.Ref}, fieldErr("type", fmt.Sprintf("unknown type %q; must be one of %s", ce.typ, acceptedTypes))
 	}
 	if err := checkJSON(ce.data, "data"); err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	rec, err := decodeCTSRecord(raw, path)
 	if err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	if t.Time.IsZero() {
 		t.Time = rec.time
 	}
 	if err := rec.apply(&t); err != nil {
-		return Trigger{}, err
+		return Trigger{Ref: t.Ref}, err
 	}
 	if ce.subject != "" {
 		t.Ref.Subject = ce.subject
@@ -133,29 +136,9 @@ func dryRun(v any) (bool, error) {
 	return false, fieldErr(ExtensionDryRun, "must be true or false")
 }
 
-// traceParent returns v if it is a W3C traceparent
-// (version-traceid-parentid-flags in lower-case hex), else "".
-func traceParent(v any) string {
-	s, ok := v.(string)
-	if !ok || len(s) < 55 || (len(s) > 55 && (s[:2] == "00" || s[55] != '-')) {
-		return ""
-	}
-	for i := 0; i < 55; i++ {
-		c := s[i]
-		switch i {
-		case 2, 35, 52:
-			if c != '-' {
-				return ""
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return ""
-			}
-		}
-	}
-	if s[:2] == "ff" || s[3:35] == strings.Repeat("0", 32) || s[36:52] == strings.Repeat("0", 16) {
-		return ""
-	}
+// traceParentOf returns the traceparent extension when it is a string.
+func traceParentOf(ext map[string]any) string {
+	s, _ := extension(ext, ExtensionTraceParent).(string)
 	return s
 }
 
@@ -166,10 +149,7 @@ func traceParent(v any) string {
 // payload (it has "trigger_type", see DecodeTimer). It serves
 // `restorepoint explain` and the Lambda and FunctionGraph front doors.
 //
-// A structured CloudEvent must be CloudEvents 1.0 JSON: specversion "1.0",
-// id, source and type, optional subject, time, datacontenttype, data or
-// data_base64; any other member is an extension. time may be RFC 3339 or, as
-// some cloud event buses send it, epoch milliseconds.
+// A structured CloudEvent is decoded as DecodeStructured does.
 func Decode(payload []byte) (Trigger, error) {
 	o, err := parseObject(payload, "")
 	if err != nil {
@@ -189,7 +169,26 @@ func Decode(payload []byte) (Trigger, error) {
 		"an EventBridge event (with detail-type), a CTS trigger (with cts) or a timer trigger (with trigger_type)")
 }
 
-// decodeStructured decodes a CloudEvent in the structured JSON format.
+// DecodeStructured decodes a CloudEvent in the structured JSON format, as
+// the CloudEvents 1.0 JSON format defines it, whatever carried it (HTTP with
+// Content-Type application/cloudevents+json or application/json, a batch, a
+// Lambda or FunctionGraph payload): specversion "1.0"; id, source and type,
+// non-empty strings; optional subject, datacontenttype and dataschema,
+// strings; time, an RFC 3339 timestamp; data or data_base64 (base64), not
+// both. Every other member is an extension, whose name is lower-case
+// letters and digits and whose value a string, a boolean or an integer.
+// It then decodes the event as DecodeEvent does. Errors name the attribute.
+func DecodeStructured(payload []byte) (Trigger, error) {
+	o, err := parseObject(payload, "")
+	if err != nil {
+		return Trigger{}, err
+	}
+	if !o.present("specversion") {
+		return Trigger{}, fieldErr("specversion", "required: the payload is not a structured CloudEvent")
+	}
+	return decodeStructured(o)
+}
+
 func decodeStructured(o object) (Trigger, error) {
 	var ce cloudEvent
 	version, err := o.string("specversion")
@@ -207,50 +206,95 @@ func decodeStructured(o object) (Trigger, error) {
 			return Trigger{}, err
 		}
 	}
+	partial := Trigger{Ref: Ref{ID: ce.id, Source: ce.source, Type: ce.typ, Subject: ce.subject}}
 	if ce.typ == "" {
-		return Trigger{}, fieldErr("type", "required, one of "+acceptedTypes)
+		return partial, fieldErr("type", "required, one of "+acceptedTypes)
 	}
-	if ce.time, err = flexTime(o, "time"); err != nil {
-		return Trigger{}, err
+	if t, err := o.string("time"); err != nil {
+		return partial, fieldErr("time", "must be an RFC 3339 timestamp")
+	} else if t != "" {
+		if ce.time, err = time.Parse(time.RFC3339Nano, t); err != nil {
+			return partial, fieldErr("time", "must be an RFC 3339 timestamp")
+		}
 	}
 	contentType, err := o.string("datacontenttype")
 	if err != nil {
-		return Trigger{}, err
+		return partial, err
+	}
+	if _, err := o.string("dataschema"); err != nil {
+		return partial, err
 	}
 	switch data, data64 := o.raw("data"), o.raw("data_base64"); {
 	case data != nil && data64 != nil:
-		return Trigger{}, fieldErr("data_base64", "must not be given together with data")
+		return partial, fieldErr("data_base64", "must not be given together with data")
 	case data64 != nil:
 		s, err := o.string("data_base64")
 		if err != nil {
-			return Trigger{}, err
+			return partial, err
 		}
 		if ce.data, err = base64.StdEncoding.DecodeString(s); err != nil {
-			return Trigger{}, fieldErr("data_base64", "must be base64")
+			return partial, fieldErr("data_base64", "must be base64")
 		}
 	case data != nil && data[0] == '"' && !isJSONMediaType(contentType):
 		// Data of a non-JSON media type is written as a JSON string.
 		var s string
 		if err := json.Unmarshal(data, &s); err != nil {
-			return Trigger{}, fieldErr("data", "must be a string")
+			return partial, fieldErr("data", "must be a string")
 		}
 		ce.data = []byte(s)
 	default:
 		ce.data = data
 	}
-	ce.extensions = make(map[string]any)
 	for key, raw := range o.fields {
 		switch key {
 		case "specversion", "id", "source", "type", "subject", "time",
 			"datacontenttype", "dataschema", "data", "data_base64":
 			continue
 		}
-		var v any
-		if json.Unmarshal(raw, &v) == nil {
-			ce.extensions[key] = v
+		if !extensionName(key) {
+			return partial, fieldErr(child("", key), "an extension attribute's name must be lower-case letters and digits")
 		}
+		v, ok := extensionValue(raw)
+		if !ok {
+			return partial, fieldErr(key, "an extension attribute must be a string, a boolean or an integer")
+		}
+		if v == nil {
+			continue
+		}
+		if ce.extensions == nil {
+			ce.extensions = make(map[string]any)
+		}
+		ce.extensions[key] = v
 	}
 	return decodeCloudEvent(ce)
+}
+
+// extensionName reports whether s is a CloudEvents attribute name: lower-case
+// letters and digits.
+func extensionName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// extensionValue decodes an extension attribute's JSON value: a string, a
+// boolean or an integer (CloudEvents' Integer, 32 bits); null counts as
+// absent (nil).
+func extensionValue(raw json.RawMessage) (any, bool) {
+	switch {
+	case raw == nil || isNull(raw):
+		return nil, true
+	case raw[0] == '"':
+		return otc.JSONString(raw)
+	case raw[0] == 't' || raw[0] == 'f':
+		var b bool
+		return b, json.Unmarshal(raw, &b) == nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 32)
+	return int32(n), err == nil
 }
 
 // isJSONMediaType reports whether a datacontenttype is JSON, as the

@@ -13,6 +13,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/failure"
+
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // IDs used by the fixtures in testdata/events.
@@ -275,7 +277,7 @@ func consistent(t Trigger) error {
 		return errors.New("ignored trigger with payload or without reason")
 	case t.Kind != KindIgnored && (set != 1 || t.IgnoreReason != ""):
 		return errors.New("trigger without exactly one payload")
-	case t.Kind == KindServerTagged && (t.ServerTagged == nil || !IsUUID(t.ServerTagged.ServerID)):
+	case t.Kind == KindServerTagged && (t.ServerTagged == nil || !otc.IsUUID(t.ServerTagged.ServerID)):
 		return errors.New("server.tagged without a server UUID")
 	case t.Kind == KindDeployPre && (t.DeployPre == nil || strings.TrimSpace(t.DeployPre.Service) == "" ||
 		t.DeployPre.Resources == nil || len(t.DeployPre.Resources) > MaxTriggerResources):
@@ -487,9 +489,8 @@ func TestDecodeEventExtensions(t *testing.T) {
 		{name: "dryrun number", ext: map[string]any{"dryrun": 1}, errField: "dryrun"},
 		{name: "traceparent", ext: map[string]any{"traceparent": tp}, traceParent: tp},
 		{name: "traceparent future version", ext: map[string]any{"traceparent": "01" + tp[2:] + "-extra"}, traceParent: "01" + tp[2:] + "-extra"},
-		{name: "traceparent invalid is dropped", ext: map[string]any{"traceparent": "not-a-traceparent"}},
-		{name: "traceparent upper case is dropped", ext: map[string]any{"traceparent": strings.ToUpper(tp)}},
-		{name: "traceparent zero trace id is dropped", ext: map[string]any{"traceparent": "00-" + strings.Repeat("0", 32) + tp[35:]}},
+		// Carried as it came: the telemetry continues the trace or drops it.
+		{name: "traceparent invalid is carried", ext: map[string]any{"traceparent": "not-a-traceparent"}, traceParent: "not-a-traceparent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEvent(TypeServerTagged, `{"server_id":"`+serverID+`"}`)
@@ -512,14 +513,32 @@ func TestDecodeEventExtensions(t *testing.T) {
 }
 
 func TestDecodeStructuredExtensions(t *testing.T) {
-	payload := `{"specversion":"1.0","id":"1","source":"/s","type":"` + TypeServerTagged + `","dryrun":true,` +
-		`"time":1714558505123,"data":{"server_id":"` + serverID + `"}}`
+	head := `{"specversion":"1.0","id":"1","source":"/s","type":"` + TypeServerTagged + `","data":{"server_id":"` + serverID + `"},`
+	payload := head + `"dryrun":true,"time":"2024-05-01T10:15:05.123Z","comexampleother":7,"flag":false,"nothing":null}`
 	got, err := Decode([]byte(payload))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !got.DryRun || !got.Time.Equal(time.UnixMilli(1714558505123)) {
 		t.Errorf("DryRun, Time = %v, %v", got.DryRun, got.Time)
+	}
+	// The CloudEvents 1.0 spec: time is RFC 3339, extension names are
+	// lower-case letters and digits, extension values strings, booleans or
+	// integers.
+	for _, tc := range []struct{ member, field string }{
+		{`"time":1714558505123`, "time"},
+		{`"time":"2024-05-01 10:15:05"`, "time"},
+		{`"my_ext":"x"`, "my_ext"},
+		{`"my-ext":"x"`, "my-ext"},
+		{`"my ext":"x"`, `["my ext"]`},
+		{`"MyExt":"x"`, "MyExt"},
+		{`"ext":{"a":1}`, "ext"},
+		{`"ext":1.5`, "ext"},
+		{`"ext":[1]`, "ext"},
+		{`"dataschema":7`, "dataschema"},
+	} {
+		_, err := Decode([]byte(head + tc.member + `}`))
+		assertField(t, err, tc.field)
 	}
 }
 
@@ -607,7 +626,7 @@ func TestDecodeEventErrors(t *testing.T) {
 		{"resource not uuid", TypeDeployPre, `{"service":"shop","resources":["vol-1"]}`, "data.resources[0]", "UUID"},
 		{"resource number", TypeDeployPre, `{"service":"shop","resources":[7]}`, "data.resources[0]", ""},
 		{"resource id missing", TypeDeployPre, `{"service":"shop","resources":[{"type":"OS::Nova::Server"}]}`, "data.resources[0].id", "required"},
-		{"resource type missing", TypeDeployPre, `{"service":"shop","resources":[` + uuid + `,{"id":` + uuid + `}]}`, "data.resources[1].type", "required"},
+		{"resource type missing", TypeDeployPre, `{"service":"shop","resources":[` + uuid + `,{"id":` + uuid + `}]}`, "data.resources[1].type", "must be one of"},
 		{"resource type unknown", TypeDeployPre, `{"service":"shop","resources":[{"id":` + uuid + `,"type":"OS::Nova::Volume"}]}`, "data.resources[0].type", "OS::Cinder::Volume"},
 		{"resource name number", TypeDeployPre, `{"service":"shop","resources":[{"id":` + uuid + `,"type":"OS::Nova::Server","name":5}]}`, "data.resources[0].name", "string"},
 		{"too many resources", TypeDeployPre, `{"service":"shop","resources":` + many + `}`, "data.resources", "10000"},

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/restorepoint/restorepoint/internal/jsonstr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // AppendJSON appends the JSON of c, byte for byte what encoding/json writes
@@ -17,7 +17,7 @@ func (c *Created) AppendJSON(b []byte) []byte {
 	b = append(b, `{"trigger":`...)
 	b = c.Trigger.appendJSON(b)
 	b = append(b, `,"vault_id":`...)
-	b = jsonstr.Append(b, c.VaultID)
+	b = otc.AppendJSONString(b, c.VaultID)
 	b = append(b, `,"checkpoints":`...)
 	b = appendList(b, c.Checkpoints, func(cp Checkpoint, b []byte) []byte {
 		if len(cp.JSON) == 0 {
@@ -42,47 +42,47 @@ func (c *Created) AppendJSON(b []byte) []byte {
 
 func (r Ref) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = jsonstr.Append(b, r.ID)
+	b = otc.AppendJSONString(b, r.ID)
 	b = append(b, `,"source":`...)
-	b = jsonstr.Append(b, r.Source)
+	b = otc.AppendJSONString(b, r.Source)
 	b = append(b, `,"type":`...)
-	b = jsonstr.Append(b, r.Type)
+	b = otc.AppendJSONString(b, r.Type)
 	if r.Subject != "" {
 		b = append(b, `,"subject":`...)
-		b = jsonstr.Append(b, r.Subject)
+		b = otc.AppendJSONString(b, r.Subject)
 	}
 	if r.Delivery != "" {
 		b = append(b, `,"delivery":`...)
-		b = jsonstr.Append(b, r.Delivery)
+		b = otc.AppendJSONString(b, r.Delivery)
 	}
 	return append(b, '}')
 }
 
 func (r ResourceRef) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = jsonstr.Append(b, r.ID)
+	b = otc.AppendJSONString(b, r.ID)
 	if r.Type != "" {
 		b = append(b, `,"type":`...)
-		b = jsonstr.Append(b, r.Type)
+		b = otc.AppendJSONString(b, r.Type)
 	}
 	if r.Name != "" {
 		b = append(b, `,"name":`...)
-		b = jsonstr.Append(b, r.Name)
+		b = otc.AppendJSONString(b, r.Name)
 	}
 	return append(b, '}')
 }
 
 func (s SkippedResource) appendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = jsonstr.Append(b, s.ID)
+	b = otc.AppendJSONString(b, s.ID)
 	b = append(b, `,"type":`...)
-	b = jsonstr.Append(b, s.Type)
+	b = otc.AppendJSONString(b, s.Type)
 	b = append(b, `,"name":`...)
-	b = jsonstr.Append(b, s.Name)
+	b = otc.AppendJSONString(b, s.Name)
 	b = append(b, `,"code":`...)
-	b = jsonstr.Append(b, s.Code)
+	b = otc.AppendJSONString(b, s.Code)
 	b = append(b, `,"reason":`...)
-	b = jsonstr.Append(b, s.Reason)
+	b = otc.AppendJSONString(b, s.Reason)
 	return append(b, '}')
 }
 

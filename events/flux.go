@@ -3,10 +3,11 @@ package events
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // FluxType is the Ref.Type of a trigger decoded from a Flux notification.
@@ -103,19 +104,19 @@ func ParseFluxEvent(body []byte) (*FluxEvent, error) {
 	return &e, nil
 }
 
-// DecodeFlux decodes a Flux notification (check the signature first, with
-// VerifyFluxSignature, for the generic-hmac provider). Flux reports what
+// DecodeFlux decodes a Flux notification (check its signature or token
+// first: handler does). Flux reports what
 // happened, so there is no built-in action: the result is KindIgnored with
 // the reason, unless a rule maps the event. The Ref is Source
 // "flux/<reportingController>", ID BodyID of the body (a retry sends the same
 // bytes), Subject "<kind>/<namespace>/<name>"; Time is timestamp.
-func DecodeFlux(h http.Header, body []byte) (Trigger, error) {
+func DecodeFlux(h Header, body []byte) (Trigger, error) {
 	e, err := ParseFluxEvent(body)
 	if err != nil {
 		return Trigger{Ref: Ref{ID: BodyID(body), Source: FluxSourcePrefix + "notification-controller", Type: FluxType}}, err
 	}
 	controller := e.ReportingController
-	if controller == "" || !printable(controller) || len(controller) > 253 {
+	if controller == "" || !otc.Printable(controller) || len(controller) > 253 {
 		controller = "notification-controller"
 	}
 	obj := e.InvolvedObject

@@ -3,10 +3,9 @@ package events
 import (
 	"bytes"
 	"fmt"
-	"net/http"
 	"strings"
 
-	"github.com/restorepoint/restorepoint/internal/jsonstr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Ref types of triggers decoded from GitHub webhooks: "com.github." and the
@@ -26,7 +25,7 @@ const GitHubSourcePrefix = "github/repositories/"
 const GitHubPayloadKey = "restorepoint"
 
 // DecodeGitHub decodes a GitHub webhook delivery, given its headers and raw
-// body (check the signature first, with VerifyGitHubSignature).
+// body (check its signature first: handler does).
 //
 //   - X-GitHub-Event "deployment" with action "created" whose
 //     deployment.payload.restorepoint is an object becomes a KindDeployPre
@@ -48,7 +47,7 @@ const GitHubPayloadKey = "restorepoint"
 // naming it ("deployment.sha"); errors are
 // *failure.FieldError, and come with the Ref as far as it was read (so that
 // a failed result names the delivery).
-func DecodeGitHub(h http.Header, body []byte) (Trigger, error) {
+func DecodeGitHub(h Header, body []byte) (Trigger, error) {
 	event := strings.ToLower(strings.TrimSpace(h.Get(HeaderGitHubEvent)))
 	delivery := headerText(h, HeaderGitHubDelivery)
 	if event == "" {
@@ -160,7 +159,7 @@ func githubParams(dep object) (object, bool, error) {
 		return object{}, false, nil
 	}
 	if raw[0] == '"' {
-		s, ok := jsonstr.Decode(raw)
+		s, ok := otc.JSONString(raw)
 		if !ok || !strings.HasPrefix(strings.TrimSpace(s), "{") {
 			return object{}, false, nil
 		}
@@ -199,7 +198,9 @@ func decodeDeployParams(o object) (*DeployPre, error) {
 	if d.Name, err = o.string("name"); err != nil {
 		return nil, err
 	}
-	if d.Description, err = o.string("description"); err != nil {
+	// An event's own description is shortened to leave room for the
+	// key marker, so only its text is held to the rule, not its length.
+	if d.Description, err = o.text("description", 0); err != nil {
 		return nil, err
 	}
 	return &d, nil

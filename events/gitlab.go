@@ -2,7 +2,6 @@ package events
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -24,7 +23,7 @@ const GitLabSourcePrefix = "gitlab/projects/"
 const gitlabTimeLayout = "2006-01-02 15:04:05 -0700"
 
 // DecodeGitLab decodes a GitLab webhook delivery, given its headers and raw
-// body (check the token first, with VerifyGitLabToken).
+// body (check its token first: handler does).
 //
 // X-Gitlab-Event "Deployment Hook" with status "running" becomes a
 // KindDeployPre trigger: Service is project.path_with_namespace, Version
@@ -40,7 +39,7 @@ const gitlabTimeLayout = "2006-01-02 15:04:05 -0700"
 // deployment missing a field it needs is an error naming it
 // ("project.path_with_namespace"); errors are
 // *failure.FieldError, and come with the Ref as far as it was read.
-func DecodeGitLab(h http.Header, body []byte) (Trigger, error) {
+func DecodeGitLab(h Header, body []byte) (Trigger, error) {
 	hook := strings.TrimSpace(h.Get(HeaderGitLabEvent))
 	if hook == "" {
 		return Trigger{}, fieldErr("header "+HeaderGitLabEvent, "required")

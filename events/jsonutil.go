@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/jsonstr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // ErrUnrecognized matches (with errors.Is) the error of a payload that is no
@@ -216,9 +216,23 @@ func (o object) string(key string) (string, error) {
 	if v == nil {
 		return "", nil
 	}
-	s, ok := jsonstr.Decode(v)
+	s, ok := otc.JSONString(v)
 	if !ok {
 		return "", fieldErr(o.at(key), "must be a string")
+	}
+	return s, nil
+}
+
+// text returns the string member key, which goes to CBR as it is: it must
+// pass otc.TextRule with max (no control characters, bidirectional
+// controls, < or >; at most max characters, no bound when 0).
+func (o object) text(key string, max int) (string, error) {
+	s, err := o.string(key)
+	if err != nil {
+		return "", err
+	}
+	if rule := otc.TextRule(s, max); rule != "" {
+		return "", fieldErr(o.at(key), rule)
 	}
 	return s, nil
 }
@@ -255,35 +269,10 @@ func (o object) uuid(key string, required bool) (string, error) {
 		return "", fieldErr(o.at(key), "must be a UUID")
 	case s == "" && required:
 		return "", fieldErr(o.at(key), "required, a UUID")
-	case s != "" && !IsUUID(s):
+	case s != "" && !otc.IsUUID(s):
 		return "", fieldErr(o.at(key), "must be a UUID")
 	}
 	return s, nil
-}
-
-// IsUUID reports whether s has the 8-4-4-4-12 hexadecimal shape of a UUID.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !isHex(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
 // scalarText returns the text of a JSON string, number or boolean; null is "".
@@ -295,7 +284,7 @@ func scalarText(v json.RawMessage) (text string, ok bool) {
 	}
 	switch c := v[0]; {
 	case c == '"':
-		return jsonstr.Decode(v)
+		return otc.JSONString(v)
 	case c == 't' || c == 'f' || c == '-' || (c >= '0' && c <= '9'):
 		return string(v), true // JSON numbers and booleans are their own text
 	}

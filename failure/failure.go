@@ -76,11 +76,16 @@ func Retryable(err error) bool { return err != nil && ClassOf(err).Retryable() }
 // New returns an error with message msg and class c.
 func New(c Class, msg string) error { return &classed{class: c, msg: msg} }
 
-// classed is the error New returns.
+// Wrap returns err with class c: its message, and err in its chain.
+func Wrap(c Class, err error) error { return &classed{class: c, msg: err.Error(), err: err} }
+
+// classed is the error New and Wrap return.
 type classed struct {
 	class Class
 	msg   string
+	err   error
 }
 
 func (e *classed) Error() string       { return e.msg }
+func (e *classed) Unwrap() error       { return e.err }
 func (e *classed) FailureClass() Class { return e.class }

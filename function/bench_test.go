@@ -19,6 +19,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 // BenchmarkPipeline measures the per-event cost inside the process for each
@@ -94,7 +95,7 @@ func newPipeline(tb testing.TB) *pipeline {
 		tb.Fatal(err)
 	}
 	api := &memoryCBR{created: answer, available: bytes.Replace(answer, []byte(`"protecting"`), []byte(`"available"`), 1)}
-	client, err := cbr.New("https://cbr.eu-de.otc.t-systems.com", "f841e01fd2b14e7fa41b6ae7aa6b0594", cbr.StaticToken("bench-token"),
+	client, err := cbr.New("https://cbr.eu-de.otc.t-systems.com", "f841e01fd2b14e7fa41b6ae7aa6b0594", iam.TokenAuthorizer{Source: iam.NewStatic("bench-token")},
 		cbr.WithHTTPClient(&http.Client{Transport: api}))
 	if err != nil {
 		tb.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Dedupe modes (CBR_DEDUPE): when the function looks a trigger's restore
@@ -54,10 +55,10 @@ func nameTag(key string) string { return keyDigest(key)[:nameTagLen] }
 func keyMarker(key string) string { return "[rp:" + keyDigest(key)[:markerLen] + "]" }
 
 // withMarker returns desc shortened so that desc, a space and marker fit in
-// cbr.MaxDescription characters, followed by them.
+// otc.MaxDescription characters, followed by them.
 func withMarker(desc, marker string) string {
 	desc = strings.TrimSpace(desc)
-	room := cbr.MaxDescription - len(marker) - 1
+	room := otc.MaxDescription - len(marker) - 1
 	if utf8.RuneCountInString(desc) > room {
 		desc = strings.TrimSpace(string([]rune(desc)[:room]))
 	}

@@ -14,12 +14,14 @@ import (
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // instance is another Function (its own memory store) on e's emulator.
 func (e *env) instance(t *testing.T, cfg function.Config) *function.Function {
 	t.Helper()
-	client, err := cbr.New(e.srv.URL, cbrtest.DefaultProjectID, cbr.StaticToken(cbrtest.DefaultToken),
+	client, err := cbr.New(e.srv.URL, cbrtest.DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)},
 		cbr.WithBackoff(time.Millisecond, 5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +76,7 @@ func TestLookupConfirmsMarkerAndStatus(t *testing.T) {
 	e := newEnv(t, function.Config{}, cbrtestOptions())
 	tr := deploy("named", events.DeployPre{Service: "shop", VaultID: exampleVault, Name: "release-42",
 		Resources: []events.ResourceRef{{ID: cbrtest.ExampleServerID, Bare: true}}})
-	client, _ := cbr.New(e.srv.URL, cbrtest.DefaultProjectID, cbr.StaticToken(cbrtest.DefaultToken))
+	client, _ := cbr.New(e.srv.URL, cbrtest.DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
 	foreign, err := client.CreateCheckpoint(context.Background(), cbr.VaultBackup{VaultID: exampleVault,
 		Parameters: &cbr.CheckpointParam{Name: "release-42", Description: "made by hand"}})
 	if err != nil {
@@ -160,7 +162,7 @@ func TestLookupSplitTriggerMakesMissingParts(t *testing.T) {
 	var refs []events.ResourceRef
 	for i := range 600 {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		fixture.Vaults[0].Resources = append(fixture.Vaults[0].Resources, cbrtest.FixtureResource{ID: id, Type: cbr.TypeVolume, SizeGB: 1})
+		fixture.Vaults[0].Resources = append(fixture.Vaults[0].Resources, cbrtest.FixtureResource{ID: id, Type: otc.TypeVolume, SizeGB: 1})
 		refs = append(refs, events.ResourceRef{ID: id, Bare: true})
 	}
 	e := newEnv(t, function.Config{}, cbrtest.Options{Fixture: &fixture, AvailableAfter: -1})

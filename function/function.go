@@ -20,7 +20,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // CheckpointAPI is the part of the CBR client the function calls:
@@ -218,9 +218,12 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		ctx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
 		defer cancel()
 	}
-	res, err := f.create(ctx, t, plan, done)
+	workCtx, cancelWork := working(ctx)
+	res, err := f.create(workCtx, t, plan, done)
+	cancelWork()
 	res.ID = ResultID(key, events.TypeCheckpointCreated)
-	storeCtx := context.WithoutCancel(ctx)
+	storeCtx, cancelStore := Finishing(ctx)
+	defer cancelStore()
 	expiry := f.now().Add(f.cfg.IdempotencyTTL)
 	if err != nil {
 		// No completed record, so that the next delivery runs again; but
@@ -300,6 +303,42 @@ func (f *Function) deliver(ctx context.Context, deliver Deliver, r events.Result
 		return r, fmt.Errorf("result sink: %w", err)
 	}
 	return r, nil
+}
+
+// The last moments before a trigger's deadline (an invocation's, or its
+// lock's) are kept for finishing it: the work stops a margin before the
+// deadline (a tenth of the time left, at most finishMargin), and recording
+// the result and delivering it stop a quarter of that margin before it, so
+// that the answer goes out in time rather than the platform reporting a
+// timeout after the work succeeded.
+const finishMargin = time.Second
+
+// finishTimeout bounds finishing a trigger that has no deadline.
+const finishTimeout = 10 * time.Second
+
+// margin is the time kept for finishing before deadline d.
+func margin(d time.Time) time.Duration { return min(finishMargin, time.Until(d)/10) }
+
+// working returns the context of a trigger's work: ctx, ending a margin
+// before its deadline.
+func working(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, d.Add(-margin(d)))
+	}
+	return context.WithCancel(ctx)
+}
+
+// Finishing returns the context of the steps that finish a trigger once its
+// work is done (recording the result, delivering it to the sink): they run
+// even when ctx is cancelled (a sender that hung up), and end a quarter of
+// the margin before ctx's deadline, or after finishTimeout when it has none.
+// A result that cannot be delivered by then fails the trigger retryably.
+func Finishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(detached, d.Add(-margin(d)/4))
+	}
+	return context.WithTimeout(detached, finishTimeout)
 }
 
 // lockUntil is when an in-progress record expires: the invocation's deadline,

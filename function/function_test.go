@@ -16,6 +16,8 @@ import (
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 var fixedNow = time.Date(2026, 11, 27, 10, 15, 0, 0, time.UTC)
@@ -30,7 +32,7 @@ func newEnv(t *testing.T, cfg function.Config, opts cbrtest.Options, fnOpts ...f
 	t.Helper()
 	srv := cbrtest.NewServer(opts)
 	t.Cleanup(srv.Close)
-	client, err := cbr.New(srv.URL, cbrtest.DefaultProjectID, cbr.StaticToken(cbrtest.DefaultToken),
+	client, err := cbr.New(srv.URL, cbrtest.DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)},
 		cbr.WithBackoff(time.Millisecond, 5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +105,7 @@ func TestHandleServerTaggedCreatesCheckpoint(t *testing.T) {
 	if p.Incremental == nil || !*p.Incremental || p.AutoTrigger != nil {
 		t.Errorf("incremental/auto_trigger = %v/%v, want explicit true / absent", p.Incremental, p.AutoTrigger)
 	}
-	if len(p.ResourceDetails) != 1 || p.ResourceDetails[0].Type != cbr.TypeServer || len(p.Resources) != 0 {
+	if len(p.ResourceDetails) != 1 || p.ResourceDetails[0].Type != otc.TypeServer || len(p.Resources) != 0 {
 		t.Errorf("resources = %+v / %+v", p.Resources, p.ResourceDetails)
 	}
 	if res.ID == "" {
@@ -229,8 +231,8 @@ func TestNamesAndDescriptions(t *testing.T) {
 			"pre-deploy-B-ckerei-shop-v2-" + tagX, "Before deploying Bäckerei Ü shop! v2, by io.restorepoint.deploy.pre event x from ci " + markerX},
 		{"long subject shortened, leaving room for a part suffix", events.DeployPre{Service: long},
 			"pre-deploy-" + long[:64-len("-p9999")-len("pre-deploy-")-len("-"+tagX)] + "-" + tagX, ""},
-		{"event name kept, its description marked", events.DeployPre{Service: "shop", Name: "my_backup-1", Description: "before the <big> release"},
-			"my_backup-1", "before the <big> release " + markerX},
+		{"event name kept, its description marked", events.DeployPre{Service: "shop", Name: "my_backup-1", Description: "before the big release"},
+			"my_backup-1", "before the big release " + markerX},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,7 +244,7 @@ func TestNamesAndDescriptions(t *testing.T) {
 			if p.Name != tc.wantName {
 				t.Errorf("name = %q, want %q", p.Name, tc.wantName)
 			}
-			if len(p.Name) > cbr.MaxNameLen {
+			if len(p.Name) > otc.MaxNameLen {
 				t.Errorf("name has %d characters", len(p.Name))
 			}
 			if tc.wantDesc != "" && p.Description != tc.wantDesc {
@@ -256,8 +258,8 @@ func TestNamesAndDescriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	desc := plan.Requests[0].Parameters.Description
-	if n := len([]rune(desc)); n != cbr.MaxDescription || strings.ContainsAny(desc, "<>") {
-		t.Errorf("description has %d characters (want %d) or angle brackets: %q", n, cbr.MaxDescription, desc)
+	if n := len([]rune(desc)); n != otc.MaxDescription || strings.ContainsAny(desc, "<>") {
+		t.Errorf("description has %d characters (want %d) or angle brackets: %q", n, otc.MaxDescription, desc)
 	}
 	// An event's own name that the API would refuse is invalid, naming the field.
 	_, err = fn.Plan(deploy("x", events.DeployPre{Service: "shop", Name: "no spaces allowed"}))
@@ -269,8 +271,8 @@ func TestNamesAndDescriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if desc := plan.Requests[0].Parameters.Description; len(desc) != cbr.MaxDescription || !strings.HasSuffix(desc, " "+markerX) {
-		t.Errorf("description %q: want %d characters ending in the marker", desc, cbr.MaxDescription)
+	if desc := plan.Requests[0].Parameters.Description; len(desc) != otc.MaxDescription || !strings.HasSuffix(desc, " "+markerX) {
+		t.Errorf("description %q: want %d characters ending in the marker", desc, otc.MaxDescription)
 	}
 	// With an event time, the name carries it too.
 	tr := deploy("x", events.DeployPre{Service: "shop"})
@@ -292,11 +294,11 @@ func TestDeployResourcesSplitAndDeduplicated(t *testing.T) {
 	var refs []events.ResourceRef
 	for i := range 600 {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		fixture.Vaults[0].Resources = append(fixture.Vaults[0].Resources, cbrtest.FixtureResource{ID: id, Name: fmt.Sprint("vol-", i), Type: cbr.TypeVolume, SizeGB: 10})
+		fixture.Vaults[0].Resources = append(fixture.Vaults[0].Resources, cbrtest.FixtureResource{ID: id, Name: fmt.Sprint("vol-", i), Type: otc.TypeVolume, SizeGB: 10})
 		if i%2 == 0 {
 			refs = append(refs, events.ResourceRef{ID: id, Bare: true})
 		} else {
-			refs = append(refs, events.ResourceRef{ID: id, Type: cbr.TypeVolume, Name: fmt.Sprint("vol-", i)})
+			refs = append(refs, events.ResourceRef{ID: id, Type: otc.TypeVolume, Name: fmt.Sprint("vol-", i)})
 		}
 	}
 	refs = append(refs, refs[:50]...) // duplicates are dropped
@@ -324,7 +326,7 @@ func TestDeployResourcesSplitAndDeduplicated(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := body.Checkpoint.Parameters
-		if n := len(p.Resources) + len(p.ResourceDetails); n > cbr.MaxResources {
+		if n := len(p.Resources) + len(p.ResourceDetails); n > otc.MaxResources {
 			t.Errorf("request %d carries %d resources", i, n)
 		}
 		if p.Incremental == nil || *p.Incremental {
@@ -340,7 +342,7 @@ func TestSkippedResourcesReported(t *testing.T) {
 	e := newEnv(t, function.Config{}, cbrtest.Options{})
 	const stranger = "99999999-9999-4999-8999-999999999999"
 	res := mustHandle(t, e.fn, deploy("skip", events.DeployPre{Service: "shop", VaultID: cbrtest.ExampleVaultID, Resources: []events.ResourceRef{
-		{ID: cbrtest.DemoDataVolumeID, Type: cbr.TypeVolume, Name: cbrtest.DemoDataVolumeName},
+		{ID: cbrtest.DemoDataVolumeID, Type: otc.TypeVolume, Name: cbrtest.DemoDataVolumeName},
 		{ID: stranger, Bare: true},
 	}}))
 	if res.Created == nil {
@@ -675,7 +677,7 @@ func TestSplitTriggerResumesAfterAFailure(t *testing.T) {
 	var refs []events.ResourceRef
 	for i := range 600 {
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		fixture.Vaults[0].Resources = append(fixture.Vaults[0].Resources, cbrtest.FixtureResource{ID: id, Type: cbr.TypeVolume, SizeGB: 1})
+		fixture.Vaults[0].Resources = append(fixture.Vaults[0].Resources, cbrtest.FixtureResource{ID: id, Type: otc.TypeVolume, SizeGB: 1})
 		refs = append(refs, events.ResourceRef{ID: id, Bare: true})
 	}
 	e := newEnv(t, function.Config{}, cbrtest.Options{Fixture: &fixture, AvailableAfter: -1})

@@ -7,11 +7,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Plan is what a trigger comes to before any API call: the vault, the
@@ -100,10 +100,10 @@ func (f *Function) planTagged(t events.Trigger) (Plan, error) {
 	if subject == "" {
 		subject = s.ServerID
 	}
-	res := events.ResourceRef{ID: s.ServerID, Type: cbr.TypeServer, Name: s.ServerName}
+	res := events.ResourceRef{ID: s.ServerID, Type: otc.TypeServer, Name: s.ServerName}
 	param := cbr.CheckpointParam{
 		Name:        generatedName("tagged", subject, t),
-		Description: cleanDescription(fmt.Sprintf("Backup of server %s, tagged %s, by %s", subject, formatTags(s.Tags), origin(t))),
+		Description: otc.CleanText(fmt.Sprintf("Backup of server %s, tagged %s, by %s", subject, formatTags(s.Tags), origin(t)), otc.MaxDescription),
 		Incremental: cbr.Bool(!f.cfg.FullBackups),
 	}
 	return f.finish(t, vault, param, []events.ResourceRef{res}, s.Wait)
@@ -137,7 +137,7 @@ func (f *Function) planDeploy(t events.Trigger) (Plan, error) {
 		if d.Environment != "" {
 			env = " to " + d.Environment
 		}
-		param.Description = cleanDescription(fmt.Sprintf("Before deploying %s%s, by %s", subject, env, origin(t)))
+		param.Description = otc.CleanText(fmt.Sprintf("Before deploying %s%s, by %s", subject, env, origin(t)), otc.MaxDescription)
 	}
 	if param.Incremental == nil {
 		param.Incremental = cbr.Bool(!f.cfg.FullBackups)
@@ -191,13 +191,13 @@ func (f *Function) finish(t events.Trigger, vault string, param cbr.CheckpointPa
 }
 
 // finishWith de-duplicates refs, splits them into requests of at most
-// cbr.MaxResources each (named name-p1, name-p2, …), ends the description
+// otc.MaxResources each (named name-p1, name-p2, …), ends the description
 // with t's key marker, and validates every request as the API would.
 func (f *Function) finishWith(t events.Trigger, vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool, extra map[string]*cbr.ResourceExtraInfo) (Plan, error) {
 	refs = dedupe(refs)
 	plan := Plan{VaultID: vault, Resources: refs, Wait: wait || f.cfg.WaitForAvailable, Marker: keyMarker(t.Ref.Key())}
 	param.Description = withMarker(param.Description, plan.Marker)
-	chunks := slices.Collect(slices.Chunk(refs, cbr.MaxResources))
+	chunks := slices.Collect(slices.Chunk(refs, otc.MaxResources))
 	if len(chunks) == 0 {
 		chunks = [][]events.ResourceRef{nil}
 	}
@@ -244,18 +244,18 @@ func dedupe(refs []events.ResourceRef) []events.ResourceRef {
 // digits, _ and -: the stamp is the event's time (left out when the event
 // has none, so that every delivery gets the same name), the tag the short
 // digest of t's key. The subject is shortened so that the name, with room
-// for a part suffix, fits cbr.MaxNameLen characters.
+// for a part suffix, fits otc.MaxNameLen characters.
 func generatedName(kind, subject string, t events.Trigger) string {
 	parts := []string{kind}
 	stamp, tag := "", nameTag(t.Ref.Key())
 	if !t.Time.IsZero() {
 		stamp = t.Time.UTC().Format("20060102T150405Z")
 	}
-	room := cbr.MaxNameLen - maxPartSuffix - len(kind) - len(tag) - 2
+	room := otc.MaxNameLen - maxPartSuffix - len(kind) - len(tag) - 2
 	if stamp != "" {
 		room -= len(stamp) + 1
 	}
-	s := sanitizeName(subject)
+	s := otc.NameFrom(subject)
 	if len(s) > room {
 		s = strings.TrimRight(s[:room], "-")
 	}
@@ -272,68 +272,10 @@ func generatedName(kind, subject string, t events.Trigger) string {
 // the limit; a generated name always has room.
 func partName(name string, part int) string {
 	suffix := fmt.Sprintf("-p%d", part)
-	if len(name)+len(suffix) > cbr.MaxNameLen {
-		name = name[:cbr.MaxNameLen-len(suffix)]
+	if len(name)+len(suffix) > otc.MaxNameLen {
+		name = name[:otc.MaxNameLen-len(suffix)]
 	}
 	return name + suffix
-}
-
-// sanitizeName maps s to [A-Za-z0-9_-]: every run of other characters
-// becomes one '-', with none at either end.
-func sanitizeName(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range s {
-		ok := r < utf8.RuneSelf && (r == '_' || r == '-' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
-		if ok && r != '-' {
-			b.WriteRune(r)
-			dash = false
-			continue
-		}
-		if !dash && b.Len() > 0 {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	return strings.TrimRight(b.String(), "-")
-}
-
-// cleanDescription makes s one line without < or > or control characters, at
-// most cbr.MaxDescription characters.
-func cleanDescription(s string) string {
-	if descriptionIsClean(s) {
-		return strings.TrimSpace(s)
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	n := 0
-	for _, r := range s {
-		if n == cbr.MaxDescription {
-			break
-		}
-		switch {
-		case r == '<' || r == '>':
-			continue
-		case r == utf8.RuneError || r < ' ' || r == 0x7f:
-			r = ' '
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return strings.TrimSpace(b.String())
-}
-
-// descriptionIsClean reports whether cleanDescription would keep every rune
-// of s as it is, so that it need not copy them.
-func descriptionIsClean(s string) bool {
-	n := 0
-	for _, r := range s {
-		if n == cbr.MaxDescription || r == '<' || r == '>' || r == utf8.RuneError || r < ' ' || r == 0x7f {
-			return false
-		}
-		n++
-	}
-	return true
 }
 
 // formatTags renders tags as k=v pairs in key order.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/restorepoint/restorepoint/events"
-	"github.com/restorepoint/restorepoint/internal/jsonstr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // storedResult is what the idempotency store keeps of a created result (or
@@ -23,7 +23,7 @@ type storedResult struct {
 func encodeRecord(r events.Result) []byte {
 	b := make([]byte, 0, 128+len(r.Created.Checkpoints)*768)
 	b = append(b, `{"id":`...)
-	b = jsonstr.Append(b, r.ID)
+	b = otc.AppendJSONString(b, r.ID)
 	b = append(b, `,"checkpoints":[`...)
 	for i, cp := range r.Created.Checkpoints {
 		if i > 0 {

@@ -2,15 +2,17 @@ package function
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
+
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // ErrInProgress means the same trigger (same source and id) is being handled
-// right now. The platform should deliver it again later; by then the first
-// delivery has finished and the duplicate is answered from its record.
-var ErrInProgress = errors.New("a trigger with this source and id is already in progress")
+// right now. The platform should deliver it again later (its class is
+// unavailable); by then the first delivery has finished and the duplicate is
+// answered from its record.
+var ErrInProgress = failure.New(failure.Unavailable, "a trigger with this source and id is already in progress")
 
 // Store keeps idempotency records, keyed by the trigger's source and id, in the
 // manner of Powertools for AWS Lambda: an in-progress record is a lock, a

@@ -72,8 +72,16 @@ type Outcome struct {
 	Err error
 }
 
-// Retry reports whether the platform should deliver the trigger again.
-func (o Outcome) Retry() bool { return retryStatus(o.Status) }
+// Retry reports whether the platform should deliver the trigger again: when
+// the error that kept it from being handled (in progress elsewhere, the
+// store or the sink down, a payload of no known shape), or else its failed
+// result, is retryable. failure.Class.Retryable decides, and nothing else.
+func (o Outcome) Retry() bool {
+	if o.Err != nil {
+		return failure.Retryable(o.Err)
+	}
+	return o.Result.Failed != nil && o.Result.Failed.Error.Retryable
+}
 
 // Succeeded reports whether the trigger was handled: created, planned or
 // ignored, with the result delivered where it had to go.
@@ -103,34 +111,25 @@ func runBatch(n int, run func(i int) Outcome) []Outcome {
 	return outs
 }
 
-// retryStatus says whether a status asks the sender to deliver again, as the
-// Knative data plane reads it: 404, 409, 429 and 5xx are retried.
-func retryStatus(status int) bool {
-	return status == http.StatusNotFound || status == http.StatusConflict ||
-		status == http.StatusTooManyRequests || status >= 500
-}
-
-// classStatus is the one table from failure classes to the front doors'
-// answers. The HTTP front door answers a failed result with the class's
-// status (a 429 with Retry-After); whether the sender delivers again follows
-// from the status (retryStatus, the Knative data-plane contract). The Lambda
-// front door derives from the same statuses through Outcome.Succeeded and
-// Outcome.Retry: every failed result ends the invocation with a
-// *TriggerError carrying the status and whether it is retryable (an SQS
-// record is listed as a batch item failure), and the platform retries it.
+// classStatus is the one table from failure classes to HTTP statuses. Whether
+// a failure is worth retrying is failure.Class.Retryable's to say; each
+// status here is one the sender reads the same way (the Knative data-plane
+// contract: 404, 409, 429 and 5xx are delivered again, other 4xx are not),
+// and a test holds the two together. The Lambda and FunctionGraph front
+// doors derive from Outcome.Retry, which asks the class.
 //
-//	class         HTTP  sender retries  Lambda
-//	invalid       400   no              TriggerError, not retryable
-//	rejected      422   no              TriggerError, not retryable
-//	unauthorized  502   yes             TriggerError, retryable
-//	throttled     429   yes             TriggerError, retryable
-//	unavailable   503   yes             TriggerError, retryable
+//	class         HTTP  retryable  Lambda                         FunctionGraph
+//	invalid       400   no         TriggerError, not retryable    the failed result, answered
+//	rejected      422   no         TriggerError, not retryable    the failed result, answered
+//	unauthorized  403   no         TriggerError, not retryable    the failed result, answered
+//	throttled     429   yes        TriggerError, retryable        error endpoint
+//	unavailable   503   yes        TriggerError, retryable        error endpoint
 //
 // A class missing from the table is answered as unavailable.
 var classStatus = map[failure.Class]int{
 	failure.Invalid:      http.StatusBadRequest,
 	failure.Rejected:     http.StatusUnprocessableEntity,
-	failure.Unauthorized: http.StatusBadGateway,
+	failure.Unauthorized: http.StatusForbidden,
 	failure.Throttled:    http.StatusTooManyRequests,
 	failure.Unavailable:  http.StatusServiceUnavailable,
 }
@@ -147,17 +146,10 @@ func statusOf(r events.Result) int {
 	return classStatus[failure.Unavailable]
 }
 
-// HandleEvent decodes e and runs it. An event that does not decode ends in a
-// failed result of class invalid.
-func (c *Core) HandleEvent(ctx context.Context, e event.Event) Outcome {
-	t, err := decodeEvent(e)
-	return c.Run(ctx, t, err)
-}
-
 // Run handles t, or reports decodeErr as a failed result when t could not be
 // decoded (or must not run); the result goes on to the sink before Run
-// returns. The failed result's class is decodeErr's when it has one (a
-// failure.Classifier), else invalid.
+// returns. The failed result's class is decodeErr's (decoders' errors are
+// *failure.FieldError: invalid).
 func (c *Core) Run(ctx context.Context, t events.Trigger, decodeErr error) Outcome {
 	return c.run(ctx, t, decodeErr, "")
 }
@@ -179,9 +171,7 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 			Type:        events.TypeCheckpointFailed,
 			ID:          newID(),
 			TraceParent: t.TraceParent,
-			Failed: &events.Failed{Trigger: t.Ref, Error: events.Failure{
-				Class: decodeClass(decodeErr), Message: decodeErr.Error(),
-			}},
+			Failed:      &events.Failed{Trigger: t.Ref, Error: function.Failure(decodeErr)},
 		}
 		if sendErr := d.deliver(ctx, res); sendErr != nil {
 			err = fmt.Errorf("result sink: %w", sendErr)
@@ -198,16 +188,6 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 	return out
 }
 
-// decodeClass is the class of an error that kept a trigger from running:
-// its own, when it says, else invalid.
-func decodeClass(err error) failure.Class {
-	var c failure.Classifier
-	if errors.As(err, &c) {
-		return c.FailureClass()
-	}
-	return failure.Invalid
-}
-
 // delivery is the sink side of one trigger: it renders the result event,
 // sends it to the sink when it is final (or, with SinkFailures, this
 // attempt's), and keeps the rendered event for the answer.
@@ -220,7 +200,7 @@ type delivery struct {
 // deliver is the function.Deliver of one trigger.
 func (d *delivery) deliver(ctx context.Context, r events.Result) error {
 	c := d.core
-	if c.Sink == nil || (retryStatus(statusOf(r)) && !c.SinkFailures) {
+	if c.Sink == nil || (r.Failed != nil && r.Failed.Error.Retryable && !c.SinkFailures) {
 		return nil
 	}
 	e, err := r.Event(c.Source, r.ID, c.now())
@@ -229,7 +209,7 @@ func (d *delivery) deliver(ctx context.Context, r events.Result) error {
 		return err
 	}
 	d.sent = &e
-	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sendCtx, cancel := function.Finishing(ctx)
 	defer cancel()
 	return c.Sink.Send(sendCtx, e)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Rules maps payloads to triggers by declarative rules (RULES_FILE).
@@ -57,7 +58,10 @@ type Decoded struct {
 }
 
 // noTrigger is a Decoded without a trigger.
-func noTrigger(status int, err error) Decoded { return Decoded{Status: status, Err: err} }
+// It is invalid: sending the same again will not help.
+func noTrigger(status int, err error) Decoded {
+	return Decoded{Status: status, Err: failure.Wrap(failure.Invalid, err)}
+}
 
 // DecodeRequest decodes one HTTP request body (not a batch), as the HTTP
 // front door and its Lambda Function URL form do: the rules first, when
@@ -69,38 +73,45 @@ func (c *Core) DecodeRequest(ctx context.Context, h http.Header, body []byte) De
 	if d, ok := c.evaluate(ctx, h, body); ok {
 		return d
 	}
-	if sender := events.Sender(h); sender != "" {
+	if sender := events.Sender(events.Header(h)); sender != "" {
 		if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
 			return noTrigger(http.StatusUnsupportedMediaType, fmt.Errorf(
 				"%s webhook sent as %s: set the webhook's content type to application/json", sender, mt))
 		}
-		t, _, err := events.DecodeWebhook(h, body)
+		t, _, err := events.DecodeWebhook(events.Header(h), body)
 		return Decoded{Trigger: t, Err: err, Decoder: sender}
 	}
 	msg := newHTTPMessage(h, bytes.NewReader(body))
-	if msg.ReadEncoding() == binding.EncodingUnknown {
-		const expected = "expected a CloudEvent (binary mode ce-* headers, Content-Type application/cloudevents+json, " +
-			"or application/cloudevents-batch+json), a GitHub, GitLab or Flux webhook, a CTS trigger payload {\"cts\":{...}} " +
-			"or an EventBridge event as application/json"
-		if ct := h.Get("Content-Type"); !isJSON(ct) {
-			return noTrigger(http.StatusUnsupportedMediaType, errors.New(expected+", not Content-Type "+strconv.Quote(ct)))
+	switch msg.ReadEncoding() {
+	case binding.EncodingBinary:
+		e, err := binding.ToEvent(ctx, msg)
+		if err != nil {
+			return noTrigger(http.StatusBadRequest, fmt.Errorf("malformed CloudEvent: %w", err))
 		}
-		t, err := events.Decode(body)
+		if err := e.Validate(); err != nil {
+			return noTrigger(http.StatusBadRequest, fmt.Errorf("invalid CloudEvent: %w", err))
+		}
+		t, err := decodeEvent(*e)
+		return Decoded{Trigger: t, Err: err, Decoder: DecoderCloudEvent}
+	case binding.EncodingStructured:
+		t, err := events.DecodeStructured(body)
 		if errors.Is(err, events.ErrUnrecognized) {
-			// Nothing in it names a trigger a failed result could speak of.
-			return noTrigger(http.StatusUnsupportedMediaType, fmt.Errorf("%s; %w", expected, err))
+			return noTrigger(http.StatusBadRequest, fmt.Errorf("malformed CloudEvent: %w", err))
 		}
-		return Decoded{Trigger: t, Err: err, Decoder: DecoderPayload}
+		return Decoded{Trigger: t, Err: err, Decoder: DecoderCloudEvent}
 	}
-	e, err := binding.ToEvent(ctx, msg)
-	if err != nil {
-		return noTrigger(http.StatusBadRequest, fmt.Errorf("malformed CloudEvent: %w", err))
+	const expected = "expected a CloudEvent (binary mode ce-* headers, Content-Type application/cloudevents+json, " +
+		"or application/cloudevents-batch+json), a GitHub, GitLab or Flux webhook, a CTS trigger payload {\"cts\":{...}} " +
+		"or an EventBridge event as application/json"
+	if ct := h.Get("Content-Type"); !isJSON(ct) {
+		return noTrigger(http.StatusUnsupportedMediaType, errors.New(expected+", not Content-Type "+strconv.Quote(ct)))
 	}
-	if err := e.Validate(); err != nil {
-		return noTrigger(http.StatusBadRequest, fmt.Errorf("invalid CloudEvent: %w", err))
+	t, err := events.Decode(body)
+	if errors.Is(err, events.ErrUnrecognized) {
+		// Nothing in it names a trigger a failed result could speak of.
+		return noTrigger(http.StatusUnsupportedMediaType, fmt.Errorf("%s; %w", expected, err))
 	}
-	t, err := decodeEvent(*e)
-	return Decoded{Trigger: t, Err: err, Decoder: DecoderCloudEvent}
+	return Decoded{Trigger: t, Err: err, Decoder: DecoderPayload}
 }
 
 // DecodePayload decodes a payload that came without headers (a Lambda
@@ -132,7 +143,7 @@ func (c *Core) evaluate(ctx context.Context, h http.Header, body []byte) (d Deco
 	t, rule, err := c.Rules.Evaluate(ctx, h, body)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return noTrigger(http.StatusServiceUnavailable, fmt.Errorf("rules: %w", err)), true
+		return Decoded{Status: http.StatusServiceUnavailable, Err: failure.Wrap(failure.Unavailable, fmt.Errorf("rules: %w", err))}, true
 	case err != nil:
 		return Decoded{Trigger: t, Err: err, Rule: rule}, true
 	case rule != "":

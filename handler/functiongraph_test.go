@@ -23,12 +23,13 @@ import (
 	"github.com/restorepoint/restorepoint/iam"
 )
 
-// Agency credentials of the tests: distinctive, so that the logs can be
-// searched for them.
+// Agency credentials of the tests: the emulator's temporary keys, which
+// restorepoint signs with (as it prefers keys to the token), distinctive so
+// that the logs can be searched for them.
 const (
-	fgAccessKey     = "FGACCESSKEY0000000001"
-	fgSecretKey     = "fg-secret-key-SECRET-77c1"
-	fgSecurityToken = "fg-security-token-SECRET-91d3"
+	fgAccessKey     = cbrtest.DemoTemporaryAccessKey
+	fgSecretKey     = cbrtest.DemoTemporarySecretKey
+	fgSecurityToken = cbrtest.DemoSecurityToken
 )
 
 // fgRig is the FunctionGraph front door serving the runtime API stand-in
@@ -48,7 +49,7 @@ func newFGRig(t *testing.T) *fgRig {
 	t.Helper()
 	emu := cbrtest.NewServer(cbrtest.Options{})
 	t.Cleanup(emu.Close)
-	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.ContextSource{},
+	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.RequestCredentials{},
 		cbr.WithMaxAttempts(2), cbr.WithBackoff(time.Millisecond, 2*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -156,8 +157,8 @@ func TestFunctionGraphTriggerPayloads(t *testing.T) {
 		})
 	}
 	for _, req := range rig.emu.Requests() {
-		if req.Token != cbrtest.DefaultToken {
-			t.Errorf("CBR call with token %q, want the invocation's", req.Token)
+		if req.AccessKey != fgAccessKey || req.HasToken {
+			t.Errorf("CBR call signed by %q (token sent: %v), want the invocation's temporary keys", req.AccessKey, req.HasToken)
 		}
 	}
 }

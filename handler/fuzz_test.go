@@ -91,11 +91,11 @@ func FuzzHTTPReceive(f *testing.F) {
 			authorized = true
 		case 2:
 			req.Header.Del("Authorization")
-			req.Header.Set(handler.HeaderSignature, handler.SignBody([]byte(secret), body))
+			req.Header.Set(handler.HeaderSignature, handler.Sign(secret, body))
 			authorized = true
 		case 3: // forged
 			req.Header.Del("Authorization")
-			req.Header.Set(handler.HeaderSignature, handler.SignBody([]byte("guess"), body))
+			req.Header.Set(handler.HeaderSignature, handler.Sign("guess", body))
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -180,13 +180,13 @@ func FuzzWebhookReceive(f *testing.F) {
 		case 0:
 			req.Header.Set(events.HeaderGitHubEvent, eventName)
 			req.Header.Set(events.HeaderGitHubDelivery, "d-1")
-			req.Header.Set(events.HeaderGitHubSignature, events.SignGitHub(secret, body))
+			req.Header.Set(events.HeaderGitHubSignature, handler.Sign(secret, body))
 		case 1:
 			req.Header.Set(events.HeaderGitLabEvent, eventName)
 			req.Header.Set(events.HeaderGitLabToken, secret)
 		case 2:
 			req.Header.Set(events.HeaderFluxComponent, eventName)
-			req.Header.Set(events.HeaderFluxSignature, events.SignGitHub(secret, body))
+			req.Header.Set(events.HeaderFluxSignature, handler.Sign(secret, body))
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

@@ -1,12 +1,7 @@
 package handler
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/events"
@@ -27,10 +21,17 @@ import (
 type HTTPOptions struct {
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int64
-	// WebhookSecret, when set, is required as a bearer token or as the key of
-	// an X-Hub-Signature-256 HMAC of the body. GitHub, GitLab and Flux
-	// webhooks always need it, in their sender's form (see authorize).
+	// MaxBatchEvents bounds the events of one CloudEvents batch (default
+	// 100); a larger batch is refused whole with 413.
+	MaxBatchEvents int
+	// WebhookSecret is required as a bearer token or as the key of an
+	// X-Hub-Signature-256 HMAC of the body; GitHub, GitLab and Flux webhooks
+	// carry it in their sender's form (see authenticate). Without it every
+	// request is refused, unless Open is set.
 	WebhookSecret iam.Secret
+	// Open lets requests of no known webhook sender pass without the secret
+	// (WEBHOOK_AUTH=none: behind a Knative Broker, on a cluster-local URL).
+	Open bool
 	// RequestTokens takes the CBR credentials of each request from its
 	// FunctionGraph headers ("Include Keys"): the agency's temporary keys
 	// (X-CFF-Security-Access-Key, X-CFF-Security-Secret-Key,
@@ -44,13 +45,14 @@ type HTTPOptions struct {
 	WebhookSecrets func(ctx context.Context) (iam.Secret, error)
 	// Ready reports whether the function can serve (GET /readyz).
 	Ready func(ctx context.Context) error
+	// DetailsToken, when set, lets GET /readyz with Authorization: Bearer
+	// DetailsToken (METRICS_TOKEN) say why the function is not ready; without
+	// it, /readyz says ready or not ready only.
+	DetailsToken iam.Secret
 }
 
-// Header names read by the HTTP front door.
-const (
-	HeaderFunctionGraphToken = iam.HeaderCFFAuthToken
-	HeaderSignature          = "X-Hub-Signature-256"
-)
+// HeaderFunctionGraphToken is the header of a FunctionGraph request's token.
+const HeaderFunctionGraphToken = iam.HeaderCFFAuthToken
 
 // NewHTTP returns the HTTP front door: POST / takes binary, structured and
 // batched CloudEvents, GitHub, GitLab and Flux webhooks (signed with the
@@ -61,6 +63,9 @@ const (
 func NewHTTP(core *Core, opts HTTPOptions) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxBatchEvents <= 0 {
+		opts.MaxBatchEvents = 100
 	}
 	h := &httpHandler{core: core, opts: opts}
 	mux := http.NewServeMux()
@@ -80,7 +85,14 @@ type httpHandler struct {
 func (h *httpHandler) ready(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Ready != nil {
 		if err := h.opts.Ready(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			// The reason names hosts and credential sources: only for the
+			// holder of the details token, and always for the log.
+			h.core.logger().WarnContext(r.Context(), "not ready", "error", err.Error())
+			answer := map[string]string{"status": "not ready"}
+			if h.opts.DetailsToken != "" && bearer(r.Header, h.opts.DetailsToken.Reveal()) == nil {
+				answer["error"] = err.Error()
+			}
+			writeJSON(w, http.StatusServiceUnavailable, answer)
 			return
 		}
 	}
@@ -88,36 +100,31 @@ func (h *httpHandler) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
+	// Until the request is authenticated, every answer is a fixed one: the
+	// detail goes to the log.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes (MAX_BODY_BYTES)", tooLarge.Limit))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes (MAX_BODY_BYTES)", tooLarge.Limit))
 			return
 		}
-		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		h.refuse(r.Context(), w, http.StatusBadRequest, "request body could not be read", "reading body", err)
 		return
 	}
 	secret := h.opts.WebhookSecret
 	if h.opts.WebhookSecrets != nil {
-		s, err := h.opts.WebhookSecrets(r.Context())
-		if err != nil {
+		if secret, err = h.opts.WebhookSecrets(r.Context()); err != nil {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusServiceUnavailable, "webhook secret: "+err.Error())
+			h.refuse(r.Context(), w, http.StatusServiceUnavailable, "service unavailable", "webhook secret", err)
 			return
 		}
-		if s == "" {
-			writeError(w, http.StatusUnauthorized, "no webhook secret is configured: requests are refused")
-			return
-		}
-		secret = s
 	}
-	sender := events.Sender(r.Header)
-	if err := authorize(secret, r, sender, body); err != nil {
+	sender := events.Sender(events.Header(r.Header))
+	if err := authenticate(secret.Reveal(), h.opts.Open, r, sender, body); err != nil {
 		// Nothing of the body is read or logged: it is not known to come
 		// from the holder of the secret.
-		h.core.logger().WarnContext(r.Context(), "request refused", "sender", sender, "error", err.Error())
-		writeError(w, http.StatusUnauthorized, err.Error())
+		h.refuse(r.Context(), w, http.StatusUnauthorized, errUnauthenticated.Error(), "request refused", err, "sender", sender)
 		return
 	}
 	ctx := r.Context()
@@ -131,6 +138,13 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 	h.reply(ctx, w, h.core.RunDecoded(ctx, h.core.DecodeRequest(ctx, r.Header, body)))
 }
 
+// refuse answers a request that was not authenticated with status and a
+// fixed reason, and logs what went wrong (it holds no secret).
+func (h *httpHandler) refuse(ctx context.Context, w http.ResponseWriter, status int, reason, msg string, err error, attrs ...any) {
+	h.core.logger().WarnContext(ctx, msg, append(attrs, "status", status, "error", err.Error())...)
+	writeError(w, status, reason)
+}
+
 // isJSON reports whether a Content-Type names JSON (or is missing, as some
 // webhook senders leave it).
 func isJSON(contentType string) bool {
@@ -142,17 +156,25 @@ func isJSON(contentType string) bool {
 }
 
 func (h *httpHandler) receiveBatch(ctx context.Context, w http.ResponseWriter, header http.Header, body []byte) {
-	batch, err := binding.ToEvents(ctx, newHTTPMessage(header, nil), bytes.NewReader(body))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "malformed CloudEvents batch: "+err.Error())
+	var batch []json.RawMessage
+	if err := json.Unmarshal(body, &batch); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed CloudEvents batch: the body must be a JSON array of structured CloudEvents")
 		return
 	}
-	outs := runBatch(len(batch), func(i int) Outcome {
-		if err := batch[i].Validate(); err != nil {
-			return h.core.Run(ctx, events.Trigger{Ref: events.Ref{ID: batch[i].ID(), Source: batch[i].Source(), Type: batch[i].Type()}},
-				fmt.Errorf("invalid CloudEvent: %w", err))
+	if len(batch) > h.opts.MaxBatchEvents {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"CloudEvents batch of %d events: at most %d (MAX_BATCH_EVENTS); nothing was done", len(batch), h.opts.MaxBatchEvents))
+		return
+	}
+	for i, raw := range batch {
+		if len(raw) == 0 || raw[0] != '{' {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed CloudEvents batch: entry %d is not a JSON object", i))
+			return
 		}
-		return h.core.HandleEvent(ctx, batch[i])
+	}
+	outs := runBatch(len(batch), func(i int) Outcome {
+		t, err := events.DecodeStructured(batch[i])
+		return h.core.Run(ctx, t, err)
 	})
 
 	// One delivery answers for all: if any event must be retried, the whole
@@ -190,79 +212,6 @@ func (h *httpHandler) reply(ctx context.Context, w http.ResponseWriter, o Outcom
 	if err := writeEventResponse(ctx, w, o.Event, o.Status); err != nil {
 		h.core.logger().WarnContext(ctx, "writing reply", "error", err)
 	}
-}
-
-// authorize checks the request's secret in constant time. A webhook of a
-// known sender (events.Sender) must carry its sender's proof of the secret,
-// and a webhook secret must be set (WEBHOOK_SECRET, or the webhook_secret
-// of CBR_CREDENTIALS_SECRET): GitHub's X-Hub-Signature-256, GitLab's
-// X-Gitlab-Token, Flux's X-Signature (generic-hmac provider) or, for Flux's
-// generic provider, Authorization: Bearer. Any other request needs, when
-// the secret is set, a bearer token or an X-Hub-Signature-256 HMAC of the
-// body. No error holds the secret.
-func authorize(webhookSecret iam.Secret, r *http.Request, sender string, body []byte) error {
-	secret := webhookSecret.Reveal()
-	if sender != "" {
-		if secret == "" {
-			return fmt.Errorf("a %s webhook needs WEBHOOK_SECRET: set it here and as the webhook's secret", sender)
-		}
-		return verifySender(sender, r.Header, body, secret)
-	}
-	if secret == "" {
-		return nil
-	}
-	if ok, err := bearer(r.Header, secret); ok || err != nil {
-		return err
-	}
-	if sig := r.Header.Get(HeaderSignature); sig != "" {
-		want := SignBody([]byte(secret), body)
-		if hmac.Equal([]byte(sig), []byte(want)) {
-			return nil
-		}
-		return errors.New(HeaderSignature + ": signature does not match the body")
-	}
-	return errors.New("webhook secret required: send Authorization: Bearer <secret> or " + HeaderSignature + ": sha256=<hex HMAC-SHA256 of the body>")
-}
-
-// verifySender checks the proof of secret a webhook sender sends.
-func verifySender(sender string, h http.Header, body []byte, secret string) error {
-	switch sender {
-	case events.SenderGitHub:
-		return events.VerifyGitHubSignature(h, body, secret)
-	case events.SenderGitLab:
-		return events.VerifyGitLabToken(h, secret)
-	case events.SenderFlux:
-		if h.Get(events.HeaderFluxSignature) != "" {
-			return events.VerifyFluxSignature(h, body, secret)
-		}
-		if ok, err := bearer(h, secret); ok || err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: Flux: use the generic-hmac provider (%s) or send Authorization: Bearer <secret>",
-			events.ErrSignature, events.HeaderFluxSignature)
-	}
-	return fmt.Errorf("%w: unknown sender %q", events.ErrSignature, sender)
-}
-
-// bearer checks an Authorization: Bearer token against secret: ok when it
-// matches, an error when one is sent that does not, neither when none is.
-func bearer(h http.Header, secret string) (ok bool, err error) {
-	auth := h.Get("Authorization")
-	if auth == "" {
-		return false, nil
-	}
-	token, isBearer := strings.CutPrefix(auth, "Bearer ")
-	if isBearer && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(secret)) == 1 {
-		return true, nil
-	}
-	return false, errors.New("Authorization: bearer token does not match WEBHOOK_SECRET")
-}
-
-// SignBody returns the X-Hub-Signature-256 value for body under secret.
-func SignBody(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
 func isBatch(contentType string) bool {

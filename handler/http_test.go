@@ -57,7 +57,7 @@ func newFront(t *testing.T, opts frontOptions) *front {
 	if attempts == 0 {
 		attempts = 2
 	}
-	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.ContextSource{Fallback: iam.NewStatic(cbrtest.DefaultToken)},
+	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.RequestCredentials{Fallback: iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)}},
 		cbr.WithMaxAttempts(attempts), cbr.WithBackoff(time.Millisecond, 2*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +76,9 @@ func newFront(t *testing.T, opts frontOptions) *front {
 			t.Fatal(err)
 		}
 		core.Sink = s
+	}
+	if opts.http.WebhookSecret == "" && opts.http.WebhookSecrets == nil {
+		opts.http.Open = true // as WEBHOOK_AUTH=none: the tests that check secrets set one
 	}
 	f.srv = httptest.NewServer(handler.NewHTTP(core, opts.http))
 	t.Cleanup(f.srv.Close)
@@ -258,12 +261,12 @@ func TestWebhookAuth(t *testing.T) {
 		want   int
 	}{
 		{"bearer right", http.Header{"Authorization": {"Bearer " + webhookSecret}}, http.StatusOK},
-		{"signature right", http.Header{"X-Hub-Signature-256": {handler.SignBody([]byte(webhookSecret), body)}}, http.StatusOK},
+		{"signature right", http.Header{"X-Hub-Signature-256": {handler.Sign(webhookSecret, body)}}, http.StatusOK},
 		{"none", nil, http.StatusUnauthorized},
 		{"bearer wrong", http.Header{"Authorization": {"Bearer nope"}}, http.StatusUnauthorized},
 		{"basic auth", http.Header{"Authorization": {"Basic " + webhookSecret}}, http.StatusUnauthorized},
-		{"signature forged", http.Header{"X-Hub-Signature-256": {handler.SignBody([]byte("guess"), body)}}, http.StatusUnauthorized},
-		{"signature of another body", http.Header{"X-Hub-Signature-256": {handler.SignBody([]byte(webhookSecret), []byte("{}"))}}, http.StatusUnauthorized},
+		{"signature forged", http.Header{"X-Hub-Signature-256": {handler.Sign("guess", body)}}, http.StatusUnauthorized},
+		{"signature of another body", http.Header{"X-Hub-Signature-256": {handler.Sign(webhookSecret, []byte("{}"))}}, http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -301,7 +304,7 @@ func TestStatusCodes(t *testing.T) {
 		{"rejected", frontOptions{}, &cbrtest.Fault{Status: 404, Code: "BackupService.6105"}, taggedEvent("s-6"), 422, events.TypeCheckpointFailed, ""},
 		{"throttled", frontOptions{}, &cbrtest.Fault{Status: 429, RetryAfter: "3", Times: 5}, taggedEvent("s-7"), 429, events.TypeCheckpointFailed, "3"},
 		{"unavailable", frontOptions{}, &cbrtest.Fault{Status: 503, Times: 5}, taggedEvent("s-8"), 503, events.TypeCheckpointFailed, ""},
-		{"token refused", frontOptions{}, &cbrtest.Fault{Status: 401, Times: 5}, taggedEvent("s-9"), 502, events.TypeCheckpointFailed, ""},
+		{"token refused", frontOptions{}, &cbrtest.Fault{Status: 401, Times: 5}, taggedEvent("s-9"), 403, events.TypeCheckpointFailed, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -402,12 +405,12 @@ func TestDuplicateInProgressIs409(t *testing.T) {
 func TestFunctionGraphRequestToken(t *testing.T) {
 	emu := cbrtest.NewServer(cbrtest.Options{Token: "cff-token-1"})
 	t.Cleanup(emu.Close)
-	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.ContextSource{})
+	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.RequestCredentials{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	core := &handler.Core{Function: function.New(function.Config{DefaultVaultID: cbrtest.ExampleVaultID}, api), Source: "fg"}
-	srv := httptest.NewServer(handler.NewHTTP(core, handler.HTTPOptions{RequestTokens: true}))
+	srv := httptest.NewServer(handler.NewHTTP(core, handler.HTTPOptions{RequestTokens: true, Open: true}))
 	t.Cleanup(srv.Close)
 	body := readFixture(t, "cts-create-tag.json")
 
@@ -416,7 +419,7 @@ func TestFunctionGraphRequestToken(t *testing.T) {
 		want     int
 		wantType string
 	}{
-		{"", 502, events.TypeCheckpointFailed},
+		{"", 403, events.TypeCheckpointFailed},
 		{"cff-token-1", 200, events.TypeCheckpointCreated},
 	} {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
@@ -510,7 +513,7 @@ func (p *stubFunction) Handle(ctx context.Context, t events.Trigger, deliver fun
 // A large batch does not become as many concurrent CBR calls.
 func TestBatchConcurrencyBounded(t *testing.T) {
 	probe := &stubFunction{}
-	srv := httptest.NewServer(handler.NewHTTP(&handler.Core{Function: probe, Source: "probe"}, handler.HTTPOptions{}))
+	srv := httptest.NewServer(handler.NewHTTP(&handler.Core{Function: probe, Source: "probe"}, handler.HTTPOptions{Open: true}))
 	t.Cleanup(srv.Close)
 	batch := make([]event.Event, 64)
 	for i := range batch {
@@ -546,7 +549,7 @@ func TestSinkFailureHidesURLPassword(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	core := &handler.Core{Function: &stubFunction{}, Sink: sink, Source: "probe", Logger: newTestLogger(&logs)}
-	srv := httptest.NewServer(handler.NewHTTP(core, handler.HTTPOptions{}))
+	srv := httptest.NewServer(handler.NewHTTP(core, handler.HTTPOptions{Open: true}))
 	t.Cleanup(srv.Close)
 	body, _ := json.Marshal(taggedEvent("sink-pw-1"))
 	resp, err := http.Post(srv.URL, "application/cloudevents+json", bytes.NewReader(body))
@@ -579,7 +582,11 @@ func (failingFunction) Handle(ctx context.Context, t events.Trigger, deliver fun
 func TestLogLineKeepsFailureAndSinkError(t *testing.T) {
 	var logs bytes.Buffer
 	core := &handler.Core{Function: failingFunction{}, Sink: failingSink{}, Source: "x", Logger: newTestLogger(&logs), SinkFailures: true}
-	out := core.HandleEvent(context.Background(), taggedEvent("log-2"))
+	tr, err := events.DecodeEvent(taggedEvent("log-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := core.Run(context.Background(), tr, nil)
 	if out.Err == nil {
 		t.Fatalf("outcome %+v, want the sink error", out)
 	}

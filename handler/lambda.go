@@ -14,6 +14,7 @@ import (
 	awsevents "github.com/aws/aws-lambda-go/events"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/failure"
 )
 
 // Lambda is the AWS Lambda front door. Its Handle method takes every payload
@@ -135,9 +136,9 @@ func (l *Lambda) Handle(ctx context.Context, payload json.RawMessage) (json.RawM
 // a failed result event.
 func (l *Lambda) unrecognizedPayload(ctx context.Context, _ []byte, err error) Outcome {
 	l.core.logger().WarnContext(ctx, "unrecognized payload", "error", err)
-	return Outcome{Status: http.StatusUnsupportedMediaType, Err: fmt.Errorf(
+	return Outcome{Status: http.StatusUnsupportedMediaType, Err: failure.Wrap(failure.Invalid, fmt.Errorf(
 		"unrecognized payload: expected a structured CloudEvent, an EventBridge event, a CTS trigger {\"cts\":{...}}, "+
-			"an SQS or SNS event carrying one of these, or a Function URL request: %w", err)}
+			"an SQS or SNS event carrying one of these, or a Function URL request: %w", err))}
 }
 
 // runPayload decodes and runs one payload that came without headers: the

@@ -49,7 +49,7 @@ func newLambdaRigWith(t *testing.T, secret iam.Secret, rules handler.Rules) *lam
 	t.Helper()
 	emu := cbrtest.NewServer(cbrtest.Options{})
 	t.Cleanup(emu.Close)
-	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.NewStatic(cbrtest.DefaultToken),
+	api, err := cbr.New(emu.URL, cbrtest.DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)},
 		cbr.WithMaxAttempts(2), cbr.WithBackoff(time.Millisecond, 2*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestLambdaFunctionURL(t *testing.T) {
 	}{
 		{"binary mode with bearer secret", withHeader(binary, "authorization", "Bearer "+lambdaWebhookSecret), 200, events.TypeCheckpointCreated, 1},
 		{"binary mode with HMAC signature", withHeader(binary, "x-hub-signature-256",
-			handler.SignBody([]byte(lambdaWebhookSecret), []byte(req.Body))), 200, events.TypeCheckpointCreated, 1},
+			handler.Sign(lambdaWebhookSecret, []byte(req.Body))), 200, events.TypeCheckpointCreated, 1},
 		{"structured, base64 body, API Gateway HTTP API", withHeader(readLambdaPayload(t, "apigw-v2-structured.json"),
 			"authorization", "Bearer "+lambdaWebhookSecret), 200, events.TypeCheckpointCreated, 1},
 		{"secret missing", binary, 401, "", 0},

@@ -73,7 +73,7 @@ func TestRulesOverLoopback(t *testing.T) {
 			body, _ = json.Marshal(m)
 			h.Del("Content-Length")
 		}
-		h.Set(events.HeaderGitHubSignature, events.SignGitHub(fixtureSecret, body))
+		h.Set(events.HeaderGitHubSignature, handler.Sign(fixtureSecret, body))
 		return h, body
 	}
 	bad := func(what string) func(map[string]any) { return func(m map[string]any) { m["bad"] = what } }

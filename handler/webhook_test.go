@@ -31,7 +31,7 @@ func webhookRequest(t testing.TB, name string) (http.Header, []byte) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	req, body, err := events.ReadRequest(f)
+	req, body, err := handler.ReadRequest(f)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -134,14 +134,14 @@ func TestWebhookSignatures(t *testing.T) {
 		secret string
 	}{
 		{"github signature missing", resign(gh, events.HeaderGitHubSignature, ""), ghBody, fixtureSecret},
-		{"github signature wrong", resign(gh, events.HeaderGitHubSignature, events.SignGitHub("guess", ghBody)), ghBody, fixtureSecret},
+		{"github signature wrong", resign(gh, events.HeaderGitHubSignature, handler.Sign("guess", ghBody)), ghBody, fixtureSecret},
 		{"github bearer instead of signature", resign(resign(gh, events.HeaderGitHubSignature, ""), "Authorization", "Bearer "+fixtureSecret), ghBody, fixtureSecret},
 		{"github body changed", gh, bytes.Replace(ghBody, []byte("production"), []byte("productioN"), 1), fixtureSecret},
 		{"github without WEBHOOK_SECRET", gh, ghBody, ""},
 		{"gitlab token missing", resign(gl, events.HeaderGitLabToken, ""), glBody, fixtureSecret},
 		{"gitlab token wrong", resign(gl, events.HeaderGitLabToken, "change-mE"), glBody, fixtureSecret},
 		{"flux signature missing", resign(fx, events.HeaderFluxSignature, ""), fxBody, fixtureSecret},
-		{"flux signature wrong", resign(fx, events.HeaderFluxSignature, events.SignGitHub("guess", fxBody)), fxBody, fixtureSecret},
+		{"flux signature wrong", resign(fx, events.HeaderFluxSignature, handler.Sign("guess", fxBody)), fxBody, fixtureSecret},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFront(t, frontOptions{http: handler.HTTPOptions{WebhookSecret: iamSecret(tc.secret)},
@@ -178,7 +178,7 @@ func TestWebhookMissingFieldIs400NamingIt(t *testing.T) {
 	}
 	delete(m["deployment"].(map[string]any), "sha")
 	body, _ = json.Marshal(m)
-	h.Set(events.HeaderGitHubSignature, events.SignGitHub(fixtureSecret, body))
+	h.Set(events.HeaderGitHubSignature, handler.Sign(fixtureSecret, body))
 	h.Del("Content-Length")
 	resp, reply := f.postWebhook(t, h, body)
 	typ, data := replyOf(t, resp, reply)
@@ -197,7 +197,7 @@ func TestWebhookFormEncodedIs415(t *testing.T) {
 	h, _ := webhookRequest(t, "github-ping.http")
 	body := []byte("payload=%7B%7D")
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
-	h.Set(events.HeaderGitHubSignature, events.SignGitHub(fixtureSecret, body))
+	h.Set(events.HeaderGitHubSignature, handler.Sign(fixtureSecret, body))
 	h.Del("Content-Length")
 	resp, reply := f.postWebhook(t, h, body)
 	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(reply), "application/json") {
@@ -228,7 +228,7 @@ func TestLambdaFunctionURLWebhooks(t *testing.T) {
 	gh, ghBody := webhookRequest(t, "github-deployment.http")
 	ping, pingBody := webhookRequest(t, "github-ping.http")
 	wrong := gh.Clone()
-	wrong.Set(events.HeaderGitHubSignature, events.SignGitHub("guess", ghBody))
+	wrong.Set(events.HeaderGitHubSignature, handler.Sign("guess", ghBody))
 	for _, tc := range []struct {
 		name       string
 		payload    []byte

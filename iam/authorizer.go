@@ -6,22 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/restorepoint/restorepoint/internal/otc"
 )
-
-// Authorizer authorises each attempt of an API request: an X-Auth-Token
-// header or an AK/SK signature. It is the same interface as cbr.Authorizer;
-// give one to cbr.NewAuthorized.
-type Authorizer = otc.Authorizer
-
-// Grant is what authorised one attempt (see [Authorizer]).
-type Grant = otc.Grant
-
-// TokenAuthorizer authorises requests with the X-Auth-Token of a
-// [TokenSource]; a 401 invalidates the token when the source is a
-// [TokenInvalidator].
-type TokenAuthorizer = otc.TokenAuthorizer
 
 // Signer authorises requests with an AK/SK signature ([Keys.Sign]) of the
 // keys its source gives. It asks for the keys and signs afresh on every

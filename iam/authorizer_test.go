@@ -30,7 +30,7 @@ func backup() cbr.VaultBackup {
 // does not wait between attempts.
 func authorizedClient(t *testing.T, srv *cbrtest.Server, auth iam.Authorizer) *cbr.Client {
 	t.Helper()
-	c, err := cbr.NewAuthorized(srv.URL, cbrtest.DefaultProjectID, auth,
+	c, err := cbr.New(srv.URL, cbrtest.DefaultProjectID, auth,
 		cbr.WithHTTPClient(srv.Client()), cbr.WithBackoff(0, 0))
 	if err != nil {
 		t.Fatal(err)

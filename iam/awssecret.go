@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // The AWS Parameters and Secrets Lambda Extension (a Lambda layer) serves

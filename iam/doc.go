@@ -29,8 +29,6 @@
 //   - [File]: a token in a mounted secret file, re-read when the file changes.
 //   - [Password]: a project-scoped token from IAM (POST /v3/auth/tokens),
 //     cached and refreshed in the background before it expires.
-//   - [ContextSource]: the token a FunctionGraph request carried in its
-//     X-CFF-Auth-Token header (see [WithToken]), with an optional fallback.
 //
 // Tokens, passwords, secret keys and security tokens are carried as
 // [Secret], which never prints.
@@ -45,17 +43,7 @@ import (
 	"errors"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
 )
-
-// TokenSource gives the X-Auth-Token for a request. It is the same interface
-// as cbr.TokenSource.
-type TokenSource = otc.TokenSource
-
-// TokenInvalidator is implemented by sources that can replace a token the
-// API refused (answered 401); the next Token call then gets a new one. It is
-// the same interface as cbr.TokenInvalidator.
-type TokenInvalidator = otc.TokenInvalidator
 
 // ErrNoToken is wrapped by the errors of sources that have no token to give:
 // an empty static token, an empty token file, a request without a token.

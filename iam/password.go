@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 const (
@@ -520,6 +520,4 @@ var (
 	_ TokenSource      = (*Password)(nil)
 	_ TokenInvalidator = (*Password)(nil)
 	_ TokenSource      = (*Static)(nil)
-	_ TokenSource      = ContextSource{}
-	_ TokenInvalidator = ContextSource{}
 )

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/failure"
+
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Match is the rule that matched an input, with its action evaluated.
@@ -215,16 +216,8 @@ func typeName(v ref.Val) string {
 	return v.Type().TypeName()
 }
 
-// resourceTypes are the resource types a resource map may name (those the
-// CBR API documents, as events accepts them).
-var resourceTypes = []string{"OS::Nova::Server", "OS::Cinder::Volume", "OS::Sfs::Turbo"}
-
-// Limits of the checkpoint fields a rule may set, as the CBR API defines them.
-const (
-	maxNameLength        = 64
-	maxDescriptionLength = 255
-	maxIDLength          = 256
-)
+// maxIDLength bounds the id and the subject a rule sets, in bytes.
+const maxIDLength = 256
 
 // Trigger turns the match into a trigger, built on base (see Input.Base):
 // the trigger keeps base's Ref, Time, DryRun and TraceParent, with Ref.ID
@@ -255,13 +248,13 @@ func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 	}
 	t := events.Trigger{Ref: base.Ref, Time: base.Time, DryRun: base.DryRun, TraceParent: base.TraceParent}
 	if a.ID != "" {
-		if len(a.ID) > maxIDLength || !printable(a.ID) {
+		if len(a.ID) > maxIDLength || !otc.Printable(a.ID) {
 			return fail("id", fmt.Sprintf("must be printable text of at most %d bytes", maxIDLength))
 		}
 		t.Ref.ID = a.ID
 	}
 	if a.Subject != "" {
-		if len(a.Subject) > maxIDLength || !printable(a.Subject) {
+		if len(a.Subject) > maxIDLength || !otc.Printable(a.Subject) {
 			return fail("subject", fmt.Sprintf("must be printable text of at most %d bytes", maxIDLength))
 		}
 		t.Ref.Subject = a.Subject
@@ -272,36 +265,36 @@ func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 	if t.Ref.ID == "" {
 		return fail("id", "required: the event carries no id of its own")
 	}
-	if a.VaultID != "" && !events.IsUUID(a.VaultID) {
-		return fail("vault_id", "must be a UUID")
+	if a.VaultID != "" && !otc.IsUUID(a.VaultID) {
+		return fail("vault_id", otc.UUIDRule)
 	}
 	for i, r := range a.Resources {
 		at := "resources[" + strconv.Itoa(i) + "]"
 		if r.Bare {
-			if !events.IsUUID(r.ID) {
-				return fail(at, "must be a UUID")
+			if !otc.IsUUID(r.ID) {
+				return fail(at, otc.UUIDRule)
 			}
 			continue
 		}
 		switch {
 		case r.ID == "":
 			return fail(at+".id", "required, a UUID")
-		case !events.IsUUID(r.ID):
-			return fail(at+".id", "must be a UUID")
+		case !otc.IsUUID(r.ID):
+			return fail(at+".id", otc.UUIDRule)
 		case r.Type == "" && a.Type != TypeServerTagged:
-			return fail(at+".type", "required, one of "+strings.Join(resourceTypes, ", "))
-		case r.Type == "":
-		case !contains(resourceTypes, r.Type):
-			return fail(at+".type", "must be one of "+strings.Join(resourceTypes, ", "))
-		case utf8.RuneCountInString(r.Name) > 255:
-			return fail(at+".name", "must be at most 255 characters")
+			return fail(at+".type", otc.ResourceTypeRule)
+		case r.Type != "" && !otc.ValidResourceType(r.Type):
+			return fail(at+".type", otc.ResourceTypeRule)
+		}
+		if rule := otc.TextRule(r.Name, otc.MaxResourceName); rule != "" {
+			return fail(at+".name", rule)
 		}
 	}
-	if a.Name != "" && !validName(a.Name) {
-		return fail("name", "only letters, digits, _ and - allowed, 1-64 characters")
+	if a.Name != "" && !otc.ValidName(a.Name) {
+		return fail("name", otc.NameRule)
 	}
-	if utf8.RuneCountInString(a.Description) > maxDescriptionLength {
-		return fail("description", "must be at most 255 characters")
+	if rule := otc.TextRule(a.Description, otc.MaxDescription); rule != "" {
+		return fail("description", rule)
 	}
 
 	switch a.Type {
@@ -338,8 +331,8 @@ func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 			return fail("resources", fmt.Sprintf("must name exactly one server, got %d", len(a.Resources)))
 		}
 		r := a.Resources[0]
-		if r.Type != "" && r.Type != resourceTypes[0] {
-			return fail("resources[0].type", "must be "+resourceTypes[0]+" for server.tagged")
+		if r.Type != "" && r.Type != otc.TypeServer {
+			return fail("resources[0].type", "must be "+otc.TypeServer+" for server.tagged")
 		}
 		t.Kind = events.KindServerTagged
 		t.ServerTagged = &events.ServerTagged{ServerID: r.ID, ServerName: r.Name, VaultID: a.VaultID, Wait: a.Wait}
@@ -390,33 +383,6 @@ func requestBody(a Action) (json.RawMessage, error) {
 		body.Parameters = &p
 	}
 	return json.Marshal(body)
-}
-
-// validName reports whether s matches the CBR checkpoint name pattern ^[A-Za-z0-9_-]{1,64}$.
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > maxNameLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // Evaluate maps one payload to a trigger with the rules: h are its HTTP

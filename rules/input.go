@@ -148,7 +148,7 @@ const DefaultRefSource = "webhook"
 // CloudEvent's source and id (with its type, subject, time, dryrun and
 // traceparent); else Source DefaultRefSource and ID events.BodyID of the body.
 func (in Input) Base() events.Trigger {
-	if t, ok, err := events.DecodeWebhook(in.header, in.body); ok && err == nil {
+	if t, ok, err := events.DecodeWebhook(events.Header(in.header), in.body); ok && err == nil {
 		return events.Trigger{Ref: t.Ref, Time: t.Time}
 	}
 	id, _ := in.Attributes["id"].(string)
@@ -167,26 +167,8 @@ func (in Input) Base() events.Trigger {
 		case string:
 			t.DryRun = strings.EqualFold(v, "true")
 		}
-		if tp, ok := in.Attributes[events.ExtensionTraceParent].(string); ok && validTraceParent(tp) {
-			t.TraceParent = tp
-		}
+		t.TraceParent, _ = in.Attributes[events.ExtensionTraceParent].(string)
 		return t
 	}
 	return events.Trigger{Ref: events.Ref{ID: events.BodyID(in.body), Source: DefaultRefSource, Type: DefaultRefSource}}
-}
-
-// validTraceParent reports whether s is a version-00 W3C traceparent.
-func validTraceParent(s string) bool {
-	if len(s) != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || s[:2] == "ff" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if i == 2 || i == 35 || i == 52 {
-			continue
-		}
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return s[3:35] != strings.Repeat("0", 32) && s[36:52] != strings.Repeat("0", 16)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/handler"
 )
 
 const (
@@ -31,7 +32,7 @@ func readRequest(t testing.TB, name string) (http.Header, []byte) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	req, body, err := events.ReadRequest(f)
+	req, body, err := handler.ReadRequest(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +329,7 @@ rules:
 		{`{"kind":"deploy","vault":"` + vault + `","resources":["x"],"name":"n"}`, "action.resources[0]", "must be a UUID", true},
 		{`{"kind":"deploy","vault":"` + vault + `","resources":[{"id":"` + server + `","type":"OS::Nova::Servers"}],"name":"n"}`,
 			"action.resources[0].type", "must be one of", true},
-		{`{"kind":"deploy","vault":"` + vault + `","resources":[{"id":"` + server + `"}],"name":"n"}`, "action.resources[0].type", "required", true},
+		{`{"kind":"deploy","vault":"` + vault + `","resources":[{"id":"` + server + `"}],"name":"n"}`, "action.resources[0].type", "must be one of", true},
 		{`{"kind":"deploy","vault":"` + vault + `","resources":[],"name":"a b"}`, "action.name", "only letters", true},
 		{`{"kind":"deploy","vault":"` + vault + `","resources":[],"name":"` + strings.Repeat("a", 65) + `"}`, "action.name", "1-64", true},
 	}

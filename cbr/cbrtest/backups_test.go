@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/iam"
 )
 
 // newListClient returns a client of s with the default token.
 func newListClient(t *testing.T, s *Server) *cbr.Client {
 	t.Helper()
-	c, err := cbr.New(s.URL, DefaultProjectID, cbr.StaticToken(DefaultToken), cbr.WithMaxAttempts(1))
+	c, err := cbr.New(s.URL, DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(DefaultToken)}, cbr.WithMaxAttempts(1))
 	if err != nil {
 		t.Fatal(err)
 	}

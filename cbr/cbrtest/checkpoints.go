@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // maxResourceName is the longest resource name in resource_details, in characters.
@@ -74,18 +75,18 @@ func validateBackup(vb *cbr.VaultBackup) string {
 	}
 	if p.Name != "" && !validName(p.Name) {
 		return fmt.Sprintf("Invalid name provided: %s must be 1 to %d letters, digits, underscores or hyphens.",
-			quote(p.Name), cbr.MaxNameLen)
+			quote(p.Name), otc.MaxNameLen)
 	}
-	if n := utf8.RuneCountInString(p.Description); n > cbr.MaxDescription {
-		return fmt.Sprintf("Invalid description provided: %d characters, at most %d allowed.", n, cbr.MaxDescription)
+	if n := utf8.RuneCountInString(p.Description); n > otc.MaxDescription {
+		return fmt.Sprintf("Invalid description provided: %d characters, at most %d allowed.", n, otc.MaxDescription)
 	}
 	for i, id := range p.Resources {
 		if id == "" {
 			return fmt.Sprintf("Invalid resources provided: resources[%d] is empty.", i)
 		}
 	}
-	if n := len(p.ResourceDetails); n > cbr.MaxResources {
-		return fmt.Sprintf("Invalid resource_details provided: %d resources, at most %d allowed.", n, cbr.MaxResources)
+	if n := len(p.ResourceDetails); n > otc.MaxResources {
+		return fmt.Sprintf("Invalid resource_details provided: %d resources, at most %d allowed.", n, otc.MaxResources)
 	}
 	for i, d := range p.ResourceDetails {
 		switch {
@@ -93,7 +94,7 @@ func validateBackup(vb *cbr.VaultBackup) string {
 			return fmt.Sprintf("Invalid resource_details provided: resource_details[%d].id is required.", i)
 		case !validType(d.Type):
 			return fmt.Sprintf("Invalid resource_details provided: resource_details[%d].type %s is not %s, %s or %s.",
-				i, quote(d.Type), cbr.TypeServer, cbr.TypeVolume, cbr.TypeSFSTurbo)
+				i, quote(d.Type), otc.TypeServer, otc.TypeVolume, otc.TypeSFSTurbo)
 		case utf8.RuneCountInString(d.Name) > maxResourceName:
 			return fmt.Sprintf("Invalid resource_details provided: resource_details[%d].name is longer than %d characters.",
 				i, maxResourceName)
@@ -104,7 +105,7 @@ func validateBackup(vb *cbr.VaultBackup) string {
 
 // validName reports whether s matches ^[A-Za-z0-9_-]{1,64}$.
 func validName(s string) bool {
-	if len(s) < 1 || len(s) > cbr.MaxNameLen {
+	if len(s) < 1 || len(s) > otc.MaxNameLen {
 		return false
 	}
 	for _, c := range []byte(s) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // The API page's example request and response.
@@ -155,7 +156,7 @@ func TestRequestErrors(t *testing.T) {
 	body := func(params string) string {
 		return `{"checkpoint":{"vault_id":"` + ExampleVaultID + `","parameters":{` + params + `}}}`
 	}
-	details := make([]string, cbr.MaxResources+1)
+	details := make([]string, otc.MaxResources+1)
 	for i := range details {
 		details[i] = `{"id":"` + ExampleServerID + `","type":"OS::Nova::Server"}`
 	}
@@ -256,8 +257,8 @@ func TestCreateCheckpointSkipsResourcesNotInVault(t *testing.T) {
 	}
 	want := []cbr.CheckpointCreateSkippedResource{
 		{ID: stray, Code: CodeNotInVault, Reason: msgNotInVault},
-		{ID: strayVolume, Name: "lost-disk", Type: cbr.TypeVolume, Code: CodeNotInVault, Reason: msgNotInVault},
-		{ID: WeeklyTurboID, Name: "share-1", Type: cbr.TypeSFSTurbo, Code: CodeNotInVault, Reason: msgNotInVault},
+		{ID: strayVolume, Name: "lost-disk", Type: otc.TypeVolume, Code: CodeNotInVault, Reason: msgNotInVault},
+		{ID: WeeklyTurboID, Name: "share-1", Type: otc.TypeSFSTurbo, Code: CodeNotInVault, Reason: msgNotInVault},
 	}
 	if !reflect.DeepEqual(cp.Vault.SkippedResources, want) {
 		t.Errorf("skipped_resources\n got %+v\nwant %+v", cp.Vault.SkippedResources, want)
@@ -280,7 +281,7 @@ func TestCreateCheckpointSkipsResourcesBeingBackedUp(t *testing.T) {
 		t.Errorf("second backup: resources %v, want none", resourceIDs(second))
 	}
 	want := []cbr.CheckpointCreateSkippedResource{{
-		ID: ExampleServerID, Name: ExampleServerName, Type: cbr.TypeServer,
+		ID: ExampleServerID, Name: ExampleServerName, Type: otc.TypeServer,
 		Code: CodeBeingBackedUp, Reason: msgBeingBackedUp,
 	}}
 	if !reflect.DeepEqual(second.Vault.SkippedResources, want) {
@@ -313,18 +314,18 @@ func TestCreateCheckpointWholeVault(t *testing.T) {
 			name: "example vault", vaultName: ExampleVaultName, retention: -1,
 			body: `{"checkpoint":{"vault_id":"` + ExampleVaultID + `"}}`,
 			want: []cbr.CheckpointResourceResp{
-				{ID: ExampleServerID, Name: ExampleServerName, Type: cbr.TypeServer, ResourceSize: cbr.NumberQuantity(40), ProtectStatus: "available"},
-				{ID: DemoServerID, Name: DemoServerName, Type: cbr.TypeServer, ResourceSize: cbr.NumberQuantity(20), ProtectStatus: "available"},
-				{ID: DemoVolumeID, Name: DemoVolumeName, Type: cbr.TypeVolume, ResourceSize: cbr.NumberQuantity(100), ProtectStatus: "available"},
-				{ID: DemoDataVolumeID, Name: DemoDataVolumeName, Type: cbr.TypeVolume, ResourceSize: cbr.NumberQuantity(200), ProtectStatus: "available"},
+				{ID: ExampleServerID, Name: ExampleServerName, Type: otc.TypeServer, ResourceSize: cbr.NumberQuantity(40), ProtectStatus: "available"},
+				{ID: DemoServerID, Name: DemoServerName, Type: otc.TypeServer, ResourceSize: cbr.NumberQuantity(20), ProtectStatus: "available"},
+				{ID: DemoVolumeID, Name: DemoVolumeName, Type: otc.TypeVolume, ResourceSize: cbr.NumberQuantity(100), ProtectStatus: "available"},
+				{ID: DemoDataVolumeID, Name: DemoDataVolumeName, Type: otc.TypeVolume, ResourceSize: cbr.NumberQuantity(200), ProtectStatus: "available"},
 			},
 		},
 		{
 			name: "weekly vault, empty parameters", vaultName: WeeklyVaultName, retention: 7,
 			body: `{"checkpoint":{"vault_id":"` + WeeklyVaultID + `","parameters":{"resources":[],"resource_details":[]}}}`,
 			want: []cbr.CheckpointResourceResp{
-				{ID: WeeklyServerID, Name: WeeklyServerName, Type: cbr.TypeServer, ResourceSize: cbr.NumberQuantity(80), ProtectStatus: "available"},
-				{ID: WeeklyTurboID, Name: WeeklyTurboName, Type: cbr.TypeSFSTurbo, ResourceSize: cbr.NumberQuantity(500), ProtectStatus: "available"},
+				{ID: WeeklyServerID, Name: WeeklyServerName, Type: otc.TypeServer, ResourceSize: cbr.NumberQuantity(80), ProtectStatus: "available"},
+				{ID: WeeklyTurboID, Name: WeeklyTurboName, Type: otc.TypeSFSTurbo, ResourceSize: cbr.NumberQuantity(500), ProtectStatus: "available"},
 			},
 		},
 	}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Ids, names and sizes of DefaultFixture. The example vault and server are
@@ -66,7 +66,7 @@ type FixtureResource struct {
 	// ID and Name of the resource.
 	ID   string `json:"id"`
 	Name string `json:"name"`
-	// Type is cbr.TypeServer, cbr.TypeVolume or cbr.TypeSFSTurbo.
+	// Type is otc.TypeServer, otc.TypeVolume or otc.TypeSFSTurbo.
 	Type string `json:"type"`
 	// SizeGB is the allocated capacity, reported as resource_size.
 	SizeGB int `json:"size_gb"`
@@ -80,17 +80,17 @@ func DefaultFixture() Fixture {
 		{
 			ID: ExampleVaultID, Name: ExampleVaultName, RetentionDuration: -1,
 			Resources: []FixtureResource{
-				{ID: ExampleServerID, Name: ExampleServerName, Type: cbr.TypeServer, SizeGB: ExampleServerSizeGB},
-				{ID: DemoServerID, Name: DemoServerName, Type: cbr.TypeServer, SizeGB: 20},
-				{ID: DemoVolumeID, Name: DemoVolumeName, Type: cbr.TypeVolume, SizeGB: 100},
-				{ID: DemoDataVolumeID, Name: DemoDataVolumeName, Type: cbr.TypeVolume, SizeGB: 200},
+				{ID: ExampleServerID, Name: ExampleServerName, Type: otc.TypeServer, SizeGB: ExampleServerSizeGB},
+				{ID: DemoServerID, Name: DemoServerName, Type: otc.TypeServer, SizeGB: 20},
+				{ID: DemoVolumeID, Name: DemoVolumeName, Type: otc.TypeVolume, SizeGB: 100},
+				{ID: DemoDataVolumeID, Name: DemoDataVolumeName, Type: otc.TypeVolume, SizeGB: 200},
 			},
 		},
 		{
 			ID: WeeklyVaultID, Name: WeeklyVaultName, RetentionDuration: 7,
 			Resources: []FixtureResource{
-				{ID: WeeklyServerID, Name: WeeklyServerName, Type: cbr.TypeServer, SizeGB: 80},
-				{ID: WeeklyTurboID, Name: WeeklyTurboName, Type: cbr.TypeSFSTurbo, SizeGB: 500},
+				{ID: WeeklyServerID, Name: WeeklyServerName, Type: otc.TypeServer, SizeGB: 80},
+				{ID: WeeklyTurboID, Name: WeeklyTurboName, Type: otc.TypeSFSTurbo, SizeGB: 500},
 			},
 		},
 	}}
@@ -152,7 +152,7 @@ func (f Fixture) Validate() error {
 				return fmt.Errorf("fixture: vaults[%d].resources[%d]: resource %q is in more than one vault", i, j, r.ID)
 			case !validType(r.Type):
 				return fmt.Errorf("fixture: vaults[%d].resources[%d]: type %q is not %s, %s or %s",
-					i, j, r.Type, cbr.TypeServer, cbr.TypeVolume, cbr.TypeSFSTurbo)
+					i, j, r.Type, otc.TypeServer, otc.TypeVolume, otc.TypeSFSTurbo)
 			case r.SizeGB < 0:
 				return fmt.Errorf("fixture: vaults[%d].resources[%d]: size_gb %d is negative", i, j, r.SizeGB)
 			}
@@ -191,5 +191,5 @@ func (v *FixtureVault) retention() int {
 
 // validType reports whether t is a resource type the API accepts.
 func validType(t string) bool {
-	return t == cbr.TypeServer || t == cbr.TypeVolume || t == cbr.TypeSFSTurbo
+	return t == otc.TypeServer || t == otc.TypeVolume || t == otc.TypeSFSTurbo
 }

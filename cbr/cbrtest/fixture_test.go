@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 func TestLoadFixture(t *testing.T) {
@@ -70,9 +70,9 @@ func TestParseFixtureErrors(t *testing.T) {
 		{"data after", `{"vaults":[]} {}`, "after"},
 		{"vault without id", `{"vaults":[{"name":"v"}]}`, "vaults[0]: id is empty"},
 		{"duplicate vault", `{"vaults":[{"id":"v"},{"id":"v"}]}`, "duplicate vault"},
-		{"resource without id", `{"vaults":[{"id":"v","resources":[` + res("", cbr.TypeServer) + `]}]}`, "resources[0]: id is empty"},
+		{"resource without id", `{"vaults":[{"id":"v","resources":[` + res("", otc.TypeServer) + `]}]}`, "resources[0]: id is empty"},
 		{"bad type", `{"vaults":[{"id":"v","resources":[` + res("r", "OS::Nova::Flavor") + `]}]}`, "OS::Nova::Flavor"},
-		{"resource in two vaults", `{"vaults":[{"id":"v","resources":[` + res("r", cbr.TypeVolume) + `]},{"id":"w","resources":[` + res("r", cbr.TypeVolume) + `]}]}`, "more than one vault"},
+		{"resource in two vaults", `{"vaults":[{"id":"v","resources":[` + res("r", otc.TypeVolume) + `]},{"id":"w","resources":[` + res("r", otc.TypeVolume) + `]}]}`, "more than one vault"},
 		{"negative size", `{"vaults":[{"id":"v","resources":[{"id":"r","type":"OS::Sfs::Turbo","size_gb":-1}]}]}`, "negative"},
 	}
 	for _, tt := range tests {
@@ -95,7 +95,7 @@ func TestNewPanicsOnInvalidFixture(t *testing.T) {
 }
 
 func TestEmptyFixtureRetentionMeansForever(t *testing.T) {
-	fx := Fixture{Vaults: []FixtureVault{{ID: "v", Name: "v", Resources: []FixtureResource{{ID: "r", Type: cbr.TypeServer}}}}}
+	fx := Fixture{Vaults: []FixtureVault{{ID: "v", Name: "v", Resources: []FixtureResource{{ID: "r", Type: otc.TypeServer}}}}}
 	s := start(t, Options{Fixture: &fx})
 	cp := checkpointOf(t, create(t, s, `{"checkpoint":{"vault_id":"v"}}`))
 	if cp.ExtraInfo.RetentionDuration != -1 {

@@ -23,6 +23,10 @@ import (
 	"github.com/restorepoint/restorepoint/internal/app"
 )
 
+// demoWebhookSecret is the receiver's WEBHOOK_SECRET in the demo, sent as a
+// bearer token with every event.
+const demoWebhookSecret = "demo-webhook-secret"
+
 // demoStep is one event the demo sends, and what it shows.
 type demoStep struct {
 	title string
@@ -69,6 +73,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.VaultRoutes = "daily:" + cbrtest.ExampleVaultID + ",weekly:" + cbrtest.WeeklyVaultID
 	cfg.ResultSink = sinkURL
 	cfg.ResultSource = "restorepoint-demo"
+	// Closed by default: every request carries the webhook secret.
+	cfg.WebhookSecret = demoWebhookSecret
 	if err := cfg.Check(); err != nil {
 		return err
 	}
@@ -86,7 +92,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer stopRecv()
 
-	client, err := ceclient.NewHTTP(cehttp.WithTarget(recvURL))
+	client, err := ceclient.NewHTTP(cehttp.WithTarget(recvURL), cehttp.WithHeader("Authorization", "Bearer "+demoWebhookSecret))
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func TestEmulatorCommandAnswersPageExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := cbr.New(url, cbrtest.DefaultProjectID, cbr.StaticToken(cbrtest.DefaultToken))
+	client, err := cbr.New(url, cbrtest.DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestEmulatorCommandAnswersPageExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := cbr.NewAuthorized(url, cbrtest.DefaultProjectID, iam.Signer{Keys: keys})
+	signed, err := cbr.New(url, cbrtest.DefaultProjectID, iam.Signer{Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

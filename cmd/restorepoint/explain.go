@@ -82,7 +82,7 @@ environment as the function; credentials are not needed.`)
 	core := &handler.Core{Rules: ruleSet}
 	var d handler.Decoded
 	if *asRequest {
-		req, body, err := events.ReadRequest(bytes.NewReader(payload))
+		req, body, err := handler.ReadRequest(bytes.NewReader(payload))
 		if err != nil {
 			return app.UsageError{Err: err}
 		}

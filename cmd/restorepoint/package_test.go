@@ -97,6 +97,7 @@ func testFunctionGraphHTTPFunction(t *testing.T, bootstrap string) {
 		"RUNTIME_PROJECT_ID=" + cbrtest.DefaultProjectID, // set by FunctionGraph
 		"CBR_ENDPOINT=" + emu.URL,
 		"CBR_DEFAULT_VAULT_ID=" + cbrtest.ExampleVaultID,
+		"WEBHOOK_SECRET=fg-webhook-secret", // an HTTP function is reachable: closed by default
 	}
 	logs := startDeployProcess(t, cmd)
 	url := "http://" + servingAddr(t, logs) + "/"
@@ -104,7 +105,7 @@ func testFunctionGraphHTTPFunction(t *testing.T, bootstrap string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	header := http.Header{"Content-Type": {"application/json"}}
+	header := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer fg-webhook-secret"}}
 
 	// Without the headers there are no credentials: a failed result that
 	// names the headers it looked for.

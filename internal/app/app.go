@@ -58,7 +58,7 @@ func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App,
 		return nil, err
 	}
 	httpClient := &http.Client{Timeout: cfg.Timeout, Transport: newTransport()}
-	client, err := cbr.NewAuthorized(cfg.CBREndpoint(), cfg.ProjectID, creds.auth,
+	client, err := cbr.New(cfg.CBREndpoint(), cfg.ProjectID, creds.auth,
 		cbr.WithHTTPClient(httpClient),
 		cbr.WithMaxAttempts(cfg.MaxAttempts),
 		cbr.WithUserAgent("restorepoint/"+version),
@@ -125,7 +125,7 @@ func newTransport() *http.Transport {
 // credentials are how CBR calls are authorised, as the configuration says.
 type credentials struct {
 	// auth authorises every attempt.
-	auth cbr.Authorizer
+	auth iam.Authorizer
 	// ready checks ahead of a request that credentials can be had; nil when
 	// they come with each request.
 	ready func(ctx context.Context) error
@@ -195,7 +195,7 @@ func newCredentials(cfg Config) (credentials, error) {
 	case AuthFunctionGraph:
 		// Each request's own keys or token; the configured ones for
 		// requests without.
-		var fallback cbr.Authorizer
+		var fallback iam.Authorizer
 		switch {
 		case cfg.AccessKey != "" || cfg.AccessKeyFile != "":
 			keys, err := accessKeys(cfg)
@@ -226,13 +226,11 @@ func accessKeys(cfg Config) (*iam.AccessKeys, error) {
 // HTTPHandler is the HTTP front door of the app, with GET /metrics when
 // METRICS=on.
 func (a *App) HTTPHandler() http.Handler {
-	return a.withMetrics(handler.NewHTTP(a.core, handler.HTTPOptions{
-		MaxBodyBytes:   a.cfg.MaxBodyBytes,
-		WebhookSecret:  a.cfg.WebhookSecret,
-		WebhookSecrets: a.creds.webhookSecret,
-		RequestTokens:  a.cfg.Auth == AuthFunctionGraph,
-		Ready:          a.Ready,
-	}))
+	opts := a.httpOptions()
+	opts.RequestTokens = a.cfg.Auth == AuthFunctionGraph
+	opts.Ready = a.Ready
+	opts.DetailsToken = a.cfg.MetricsToken
+	return a.withMetrics(handler.NewHTTP(a.core, opts))
 }
 
 // Ready reports whether credentials can be had (a token, the access keys,
@@ -254,14 +252,22 @@ func (a *App) Ready(ctx context.Context) error {
 	return nil
 }
 
+// httpOptions are the options of every HTTP front door: the body limit and
+// who may call it.
+func (a *App) httpOptions() handler.HTTPOptions {
+	return handler.HTTPOptions{
+		MaxBodyBytes:   a.cfg.MaxBodyBytes,
+		MaxBatchEvents: a.cfg.MaxBatchEvents,
+		WebhookSecret:  a.cfg.WebhookSecret,
+		WebhookSecrets: a.creds.webhookSecret,
+		Open:           a.cfg.WebhookAuth == WebhookAuthNone,
+	}
+}
+
 // LambdaHandler is the Lambda front door of the app: Function URL requests
 // get the HTTP front door's options (the webhook secret, the body limit).
 func (a *App) LambdaHandler() *handler.Lambda {
-	return handler.NewLambda(a.core, handler.HTTPOptions{
-		MaxBodyBytes:   a.cfg.MaxBodyBytes,
-		WebhookSecret:  a.cfg.WebhookSecret,
-		WebhookSecrets: a.creds.webhookSecret,
-	})
+	return handler.NewLambda(a.core, a.httpOptions())
 }
 
 // FunctionGraphHandler is the FunctionGraph event-function front door of the

@@ -58,7 +58,8 @@ type Config struct {
 	ResultSource      string     `envconfig:"RESULT_SOURCE" default:"restorepoint" desc:"source attribute of result events"`
 	ResultSink        string     `envconfig:"RESULT_SINK" desc:"URL every result event is also POSTed to"`
 	KSink             string     `envconfig:"K_SINK" desc:"sink injected by a Knative SinkBinding; used when RESULT_SINK is unset"`
-	WebhookSecret     iam.Secret `envconfig:"WEBHOOK_SECRET" desc:"when set, requests need Authorization: Bearer SECRET or an X-Hub-Signature-256 HMAC of the body; GitHub, GitLab and Flux webhooks always need it"`
+	WebhookSecret     iam.Secret `envconfig:"WEBHOOK_SECRET" desc:"HTTP requests need Authorization: Bearer SECRET or an X-Hub-Signature-256 HMAC of the body (GitHub, GitLab and Flux webhooks their sender's proof of it); without it every HTTP request is refused unless WEBHOOK_AUTH=none"`
+	WebhookAuth       string     `envconfig:"WEBHOOK_AUTH" desc:"none: HTTP requests of no known webhook sender are accepted without WEBHOOK_SECRET (a cluster-local Service behind a Knative Broker, a local try-out); unset: they need it"`
 	RulesFile         string     `envconfig:"RULES_FILE" desc:"YAML file of rules mapping any JSON event to a trigger, tried before the built-in decoders (needs a bootstrap built with RULES=1)"`
 	LogLevel          string     `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
@@ -73,6 +74,7 @@ type Config struct {
 	Store          iam.Secret    `envconfig:"IDEMPOTENCY_STORE" desc:"redis://[user:password@]host:port/db (rediss:// for TLS): idempotency records shared by every instance; in memory when unset"`
 	Dedupe         string        `envconfig:"CBR_DEDUPE" default:"lookup" desc:"lookup: before creating, find the trigger's restore point in CBR (one GET backups each; needs cbr:backups:list); off: only after a lost answer"`
 	MaxBodyBytes   int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted"`
+	MaxBatchEvents int           `envconfig:"MAX_BATCH_EVENTS" default:"100" desc:"most events in one CloudEvents batch (application/cloudevents-batch+json); a larger batch is refused whole with 413"`
 
 	FunctionGraphMode string `envconfig:"FUNCTIONGRAPH_MODE" default:"http" desc:"http: serve on PORT (HTTP function); event: answer FunctionGraph's custom runtime API (event function)"`
 	RuntimeAPIAddr    string `envconfig:"RUNTIME_API_ADDR" desc:"host:port of FunctionGraph's custom runtime API, set by FunctionGraph (FUNCTIONGRAPH_MODE=event)"`
@@ -87,6 +89,10 @@ type Config struct {
 	OTelServiceName          string     `envconfig:"OTEL_SERVICE_NAME" default:"restorepoint" desc:"service.name of spans and metrics; the EMF namespace"`
 	OTelMetricExportInterval int        `envconfig:"OTEL_METRIC_EXPORT_INTERVAL" default:"60000" desc:"milliseconds between OTLP metric pushes (Lambda also pushes after each invocation)"`
 }
+
+// WebhookAuthNone (WEBHOOK_AUTH=none) opens the HTTP front door to requests
+// without the webhook secret.
+const WebhookAuthNone = "none"
 
 // FunctionGraph modes (FUNCTIONGRAPH_MODE).
 const (
@@ -299,6 +305,9 @@ func (c Config) problems() []error {
 			bad("%s: %v", sink.name, err)
 		}
 	}
+	if c.WebhookAuth != "" && c.WebhookAuth != WebhookAuthNone {
+		bad("WEBHOOK_AUTH: must be none or unset, not %q", c.WebhookAuth)
+	}
 	if c.ResultSource == "" {
 		bad("RESULT_SOURCE: must not be empty")
 	}
@@ -327,6 +336,9 @@ func (c Config) problems() []error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("MAX_BODY_BYTES: must be at least 1024")
+	}
+	if c.MaxBatchEvents < 1 {
+		bad("MAX_BATCH_EVENTS: must be at least 1")
 	}
 	switch c.FunctionGraphMode {
 	case ModeHTTP:

@@ -23,6 +23,8 @@ func TestConfigErrorsListedTogether(t *testing.T) {
 		"CBR_VAULT_ROUTES": "daily:abc,weekly",
 		"CBR_TIMEOUT":      "soon",
 		"IAM_PASSWORD":     "pw-SECRET-991",
+		"WEBHOOK_AUTH":     "open",
+		"MAX_BATCH_EVENTS": "0",
 	}.get)
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
@@ -36,6 +38,8 @@ func TestConfigErrorsListedTogether(t *testing.T) {
 		"IAM_ENDPOINT: required when CBR_AUTH=password",
 		"IAM_USERNAME: required",
 		"IAM_DOMAIN_NAME: required",
+		`WEBHOOK_AUTH: must be none or unset, not "open"`,
+		"MAX_BATCH_EVENTS: must be at least 1",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)

@@ -42,7 +42,7 @@ func newWorld(t *testing.T, env map[string]string, opts ...Option) *world {
 	t.Cleanup(w.sink.Close)
 	vars := map[string]string{
 		"CBR_ENDPOINT": w.emu.URL, "CBR_PROJECT_ID": cbrtest.DefaultProjectID, "CBR_TOKEN": testCBRToken,
-		"RESULT_SINK": w.sink.URL, "CBR_MAX_ATTEMPTS": "1",
+		"RESULT_SINK": w.sink.URL, "CBR_MAX_ATTEMPTS": "1", "WEBHOOK_AUTH": "none",
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/restorepoint/restorepoint/cbr"
@@ -29,47 +30,26 @@ const (
 	attrTriggerKind   = "restorepoint.trigger.type"
 )
 
+// traceContext is the W3C Trace Context propagator: the one reader and
+// writer of traceparent values, for CloudEvents extensions and HTTP headers.
+var traceContext propagation.TraceContext
+
 // ContextWithTraceParent returns ctx carrying the remote span context of a
-// W3C traceparent value (an HTTP traceparent header), or ctx unchanged when
-// the value is not one.
+// W3C traceparent value (an HTTP traceparent header, a CloudEvent's
+// extension), or ctx unchanged when the value is not one.
 func ContextWithTraceParent(ctx context.Context, traceparent string) context.Context {
-	if sc, ok := parseTraceParent(traceparent); ok {
-		return trace.ContextWithRemoteSpanContext(ctx, sc)
+	if traceparent == "" {
+		return ctx
 	}
-	return ctx
+	return traceContext.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 }
 
-// parseTraceParent reads a version-00 W3C traceparent
-// (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>); a later version is
-// read by its first four fields, as the specification says.
-func parseTraceParent(s string) (trace.SpanContext, bool) {
-	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' || (len(s) > 55 && (s[:2] == "00" || s[55] != '-')) ||
-		s[:2] == "ff" || !isLowerHex(s[:2]) {
-		return trace.SpanContext{}, false
-	}
-	tid, err1 := trace.TraceIDFromHex(s[3:35])
-	sid, err2 := trace.SpanIDFromHex(s[36:52])
-	flags, err3 := strconv.ParseUint(s[53:55], 16, 8)
-	if err1 != nil || err2 != nil || err3 != nil || !isLowerHex(s[53:55]) {
-		return trace.SpanContext{}, false
-	}
-	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid,
-		TraceFlags: trace.TraceFlags(flags) & trace.FlagsSampled, Remote: true})
-	return sc, sc.IsValid()
-}
-
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// traceParent is the W3C traceparent value of sc.
-func traceParent(sc trace.SpanContext) string {
-	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+// traceParentOf is the W3C traceparent value of the span context ctx
+// carries, "" when it carries none that is valid.
+func traceParentOf(ctx context.Context) string {
+	carrier := propagation.MapCarrier{}
+	traceContext.Inject(ctx, carrier)
+	return carrier["traceparent"]
 }
 
 // StartTrigger implements handler.Observer: the trigger's span continues
@@ -102,9 +82,10 @@ func (t *Telemetry) StartTrigger(ctx context.Context, tr *events.Trigger) (conte
 		}
 		span.SetAttributes(attrs...)
 	}
-	if sc := span.SpanContext(); sc.IsValid() {
-		tr.TraceParent = traceParent(sc)
-	}
+	// The span's, when the trace continues (also through a no-op tracer,
+	// which carries the parent's); else no traceparent: one that is not a
+	// W3C traceparent is dropped, as the W3C recommends.
+	tr.TraceParent = traceParentOf(ctx)
 	return ctx, func(out handler.Outcome, took time.Duration) {
 		t.endTrigger(ctx, span, kind, out, took)
 	}

@@ -11,20 +11,6 @@ import (
 	"time"
 )
 
-// TokenSource gives the X-Auth-Token for a request. Callers ask before every
-// attempt, so a source that caches tokens can refresh them between retries.
-// Implementations must be safe for concurrent use.
-type TokenSource interface {
-	Token(ctx context.Context) (string, error)
-}
-
-// TokenInvalidator is implemented by token sources that can drop a token the
-// API refused (answered 401 Unauthorized), so that the next Token call gets a
-// new one.
-type TokenInvalidator interface {
-	Invalidate(token string)
-}
-
 // Sleep waits for d or until ctx is done, and then returns ctx.Err(). A d of
 // zero or less does not wait.
 func Sleep(ctx context.Context, d time.Duration) error {

@@ -1,4 +1,4 @@
-package jsonstr
+package otc
 
 import (
 	"bytes"
@@ -8,14 +8,14 @@ import (
 
 var seeds = []string{`"plain"`, `"esc\"aped"`, `"\u00e9"`, "\"bad \xff\"", "\"ctl \x01\"", `""`, `"`, `"a"b"`, `"a" `, ` "a"`, `1`, `null`, `"é 日本"`, `"tab	"`}
 
-func TestDecode(t *testing.T) {
+func TestJSONString(t *testing.T) {
 	for _, s := range seeds {
 		check(t, []byte(s))
 	}
 }
 
 // FuzzDecode holds Decode to json.Unmarshal.
-func FuzzDecode(f *testing.F) {
+func FuzzJSONString(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
@@ -25,13 +25,13 @@ func FuzzDecode(f *testing.F) {
 func check(t *testing.T, v []byte) {
 	var want string
 	wantOK := len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &want) == nil
-	got, ok := Decode(v)
+	got, ok := JSONString(v)
 	if ok != wantOK || got != want {
-		t.Errorf("Decode(%q) = %q, %v; json.Unmarshal says %q, %v", v, got, ok, want, wantOK)
+		t.Errorf("JSONString(%q) = %q, %v; json.Unmarshal says %q, %v", v, got, ok, want, wantOK)
 	}
 }
 
-func FuzzAppend(f *testing.F) {
+func FuzzAppendJSONString(f *testing.F) {
 	for _, s := range []string{"", "plain-id_1.2", "<&>", "\"\\", "\x00\x1f\x7f", "é\u2028\u2029", "\xff\xfe"} {
 		f.Add(s)
 	}
@@ -40,13 +40,13 @@ func FuzzAppend(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := Append([]byte("x"), s); !bytes.Equal(got, append([]byte("x"), want...)) {
-			t.Fatalf("Append(%q) = %s, want x%s", s, got, want)
+		if got := AppendJSONString([]byte("x"), s); !bytes.Equal(got, append([]byte("x"), want...)) {
+			t.Fatalf("AppendJSONString(%q) = %s, want x%s", s, got, want)
 		}
 	})
 }
 
-func FuzzCompacted(f *testing.F) {
+func FuzzJSONCompacted(f *testing.F) {
 	for _, s := range []string{`{"a":1}`, `{ "a" : 1 }`, `{"a":"<b>"}`, `{"a":"x\u2028"}`, "{\"a\":\"\u2028\"}", `["\"", "\\"]`, `{"a":"\\\"<"}`, `"é & co"`, `null`} {
 		f.Add([]byte(s))
 	}
@@ -58,10 +58,10 @@ func FuzzCompacted(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if Compacted(b) && !bytes.Equal(want, b) {
-			t.Fatalf("Compacted(%q), but encoding/json writes %q", b, want)
+		if JSONCompacted(b) && !bytes.Equal(want, b) {
+			t.Fatalf("JSONCompacted(%q), but encoding/json writes %q", b, want)
 		}
-		if !Compacted(want) {
+		if !JSONCompacted(want) {
 			t.Fatalf("encoding/json's %q is not Compacted", want)
 		}
 	})

@@ -1,6 +1,6 @@
 // Package jsonstr decodes and encodes JSON string literals, the common ones
 // without encoding/json, with the same results as encoding/json.
-package jsonstr
+package otc
 
 import (
 	"bytes"
@@ -8,11 +8,11 @@ import (
 	"unicode/utf8"
 )
 
-// Decode decodes v if it is a JSON string literal, with the result and the
+// JSONString decodes v if it is a JSON string literal, with the result and the
 // verdict of json.Unmarshal into a string. A literal without escapes, whose
 // text is valid UTF-8, is its own text between the quotes and is copied as it
 // is; any other goes through encoding/json.
-func Decode(v []byte) (string, bool) {
+func JSONString(v []byte) (string, bool) {
 	if len(v) == 0 || v[0] != '"' {
 		return "", false
 	}
@@ -40,11 +40,11 @@ func plain(b []byte) bool {
 	return utf8.Valid(b)
 }
 
-// Append appends s to b as a JSON string, exactly as encoding/json writes it
+// AppendJSONString appends s to b as a JSON string, exactly as encoding/json writes it
 // (HTML-safe: <, > and & escaped). Strings of plain printable ASCII, the
 // usual case for ids and names, are copied as they are; any other goes
 // through encoding/json itself.
-func Append(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			quoted, err := json.Marshal(s)
@@ -59,11 +59,11 @@ func Append(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// Compacted reports whether the valid JSON document b is already written as
+// JSONCompacted reports whether the valid JSON document b is already written as
 // encoding/json writes raw JSON inside a larger document (json.Marshal of a
 // json.RawMessage): no white space outside strings, and no <, >, &, U+2028
 // or U+2029 inside them. Such a document can be copied as it is.
-func Compacted(b []byte) bool {
+func JSONCompacted(b []byte) bool {
 	inString := false
 	for i := 0; i < len(b); i++ {
 		c := b[i]

@@ -1,4 +1,4 @@
-package otc
+package iam
 
 import (
 	"context"
@@ -59,3 +59,17 @@ func (a TokenAuthorizer) Authorize(ctx context.Context, req *http.Request, _ []b
 // ErrEmptyToken is returned by TokenAuthorizer when its source gives an
 // empty token; it is unauthorized.
 var ErrEmptyToken = failure.New(failure.Unauthorized, "token source returned an empty token")
+
+// TokenSource gives the X-Auth-Token for a request. Callers ask before every
+// attempt, so a source that caches tokens can refresh them between retries.
+// Implementations must be safe for concurrent use.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// TokenInvalidator is implemented by token sources that can drop a token the
+// API refused (answered 401 Unauthorized), so that the next Token call gets a
+// new one.
+type TokenInvalidator interface {
+	Invalidate(token string)
+}
