@@ -22,13 +22,13 @@
 //   - the in-process cost per event (go test -bench -benchmem);
 //   - the size of the stripped linux/arm64 bootstrap.
 //
-// It prints a table (figure, restorepoint, floor, ratio, SDK function, ratio,
-// target, met?) and,
-// with -out, writes it with the machine and the command between the markers
-// of that Markdown file. All traffic stays on 127.0.0.1; every child process
-// is stopped on exit, error or interrupt; the whole run is bounded by
-// -timeout. A run in which any event failed is invalid: the harness exits 1
-// and does not write -out.
+// It prints a table (figure, restorepoint, floor, rp ÷ floor, SDK function,
+// rp ÷ SDK, target, met?) and, with -out, writes it with the machine and the
+// command between the markers of that Markdown file. All traffic stays on
+// 127.0.0.1; every child process is stopped on exit, error or interrupt; the
+// whole run is bounded by -timeout. A run in which any event of any receiver
+// failed (for the floor and the SDK function: was not answered 200) is
+// invalid: the harness exits 1 and does not write -out.
 package main
 
 import (
