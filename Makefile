@@ -92,7 +92,7 @@ build-RestorePointFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)"; exit 2; }
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(ARTIFACTS_DIR)/bootstrap ./cmd/restorepoint
 
-## bench: restorepoint against the floor, side by side (about 2-4 minutes); writes docs/benchmarks.md
+## bench: restorepoint against the floor and the SDK function (bench/sdkfn), side by side (about 3-5 minutes); writes docs/benchmarks.md
 bench:
 	GO='$(GO)' $(GO) run ./bench -out docs/benchmarks.md
 

@@ -13,11 +13,16 @@ import (
 
 // binaries are the programs the harness builds into its temporary directory.
 type binaries struct {
-	restorepoint, floor   string // for this machine: the receivers under test
-	dev                   string // for this machine: restorepoint-dev, whose emulator both run against
-	bootstrap, floorArm64 string // linux/arm64, stripped: the sizes reported
-	lambda, rie           string // for this machine, when Lambda is measured
+	restorepoint, floor, sdk        string // for this machine: the receivers under test
+	dev                             string // for this machine: restorepoint-dev, whose emulator they run against
+	bootstrap, floorArm64, sdkArm64 string // linux/arm64, stripped: the sizes reported
+	lambda, rie                     string // for this machine, when Lambda is measured
 }
+
+// sdkModule is the directory, under the repository's root, of the SDK
+// function: a module of its own, so that restorepoint's module never depends
+// on the Huawei Cloud SDK. It is built from there.
+const sdkModule = "bench/sdkfn"
 
 // Build flags of every binary: stripped, without cgo, as deployed.
 const ldflags = "-s -w"
@@ -30,7 +35,7 @@ func goBuild(ctx context.Context, goCmd, dir string, env []string, args ...strin
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", strings.Join(args, " "), err, out.String())
+		return fmt.Errorf("go build %s (in %s): %w\n%s", strings.Join(args, " "), dir, err, out.String())
 	}
 	return nil
 }
@@ -40,24 +45,30 @@ func buildAll(ctx context.Context, goCmd, root, dir string) (binaries, error) {
 	b := binaries{
 		restorepoint: filepath.Join(dir, "restorepoint"),
 		floor:        filepath.Join(dir, "floor"),
+		sdk:          filepath.Join(dir, "sdkfn"),
 		dev:          filepath.Join(dir, "restorepoint-dev"),
 		bootstrap:    filepath.Join(dir, "bootstrap-linux-arm64"),
 		floorArm64:   filepath.Join(dir, "floor-linux-arm64"),
+		sdkArm64:     filepath.Join(dir, "sdkfn-linux-arm64"),
 	}
 	arm64 := []string{"GOOS=linux", "GOARCH=arm64"}
+	sdkDir := filepath.Join(root, sdkModule)
 	for _, step := range []struct {
+		dir  string
 		env  []string
 		args []string
 	}{
 		// As packaged (make lambda-zip, functiongraph-zip): lambda.norpc
 		// leaves out net/rpc and encoding/gob, whose init costs start-up time.
-		{nil, []string{"-tags", "lambda.norpc", "-o", b.restorepoint, "./cmd/restorepoint"}},
-		{nil, []string{"-o", b.floor, "./bench/floor"}},
-		{nil, []string{"-o", b.dev, "./cmd/restorepoint-dev"}},
-		{arm64, []string{"-tags", "lambda.norpc", "-o", b.bootstrap, "./cmd/restorepoint"}},
-		{arm64, []string{"-tags", "lambda.norpc", "-o", b.floorArm64, "./bench/floor"}},
+		{root, nil, []string{"-tags", "lambda.norpc", "-o", b.restorepoint, "./cmd/restorepoint"}},
+		{root, nil, []string{"-o", b.floor, "./bench/floor"}},
+		{sdkDir, nil, []string{"-o", b.sdk, "."}},
+		{root, nil, []string{"-o", b.dev, "./cmd/restorepoint-dev"}},
+		{root, arm64, []string{"-tags", "lambda.norpc", "-o", b.bootstrap, "./cmd/restorepoint"}},
+		{root, arm64, []string{"-tags", "lambda.norpc", "-o", b.floorArm64, "./bench/floor"}},
+		{sdkDir, arm64, []string{"-o", b.sdkArm64, "."}},
 	} {
-		if err := goBuild(ctx, goCmd, root, step.env, step.args...); err != nil {
+		if err := goBuild(ctx, goCmd, step.dir, step.env, step.args...); err != nil {
 			return b, err
 		}
 	}

@@ -2,9 +2,11 @@
 //
 //	go run ./bench -out docs/benchmarks.md
 //
-// It builds restorepoint and the floor (bench/floor, the least program that
-// turns the same CloudEvent into the same CBR create-checkpoint POST) into a
-// temporary directory and measures both, side by side, on this machine:
+// It builds restorepoint, the floor (bench/floor, the least program that
+// turns the same CloudEvent into the same CBR create-checkpoint POST) and the
+// SDK function (bench/sdkfn, a module of its own: the same job written with
+// the official Huawei Cloud Go SDK and CloudEvents sdk-go, signing with AK/SK)
+// into a temporary directory and measures them, side by side, on this machine:
 //
 //   - throughput and latency of the HTTP receiver under 1, 16 and 64
 //     concurrent senders, against "restorepoint-dev emulator" with no added
@@ -15,16 +17,18 @@
 //   - peak resident memory (VmHWM) and CPU time per event under that load;
 //   - cold start: process start to the answer to the first event, over HTTP
 //     and, when the tree has Lambda support, under the Lambda Runtime
-//     Interface Emulator;
+//     Interface Emulator (restorepoint and the floor: the SDK function is an
+//     HTTP function);
 //   - the in-process cost per event (go test -bench -benchmem);
 //   - the size of the stripped linux/arm64 bootstrap.
 //
-// It prints a table (figure, restorepoint, floor, ratio, target, met?) and,
-// with -out, writes it with the machine and the command between the markers
-// of that Markdown file. All traffic stays on 127.0.0.1; every child process
-// is stopped on exit, error or interrupt; the whole run is bounded by
-// -timeout. A run in which any event failed is invalid: the harness exits 1
-// and does not write -out.
+// It prints a table (figure, restorepoint, floor, rp ÷ floor, SDK function,
+// rp ÷ SDK, target, met?) and, with -out, writes it with the machine and the
+// command between the markers of that Markdown file. All traffic stays on
+// 127.0.0.1; every child process is stopped on exit, error or interrupt; the
+// whole run is bounded by -timeout. A run in which any event of any receiver
+// failed (for the floor and the SDK function: was not answered 200) is
+// invalid: the harness exits 1 and does not write -out.
 package main
 
 import (
@@ -43,11 +47,29 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/store/redis/redistest"
 )
 
-// redisName is the receiver restorepoint with the Redis store and the lookup.
-const redisName = "restorepoint+redis"
+// Names of the receivers besides restorepoint and the floor.
+const (
+	redisName = "restorepoint+redis" // restorepoint with the Redis store and the lookup
+	sdkName   = "sdkfn"              // the function written with the official SDKs
+)
+
+// sdkReceiver is the SDK function built at bin. It signs its requests with
+// the emulator's demo key pair.
+func sdkReceiver(bin string) receiver {
+	return receiver{name: sdkName, bin: bin,
+		env: []string{"CBR_ACCESS_KEY=" + cbrtest.DemoAccessKey, "CBR_SECRET_KEY=" + cbrtest.DemoSecretKey}}
+}
+
+// rotate returns rs rotated left by k, so that each receiver in turn runs
+// first and none always runs on a warmer machine.
+func rotate(rs []receiver, k int) []receiver {
+	k %= len(rs)
+	return append(slices.Clone(rs[k:]), rs[:k]...)
+}
 
 // redisReceiver is rp with the shared Redis store at url and the lookup
 // before creating on: what many instances run with.
@@ -186,8 +208,9 @@ func run(o options) error {
 	rp := receiver{name: "restorepoint", bin: bins.restorepoint, args: []string{"serve"}, check: checkCreated,
 		env: []string{"CBR_DEDUPE=off"}}
 	floor := receiver{name: "floor", bin: bins.floor}
-	receivers := []receiver{rp, floor}
-	var extra []receiver // measured after the pair, at every level
+	sdk := sdkReceiver(bins.sdk)
+	receivers := []receiver{rp, floor, sdk}
+	var extra []receiver // measured after the three, at every level
 	if o.redis {
 		srv, err := redistest.Start()
 		if err != nil {
@@ -198,27 +221,23 @@ func run(o options) error {
 	}
 
 	res := results{
-		load:   map[string]map[int]*levelStats{rp.name: {}, floor.name: {}, redisName: {}},
+		load:   map[string]map[int]*levelStats{rp.name: {}, floor.name: {}, sdk.name: {}, redisName: {}},
 		cold:   map[string][]time.Duration{},
 		fg:     map[string][]time.Duration{},
 		lambda: map[string][]time.Duration{},
 		size:   map[string]int64{},
 	}
-	for name, path := range map[string]string{rp.name: bins.bootstrap, floor.name: bins.floorArm64} {
+	for name, path := range map[string]string{rp.name: bins.bootstrap, floor.name: bins.floorArm64, sdk.name: bins.sdkArm64} {
 		if res.size[name], err = fileSize(path); err != nil {
 			return err
 		}
 	}
 
-	// Throughput and latency; the order of the two receivers alternates
-	// from run to run so that neither always runs on a warmer machine.
+	// Throughput and latency; the order of the receivers rotates from run
+	// to run.
 	for _, senders := range o.levels {
 		for rep := range o.reps {
-			order := receivers
-			if rep%2 == 1 {
-				order = []receiver{floor, rp}
-			}
-			for _, r := range append(order, extra...) {
+			for _, r := range append(rotate(receivers, rep), extra...) {
 				tag := fmt.Sprintf("bench-%s-%d-%d", r.name, senders, rep)
 				run, err := measureLoad(ctx, ps, r, bins.dev, fixture, senders, o.warmup, o.events, tag)
 				if err != nil {
@@ -250,25 +269,21 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	events, err := makeEvents(fixture, "bench-cold", 2*o.colds)
+	events, err := makeEvents(fixture, "bench-cold", len(receivers)*o.colds)
 	if err != nil {
 		return err
 	}
 	for i := range o.colds {
-		order := receivers
-		if i%2 == 1 {
-			order = []receiver{floor, rp}
-		}
-		for j, r := range order {
-			d, err := coldStart(ctx, ps, r, emuURL, events[2*i+j])
+		for j, r := range rotate(receivers, i) {
+			d, err := coldStart(ctx, ps, r, emuURL, events[len(receivers)*i+j])
 			if err != nil {
 				return fmt.Errorf("cold start of %s: %w", r.name, err)
 			}
 			res.cold[r.name] = append(res.cold[r.name], d)
 		}
 	}
-	logf("cold start (HTTP): restorepoint median %.1f ms, floor median %.1f ms",
-		ms(percentile(res.cold[rp.name], 50)), ms(percentile(res.cold[floor.name], 50)))
+	logf("cold start (HTTP): restorepoint median %.1f ms, floor median %.1f ms, SDK function median %.1f ms",
+		ms(percentile(res.cold[rp.name], 50)), ms(percentile(res.cold[floor.name], 50)), ms(percentile(res.cold[sdk.name], 50)))
 
 	// Cold starts under the Lambda Runtime Interface Emulator.
 	res.lambdaNote = lambdaMissing(root)
@@ -376,7 +391,7 @@ fg:
 // validity returns why the run is invalid (some event failed), or "".
 func validity(res results) string {
 	var bad []string
-	for _, name := range []string{"restorepoint", "floor", redisName} {
+	for _, name := range []string{"restorepoint", "floor", sdkName, redisName} {
 		for senders, st := range res.load[name] {
 			if st.errs > 0 {
 				bad = append(bad, fmt.Sprintf("%s at %d senders: %d of %d events failed (first: %s)",

@@ -7,18 +7,53 @@ import (
 	"strings"
 )
 
-// row is one figure of the report: restorepoint's value, the floor's, and
-// the target restorepoint's value is held to.
+// row is one figure of the report: restorepoint's value, the floor's, the
+// SDK function's, and the targets restorepoint's value is held to.
 type row struct {
 	figure   string
 	unit     string // appended to the figure's name, e.g. "events/s"
 	decimals int    // digits after the point
 	rp       value
 	floor    value
-	target   string // "" when the figure has no target
+	sdk      value
+	target   string // "" when the figure has no target of its own
 	// met reports whether the target is met; nil when there is no target or
 	// the figure was not measured.
 	met *bool
+	// ahead, when set, is a second target: restorepoint ahead of the SDK
+	// function, its ratio to it above 1 (higher) or below 1 (lower).
+	ahead better
+}
+
+// better is the direction in which a figure improves.
+type better int
+
+const (
+	noTarget better = iota
+	higher          // throughput
+	lower           // time, CPU, memory, size
+)
+
+// aheadTarget is the text of the target "ahead of the SDK function" and
+// whether restorepoint meets it (nil when either value is missing).
+func (r row) aheadTarget() (string, *bool) {
+	if !r.rp.ok || !r.sdk.ok {
+		return r.ahead.text(), nil
+	}
+	if r.ahead == higher {
+		return r.ahead.text(), met(r.rp.v > r.sdk.v)
+	}
+	return r.ahead.text(), met(r.rp.v < r.sdk.v)
+}
+
+func (b better) text() string {
+	switch b {
+	case higher:
+		return "> 1× SDK"
+	case lower:
+		return "< 1× SDK"
+	}
+	return ""
 }
 
 // value is a measured number, or why there is none.
@@ -44,21 +79,37 @@ func (v value) format(decimals int) string {
 	return strconv.FormatFloat(v.v, 'f', decimals, 64)
 }
 
-// ratio is restorepoint's value over the floor's, when both were measured.
-func (r row) ratio() string {
-	if !r.rp.ok || !r.floor.ok || r.floor.v == 0 {
+// ratio is restorepoint's value v over another's w, when both were measured.
+func ratio(v, w value) string {
+	if !v.ok || !w.ok || w.v == 0 {
 		return "—"
 	}
-	return strconv.FormatFloat(r.rp.v/r.floor.v, 'f', 2, 64) + "×"
+	return strconv.FormatFloat(v.v/w.v, 'f', 2, 64) + "×"
 }
 
-func (r row) metText() string {
+// targets returns the row's targets and whether each is met, joined by "; "
+// in the same order: its own target first, then being ahead of the SDK
+// function.
+func (r row) targets() (target, metText string) {
+	var texts, mets []string
+	if r.target != "" {
+		texts, mets = append(texts, r.target), append(mets, metWord(r.met))
+	}
+	if r.ahead != noTarget {
+		text, ok := r.aheadTarget()
+		texts, mets = append(texts, text), append(mets, metWord(ok))
+	}
+	if len(texts) == 0 {
+		return "—", "—"
+	}
+	return strings.Join(texts, "; "), strings.Join(mets, "; ")
+}
+
+func metWord(ok *bool) string {
 	switch {
-	case r.target == "":
-		return "—"
-	case r.met == nil:
+	case ok == nil:
 		return "not measured"
-	case *r.met:
+	case *ok:
 		return "yes"
 	default:
 		return "**NO**"
@@ -68,19 +119,17 @@ func (r row) metText() string {
 // table renders rows as a Markdown table whose columns line up, so that it
 // reads the same in a terminal and in docs/benchmarks.md.
 func table(rows []row) string {
-	cells := [][]string{{"figure", "restorepoint", "floor", "ratio", "target", "met?"}}
+	cells := [][]string{{"figure", "restorepoint", "floor", "rp ÷ floor", "SDK function", "rp ÷ SDK", "target", "met?"}}
 	for _, r := range rows {
 		name := r.figure
 		if r.unit != "" {
 			name += " (" + r.unit + ")"
 		}
-		target := r.target
-		if target == "" {
-			target = "—"
-		}
-		cells = append(cells, []string{name, r.rp.format(r.decimals), r.floor.format(r.decimals), r.ratio(), target, r.metText()})
+		target, metText := r.targets()
+		cells = append(cells, []string{name, r.rp.format(r.decimals), r.floor.format(r.decimals), ratio(r.rp, r.floor),
+			r.sdk.format(r.decimals), ratio(r.rp, r.sdk), target, metText})
 	}
-	return markdown(cells, []bool{false, true, true, true, false, false})
+	return markdown(cells, []bool{false, true, true, true, true, true, false, false})
 }
 
 // markdown renders cells (the first row is the header) as a Markdown table;

@@ -9,7 +9,9 @@ import (
 )
 
 // Targets of issue 9, as ratios to the floor measured in the same run
-// where the floor does the same work.
+// where the floor does the same work. Issue 17 adds, on throughput, CPU per
+// event, peak RSS, cold start and bootstrap size, being ahead of the SDK
+// function (row.ahead).
 const (
 	targetThroughputRatio = 0.85 // of the floor's, at the highest level
 	targetP99Ratio        = 1.2  // of the floor's, at 16 senders and more
@@ -26,9 +28,9 @@ func buildRows(res results, levels []int) []row {
 	top := levels[len(levels)-1]
 	stat := func(name string, senders int) *levelStats { return res.load[name][senders] }
 	for _, n := range levels {
-		rp, fl := stat("restorepoint", n), stat("floor", n)
+		rp, fl, sdk := stat("restorepoint", n), stat("floor", n), stat(sdkName, n)
 		r := row{figure: fmt.Sprintf("throughput, %d senders", n), unit: "events/s",
-			rp: num(median(rp.throughput)), floor: num(median(fl.throughput))}
+			rp: num(median(rp.throughput)), floor: num(median(fl.throughput)), sdk: num(median(sdk.throughput)), ahead: higher}
 		if n == top {
 			r.target = fmt.Sprintf("≥ %.2f× floor", targetThroughputRatio)
 			r.met = met(r.rp.v >= targetThroughputRatio*r.floor.v)
@@ -36,61 +38,66 @@ func buildRows(res results, levels []int) []row {
 		rows = append(rows, r)
 	}
 	for _, n := range levels {
-		rp, fl := stat("restorepoint", n), stat("floor", n)
+		rp, fl, sdk := stat("restorepoint", n), stat("floor", n), stat(sdkName, n)
 		rows = append(rows, row{figure: fmt.Sprintf("latency p50, %d senders", n), unit: "ms", decimals: 2,
-			rp: num(ms(percentile(rp.lat, 50))), floor: num(ms(percentile(fl.lat, 50)))})
+			rp: num(ms(percentile(rp.lat, 50))), floor: num(ms(percentile(fl.lat, 50))), sdk: num(ms(percentile(sdk.lat, 50)))})
 	}
 	for _, n := range levels {
-		rp, fl := stat("restorepoint", n), stat("floor", n)
+		rp, fl, sdk := stat("restorepoint", n), stat("floor", n), stat(sdkName, n)
 		p99, f99 := percentile(rp.lat, 99), percentile(fl.lat, 99)
 		r := row{figure: fmt.Sprintf("latency p99, %d senders", n), unit: "ms", decimals: 2,
-			rp: num(ms(p99)), floor: num(ms(f99))}
+			rp: num(ms(p99)), floor: num(ms(f99)), sdk: num(ms(percentile(sdk.lat, 99)))}
 		if n >= targetP99From {
 			r.target = fmt.Sprintf("≤ %.1f× floor", targetP99Ratio)
 			r.met = met(float64(p99) <= targetP99Ratio*float64(f99))
 		}
 		rows = append(rows, r)
 	}
-	// restorepoint with the Redis store and the lookup, beside the floor;
-	// its ratio to the in-memory run is what they cost per trigger.
+	// restorepoint with the Redis store and the lookup, beside the floor and
+	// the SDK function; its ratio to the in-memory run is what they cost per
+	// trigger.
 	if len(res.load[redisName]) > 0 {
 		for _, n := range levels {
 			rd, mem := stat(redisName, n), stat("restorepoint", n)
 			if rd == nil || mem == nil {
 				continue
 			}
+			fl, sdk := stat("floor", n), stat(sdkName, n)
 			rows = append(rows, row{figure: fmt.Sprintf("throughput, %d senders, Redis store + lookup", n), unit: "events/s",
-				rp: num(median(rd.throughput)), floor: num(median(stat("floor", n).throughput))})
+				rp: num(median(rd.throughput)), floor: num(median(fl.throughput)), sdk: num(median(sdk.throughput))})
 			rows = append(rows, row{figure: fmt.Sprintf("latency p50, %d senders, Redis store + lookup (in-memory: %.2f ms)", n, ms(percentile(mem.lat, 50))),
-				unit: "ms", decimals: 2, rp: num(ms(percentile(rd.lat, 50))), floor: num(ms(percentile(stat("floor", n).lat, 50)))})
+				unit: "ms", decimals: 2, rp: num(ms(percentile(rd.lat, 50))), floor: num(ms(percentile(fl.lat, 50))), sdk: num(ms(percentile(sdk.lat, 50)))})
 		}
 		if rd := stat(redisName, top); rd != nil {
 			rows = append(rows, row{figure: fmt.Sprintf("CPU time per event, %d senders, Redis store + lookup", top), unit: "µs", decimals: 0,
-				rp: num(median(rd.cpu)), floor: num(median(stat("floor", top).cpu))})
+				rp: num(median(rd.cpu)), floor: num(median(stat("floor", top).cpu)), sdk: num(median(stat(sdkName, top).cpu))})
 		}
 	}
-	var rpErrs, flErrs int
+	var rpErrs, flErrs, sdkErrs int
 	for _, n := range levels {
 		rpErrs += stat("restorepoint", n).errs
 		flErrs += stat("floor", n).errs
+		sdkErrs += stat(sdkName, n).errs
 		if rd := stat(redisName, n); rd != nil {
 			rpErrs += rd.errs
 		}
 	}
 	rows = append(rows, row{figure: "failed or non-200 events, all load runs",
-		rp: num(float64(rpErrs)), floor: num(float64(flErrs)),
-		target: "0 (else the run is invalid)", met: met(rpErrs == 0 && flErrs == 0)})
+		rp: num(float64(rpErrs)), floor: num(float64(flErrs)), sdk: num(float64(sdkErrs)),
+		target: "0 (else the run is invalid)", met: met(rpErrs == 0 && flErrs == 0 && sdkErrs == 0)})
 	rows = append(rows, row{figure: fmt.Sprintf("CPU time per event, %d senders", top), unit: "µs", decimals: 0,
-		rp: num(median(stat("restorepoint", top).cpu)), floor: num(median(stat("floor", top).cpu))})
-	rpRSS, flRSS := float64(stat("restorepoint", top).peakRSS), float64(stat("floor", top).peakRSS)
+		rp: num(median(stat("restorepoint", top).cpu)), floor: num(median(stat("floor", top).cpu)),
+		sdk: num(median(stat(sdkName, top).cpu)), ahead: lower})
+	rpRSS := float64(stat("restorepoint", top).peakRSS)
 	rows = append(rows, row{figure: fmt.Sprintf("peak RSS (VmHWM), %d senders", top), unit: "MB", decimals: 1,
-		rp: num(rpRSS / mb), floor: num(flRSS / mb),
-		target: fmt.Sprintf("≤ %.0f MB", targetPeakRSS/mb), met: met(rpRSS <= targetPeakRSS)})
+		rp: num(rpRSS / mb), floor: num(float64(stat("floor", top).peakRSS) / mb), sdk: num(float64(stat(sdkName, top).peakRSS) / mb),
+		target: fmt.Sprintf("≤ %.0f MB", targetPeakRSS/mb), met: met(rpRSS <= targetPeakRSS), ahead: lower})
 
 	coldRP, coldFl := percentile(res.cold["restorepoint"], 50), percentile(res.cold["floor"], 50)
 	rows = append(rows, row{figure: fmt.Sprintf("cold start to first trigger, HTTP, median of %d", len(res.cold["restorepoint"])),
-		unit: "ms", decimals: 1, rp: num(ms(coldRP)), floor: num(ms(coldFl)),
-		target: fmt.Sprintf("≤ %.1f× floor", targetColdStartRatio), met: met(float64(coldRP) <= targetColdStartRatio*float64(coldFl))})
+		unit: "ms", decimals: 1, rp: num(ms(coldRP)), floor: num(ms(coldFl)), sdk: num(ms(percentile(res.cold[sdkName], 50))),
+		target: fmt.Sprintf("≤ %.1f× floor", targetColdStartRatio), met: met(float64(coldRP) <= targetColdStartRatio*float64(coldFl)),
+		ahead: lower})
 	rows = append(rows,
 		runtimeColdStart("cold start to first invocation, Lambda RIE", res.lambda, res.lambdaNote),
 		runtimeColdStart("cold start to first answered invocation, FunctionGraph runtime API stand-in", res.fg, res.fgNote))
@@ -115,13 +122,15 @@ func buildRows(res results, levels []int) []row {
 
 	rows = append(rows, row{figure: "stripped bootstrap, linux/arm64, lambda.norpc", unit: "MB", decimals: 2,
 		rp: num(float64(res.size["restorepoint"]) / mb), floor: num(float64(res.size["floor"]) / mb),
+		sdk: num(float64(res.size[sdkName]) / mb), ahead: lower,
 		target: fmt.Sprintf("≤ %.0f MB", targetBootstrap/mb), met: met(float64(res.size["restorepoint"]) <= targetBootstrap)})
 	return rows
 }
 
 // runtimeColdStart is the row of a cold start under a runtime API (the
-// Lambda RIE, the FunctionGraph stand-in): the medians of both programs, or
-// why they were not measured.
+// Lambda RIE, the FunctionGraph stand-in): the medians of restorepoint and
+// the floor, or why they were not measured. The SDK function is an HTTP
+// function and is not run there.
 func runtimeColdStart(figure string, cold map[string][]time.Duration, note string) row {
 	r := row{figure: figure, unit: "ms", decimals: 1}
 	if note != "" || len(cold["restorepoint"]) == 0 {

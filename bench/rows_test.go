@@ -15,7 +15,7 @@ func TestRowsWithRedisRun(t *testing.T) {
 	}
 	res := results{
 		load: map[string]map[int]*levelStats{
-			"restorepoint": {1: st(0)}, "floor": {1: st(0)}, redisName: {1: st(2)},
+			"restorepoint": {1: st(0)}, "floor": {1: st(0)}, sdkName: {1: st(0)}, redisName: {1: st(2)},
 		},
 		cold: map[string][]time.Duration{}, lambda: map[string][]time.Duration{}, size: map[string]int64{},
 		lambdaNote: "no RIE",
@@ -51,5 +51,84 @@ func TestRedisReceiver(t *testing.T) {
 	}
 	if !slices.Equal(rp.env, []string{"CBR_DEDUPE=off"}) {
 		t.Errorf("the in-memory receiver changed: %+v", rp)
+	}
+}
+
+// The SDK function has a value in every figure of the HTTP load, cold start
+// and size; restorepoint is held to being ahead of it on throughput at every
+// level, CPU per event, peak RSS, cold start and bootstrap size; its failures
+// are counted and make the run invalid.
+func TestRowsWithSDKFunction(t *testing.T) {
+	st := func(throughput, cpu float64, rss int64, errs int) *levelStats {
+		return &levelStats{throughput: []float64{throughput}, lat: []time.Duration{time.Millisecond}, cpu: []float64{cpu},
+			peakRSS: rss, errs: errs, sent: 10}
+	}
+	res := results{
+		load: map[string]map[int]*levelStats{
+			"restorepoint": {1: st(900, 100, 30e6, 0), 64: st(3000, 200, 30e6, 0)},
+			"floor":        {1: st(1000, 90, 15e6, 0), 64: st(5000, 150, 15e6, 0)},
+			sdkName:        {1: st(800, 150, 20e6, 0), 64: st(3500, 300, 20e6, 3)},
+		},
+		cold: map[string][]time.Duration{"restorepoint": {20 * time.Millisecond}, "floor": {15 * time.Millisecond},
+			sdkName: {25 * time.Millisecond}},
+		size:       map[string]int64{"restorepoint": 10e6, "floor": 6e6, sdkName: 9e6},
+		lambdaNote: "no RIE", fgNote: "not run",
+	}
+	want := map[string]string{ // figure prefix -> met? of being ahead
+		"throughput, 1 senders":          "yes",    // 900 > 800
+		"throughput, 64 senders":         "**NO**", // 3000 < 3500
+		"CPU time per event, 64 senders": "yes",    // 200 < 300
+		"peak RSS":                       "**NO**", // 30 > 20 MB
+		"cold start to first trigger":    "yes",    // 20 < 25 ms
+		"stripped bootstrap":             "**NO**", // 10 > 9 MB
+	}
+	seen := map[string]bool{}
+	for _, r := range buildRows(res, []int{1, 64}) {
+		if r.ahead != noTarget && !r.sdk.ok {
+			t.Errorf("%s: a target against the SDK function without its value", r.figure)
+		}
+		for prefix, w := range want {
+			if !strings.HasPrefix(r.figure, prefix) || strings.Contains(r.figure, "Redis") {
+				continue
+			}
+			seen[prefix] = true
+			if _, ok := r.aheadTarget(); r.ahead == noTarget || metWord(ok) != w {
+				t.Errorf("%s: ahead of the SDK function %v (%v against %v), want %s", r.figure, metWord(ok), r.rp, r.sdk, w)
+			}
+		}
+		if strings.HasPrefix(r.figure, "latency") && !r.sdk.ok {
+			t.Errorf("%s: no SDK value", r.figure)
+		}
+		if strings.HasPrefix(r.figure, "failed or non-200") && (r.sdk.v != 3 || *r.met) {
+			t.Errorf("failed events: SDK %v, met %v; want 3 and not met", r.sdk, *r.met)
+		}
+		if strings.Contains(r.figure, "Lambda RIE") && r.sdk.ok {
+			t.Errorf("%s: an SDK value where it is not run", r.figure)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("rows with targets against the SDK function: %v, want %d", seen, len(want))
+	}
+	if v := validity(res); !strings.Contains(v, sdkName+" at 64 senders: 3 of 10") {
+		t.Errorf("validity = %q, want the SDK function's failures named", v)
+	}
+}
+
+func TestRotate(t *testing.T) {
+	rs := []receiver{{name: "a"}, {name: "b"}, {name: "c"}}
+	names := func(rs []receiver) string {
+		var s []string
+		for _, r := range rs {
+			s = append(s, r.name)
+		}
+		return strings.Join(s, "")
+	}
+	for k, want := range []string{"abc", "bca", "cab", "abc"} {
+		if got := names(rotate(rs, k)); got != want {
+			t.Errorf("rotate by %d = %s, want %s", k, got, want)
+		}
+	}
+	if names(rs) != "abc" {
+		t.Errorf("rotate changed its argument: %s", names(rs))
 	}
 }
