@@ -141,17 +141,20 @@ type Emulator struct {
 	availableAfter time.Duration
 	tokenTTL       time.Duration
 	now            func() time.Time
-	vaults         map[string]*FixtureVault
+	fixture        Fixture // what Reset restores
 
 	mu          sync.Mutex
 	staticToken string                 // "" once revoked
 	accessKey   string                 // the permanent AK accepted; "" for none
 	secretKey   string                 // its SK
 	tokens      map[string]issuedToken // IAM tokens by value
+	vaults      map[string]*vault
+	resources   map[string]*resource // every resource of the cloud, by id
 	checkpoints map[string]*checkpoint
-	order       []string               // checkpoint ids in creation order
-	lastBackup  map[string]*checkpoint // resource id -> newest checkpoint holding it
-	backups     []*backup              // in creation order
+	order       []string           // checkpoint ids in creation order
+	backups     []*backup          // not deleted, in creation order
+	backupByID  map[string]*backup // not deleted
+	nextSeq     int                // creation number of the next backup
 	faults      []*Fault
 	latency     time.Duration
 	iamDown     bool
@@ -176,7 +179,7 @@ func New(opts Options) *Emulator {
 		availableAfter: opts.AvailableAfter,
 		tokenTTL:       opts.TokenTTL,
 		now:            opts.Now,
-		vaults:         make(map[string]*FixtureVault),
+		fixture:        fixture,
 	}
 	if e.availableAfter == 0 {
 		e.availableAfter = DefaultAvailableAfter
@@ -187,27 +190,27 @@ func New(opts Options) *Emulator {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	for i := range fixture.Vaults {
-		e.vaults[fixture.Vaults[i].ID] = &fixture.Vaults[i]
-	}
 	e.Reset()
 	return e
 }
 
-// Reset forgets all checkpoints, issued tokens, faults, latency, recorded
-// requests and counters, restores the static token and the demo access key
-// and brings IAM back up.
-// The fixture and options are kept.
+// Reset forgets all checkpoints and backups, issued tokens, faults, latency,
+// recorded requests and counters, restores the static token and the demo
+// access key, brings IAM back up, and sets the vaults (their resources and
+// used capacity) and the failing resources back to the fixture's.
+// The options are kept.
 func (e *Emulator) Reset() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.staticToken = e.initialToken
 	e.accessKey, e.secretKey = DemoAccessKey, DemoSecretKey
 	e.tokens = make(map[string]issuedToken)
+	e.resetCloud()
 	e.checkpoints = make(map[string]*checkpoint)
 	e.order = nil
-	e.lastBackup = make(map[string]*checkpoint)
 	e.backups = nil
+	e.backupByID = make(map[string]*backup)
+	e.nextSeq = 0
 	e.faults = nil
 	e.latency = 0
 	e.iamDown = false
@@ -363,47 +366,56 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // dispatch routes a request to its handler.
 func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request, rt route, body []byte) {
+	if rt.kind == routeTokens {
+		if allow(w, r, http.MethodPost) {
+			e.issueToken(w, r, body)
+		}
+		return
+	}
+	methods, ok := routeMethods[rt.kind]
+	if !ok {
+		writeKeystoneError(w, http.StatusNotFound, "The resource could not be found.")
+		return
+	}
+	if !allow(w, r, methods...) || !e.authorize(w, r, rt.project, body) {
+		return
+	}
 	switch rt.kind {
-	case routeTokens:
-		if !allow(w, r, http.MethodPost) {
-			return
-		}
-		e.issueToken(w, r, body)
 	case routeCheckpoints:
-		if !allow(w, r, http.MethodPost) {
-			return
-		}
-		if !e.authorize(w, r, rt.project, body) {
-			return
-		}
 		e.createCheckpoint(w, rt.project, body)
 	case routeCheckpoint:
-		if !allow(w, r, http.MethodGet) {
-			return
-		}
-		if !e.authorize(w, r, rt.project, body) {
-			return
-		}
 		e.showCheckpoint(w, rt.project, rt.id)
 	case routeBackups:
-		if !allow(w, r, http.MethodGet) {
-			return
-		}
-		if !e.authorize(w, r, rt.project, body) {
-			return
-		}
 		e.listBackups(w, rt.project, r.URL.Query())
-	default:
-		writeKeystoneError(w, http.StatusNotFound, "The resource could not be found.")
+	case routeBackup:
+		if r.Method == http.MethodDelete {
+			e.deleteBackup(w, rt.project, rt.id)
+		} else {
+			e.showBackup(w, rt.project, rt.id)
+		}
+	case routeVault:
+		e.showVault(w, rt.project, rt.id)
+	case routeAddResources:
+		e.addResources(w, rt.id, body)
 	}
 }
 
-// allow answers 405 and reports false unless r uses method.
-func allow(w http.ResponseWriter, r *http.Request, method string) bool {
-	if r.Method == method {
+// routeMethods lists the methods each CBR route answers.
+var routeMethods = map[routeKind][]string{
+	routeCheckpoints:  {http.MethodPost},
+	routeCheckpoint:   {http.MethodGet},
+	routeBackups:      {http.MethodGet},
+	routeBackup:       {http.MethodGet, http.MethodDelete},
+	routeVault:        {http.MethodGet},
+	routeAddResources: {http.MethodPost},
+}
+
+// allow answers 405 and reports false unless r uses one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
 		return true
 	}
-	w.Header().Set("Allow", method)
+	w.Header().Set("Allow", strings.Join(methods, ", "))
 	writeKeystoneError(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
 	return false
 }
@@ -412,11 +424,14 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 type routeKind int
 
 const (
-	routeUnknown     routeKind = iota
-	routeTokens                // /v3/auth/tokens
-	routeCheckpoints           // /v3/{project_id}/checkpoints
-	routeCheckpoint            // /v3/{project_id}/checkpoints/{checkpoint_id}
-	routeBackups               // /v3/{project_id}/backups
+	routeUnknown      routeKind = iota
+	routeTokens                 // /v3/auth/tokens
+	routeCheckpoints            // /v3/{project_id}/checkpoints
+	routeCheckpoint             // /v3/{project_id}/checkpoints/{checkpoint_id}
+	routeBackups                // /v3/{project_id}/backups
+	routeBackup                 // /v3/{project_id}/backups/{backup_id}
+	routeVault                  // /v3/{project_id}/vaults/{vault_id}
+	routeAddResources           // /v3/{project_id}/vaults/{vault_id}/addresources
 )
 
 // route is a parsed request path.
@@ -433,15 +448,26 @@ func parseRoute(path string) route {
 		return route{}
 	}
 	rest := segs[i+1:]
-	switch {
-	case len(rest) == 2 && rest[0] == "auth" && rest[1] == "tokens":
+	if len(rest) == 2 && rest[0] == "auth" && rest[1] == "tokens" {
 		return route{kind: routeTokens}
-	case len(rest) == 2 && rest[0] != "" && rest[1] == "checkpoints":
-		return route{kind: routeCheckpoints, project: rest[0]}
-	case len(rest) == 2 && rest[0] != "" && rest[1] == "backups":
-		return route{kind: routeBackups, project: rest[0]}
-	case len(rest) == 3 && rest[0] != "" && rest[1] == "checkpoints" && rest[2] != "":
-		return route{kind: routeCheckpoint, project: rest[0], id: rest[2]}
+	}
+	if len(rest) < 2 || slices.Contains(rest, "") {
+		return route{}
+	}
+	project := rest[0]
+	switch path := rest[1:]; {
+	case len(path) == 1 && path[0] == "checkpoints":
+		return route{kind: routeCheckpoints, project: project}
+	case len(path) == 1 && path[0] == "backups":
+		return route{kind: routeBackups, project: project}
+	case len(path) == 2 && path[0] == "checkpoints":
+		return route{kind: routeCheckpoint, project: project, id: path[1]}
+	case len(path) == 2 && path[0] == "backups":
+		return route{kind: routeBackup, project: project, id: path[1]}
+	case len(path) == 2 && path[0] == "vaults":
+		return route{kind: routeVault, project: project, id: path[1]}
+	case len(path) == 3 && path[0] == "vaults" && path[2] == "addresources":
+		return route{kind: routeAddResources, project: project, id: path[1]}
 	}
 	return route{}
 }

@@ -72,7 +72,7 @@ func TestParseFixtureErrors(t *testing.T) {
 		{"duplicate vault", `{"vaults":[{"id":"v"},{"id":"v"}]}`, "duplicate vault"},
 		{"resource without id", `{"vaults":[{"id":"v","resources":[` + res("", cbr.TypeServer) + `]}]}`, "resources[0]: id is empty"},
 		{"bad type", `{"vaults":[{"id":"v","resources":[` + res("r", "OS::Nova::Flavor") + `]}]}`, "OS::Nova::Flavor"},
-		{"resource in two vaults", `{"vaults":[{"id":"v","resources":[` + res("r", cbr.TypeVolume) + `]},{"id":"w","resources":[` + res("r", cbr.TypeVolume) + `]}]}`, "more than one vault"},
+		{"resource in two vaults", `{"vaults":[{"id":"v","resources":[` + res("r", cbr.TypeVolume) + `]},{"id":"w","resources":[` + res("r", cbr.TypeVolume) + `]}]}`, "listed more than once"},
 		{"negative size", `{"vaults":[{"id":"v","resources":[{"id":"r","type":"OS::Sfs::Turbo","size_gb":-1}]}]}`, "negative"},
 	}
 	for _, tt := range tests {
