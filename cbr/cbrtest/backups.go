@@ -16,7 +16,7 @@ import (
 // backup is one backup the emulator keeps: one per resource backed up by a
 // checkpoint, carrying the checkpoint's name and description.
 type backup struct {
-	cbr.Backup         // as listed, but for Status
+	cbr.Backup // as listed, but for Status
 	cp         *checkpoint
 	seq        int    // creation order, which breaks ties of created_at
 	fails      bool   // ends in "error" instead of "available"
