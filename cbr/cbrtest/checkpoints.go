@@ -16,7 +16,7 @@ import (
 // maxResourceName is the longest resource name in resource_details, in characters.
 const maxResourceName = 255
 
-// checkpoint is a restore point the emulator created.
+// checkpoint is a restore point the emulator created or seeded.
 type checkpoint struct {
 	cbr.CheckpointCreate           // as answered to the create call
 	created              time.Time // by the emulator's clock
