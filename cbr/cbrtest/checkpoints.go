@@ -17,10 +17,13 @@ import (
 // maxResourceName is the longest resource name in resource_details, in characters.
 const maxResourceName = 255
 
-// checkpoint is a restore point the emulator created.
+// checkpoint is a restore point the emulator created or seeded.
 type checkpoint struct {
 	cbr.CheckpointCreate           // as answered to the create call
 	created              time.Time // by the emulator's clock
+	// backups holds the backup of each resource of Vault.Resources, in the
+	// same order, deleted ones included.
+	backups []*backup
 }
 
 // createBody is the create request body, with the mandatory checkpoint as a
@@ -92,7 +95,7 @@ func validateBackup(vb *cbr.VaultBackup) string {
 		switch {
 		case d.ID == "":
 			return fmt.Sprintf("Invalid resource_details provided: resource_details[%d].id is required.", i)
-		case !validType(d.Type):
+		case !otc.ValidResourceType(d.Type):
 			return fmt.Sprintf("Invalid resource_details provided: resource_details[%d].type %s is not %s, %s or %s.",
 				i, quote(d.Type), otc.TypeServer, otc.TypeVolume, otc.TypeSFSTurbo)
 		case utf8.RuneCountInString(d.Name) > maxResourceName:
@@ -134,9 +137,12 @@ type wanted struct {
 // create creates a checkpoint of vb in project, or returns the status, code
 // and message of the error. The caller holds e.mu.
 func (e *Emulator) create(project string, vb *cbr.VaultBackup) (cp cbr.CheckpointCreate, status int, code, msg string) {
-	vault, ok := e.vaults[vb.VaultID]
+	v, ok := e.vaults[vb.VaultID]
 	if !ok {
 		return cp, http.StatusNotFound, CodeVaultNotFound, msgVaultNotFound
+	}
+	if v.full() {
+		return cp, http.StatusBadRequest, CodeVaultFull, msgVaultFull
 	}
 	now := e.now()
 	p := vb.Parameters
@@ -144,73 +150,86 @@ func (e *Emulator) create(project string, vb *cbr.VaultBackup) (cp cbr.Checkpoin
 		p = &cbr.CheckpointParam{}
 	}
 
-	backedUp := make([]cbr.CheckpointResourceResp, 0)
+	var backedUp []*resource
 	skipped := make([]cbr.CheckpointCreateSkippedResource, 0)
 	inVault := 0
-	for _, w := range wantedResources(vault, p) {
-		r, ok := vault.resource(w.id)
-		if !ok {
+	for _, w := range wantedResources(v, p) {
+		r, ok := e.resources[w.id]
+		if !ok || r.vault != v {
 			skipped = append(skipped, cbr.CheckpointCreateSkippedResource{
 				ID: w.id, Type: w.typ, Name: w.name, Code: CodeNotInVault, Reason: msgNotInVault,
 			})
 			continue
 		}
 		inVault++
-		if last, ok := e.lastBackup[r.ID]; ok && e.status(last, now) == cbr.StatusProtecting {
+		if e.busy(r, now) {
 			skipped = append(skipped, cbr.CheckpointCreateSkippedResource{
 				ID: r.ID, Type: r.Type, Name: r.Name, Code: CodeBeingBackedUp, Reason: msgBeingBackedUp,
 			})
 			continue
 		}
-		backedUp = append(backedUp, cbr.CheckpointResourceResp{
-			ID:            r.ID,
-			Name:          r.Name,
-			ProtectStatus: cbr.StatusAvailable,
-			ResourceSize:  cbr.NumberQuantity(int64(r.SizeGB)),
-			Type:          r.Type,
-		})
+		backedUp = append(backedUp, r)
 	}
 	if inVault == 0 {
 		return cp, http.StatusBadRequest, CodeNoResource, msgNoResource
 	}
+	c := e.record(project, v, backedUp, skipped, p.Name, p.Description, now)
+	return copyCheckpoint(c.CheckpointCreate), http.StatusOK, "", ""
+}
 
-	name := p.Name
+// busy reports whether r's newest backup is still "protecting" at now.
+func (e *Emulator) busy(r *resource, now time.Time) bool {
+	b := r.newest
+	return b != nil && !b.deleted && e.backupStatus(b, now) == cbr.StatusProtecting
+}
+
+// record keeps a new checkpoint of the resources rs of v, created at
+// created, with a backup of each; name "" gets a generated name. The caller
+// holds e.mu.
+func (e *Emulator) record(project string, v *vault, rs []*resource, skipped []cbr.CheckpointCreateSkippedResource,
+	name, description string, created time.Time) *checkpoint {
 	if name == "" {
 		name = "manualbk_" + randomHex(2)
 	}
-	c := &checkpoint{created: now, CheckpointCreate: cbr.CheckpointCreate{
-		CreatedAt: timestamp(now),
+	c := &checkpoint{created: created, CheckpointCreate: cbr.CheckpointCreate{
+		CreatedAt: timestamp(created),
 		ID:        newUUID(),
 		ProjectID: project,
 		Status:    cbr.StatusProtecting,
 		Vault: cbr.CheckpointPlanCreate{
-			ID:               vault.ID,
-			Name:             vault.Name,
-			Resources:        backedUp,
+			ID:               v.id,
+			Name:             v.name,
+			Resources:        make([]cbr.CheckpointResourceResp, len(rs)),
 			SkippedResources: skipped,
 		},
 		ExtraInfo: &cbr.CheckpointExtraInfoResp{
 			Name:              name,
-			Description:       p.Description,
-			RetentionDuration: vault.retention(),
+			Description:       description,
+			RetentionDuration: v.retention,
 		},
 	}}
+	for i, r := range rs {
+		c.Vault.Resources[i] = cbr.CheckpointResourceResp{
+			ID:            r.ID,
+			Name:          r.Name,
+			ProtectStatus: cbr.StatusAvailable, // in the create answer, as in the page's example
+			ResourceSize:  cbr.NumberQuantity(int64(r.SizeGB)),
+			Type:          r.Type,
+		}
+		e.addBackup(c, r)
+	}
 	e.checkpoints[c.ID] = c
 	e.order = append(e.order, c.ID)
-	e.addBackups(c, p.Description)
-	for _, r := range backedUp {
-		e.lastBackup[r.ID] = c
-	}
-	return copyCheckpoint(c.CheckpointCreate), http.StatusOK, "", ""
+	return c
 }
 
 // wantedResources lists the resources p asks for, without duplicates: the ids
 // of p.Resources, then those of p.ResourceDetails (whose name and type are
 // kept). No resources at all means every resource of the vault.
-func wantedResources(vault *FixtureVault, p *cbr.CheckpointParam) []wanted {
+func wantedResources(v *vault, p *cbr.CheckpointParam) []wanted {
 	if len(p.Resources) == 0 && len(p.ResourceDetails) == 0 {
-		all := make([]wanted, len(vault.Resources))
-		for i, r := range vault.Resources {
+		all := make([]wanted, len(v.resources))
+		for i, r := range v.resources {
 			all[i] = wanted{id: r.ID, name: r.Name, typ: r.Type}
 		}
 		return all
@@ -240,8 +259,8 @@ func (e *Emulator) showCheckpoint(w http.ResponseWriter, project, id string) {
 	c, ok := e.checkpoints[id]
 	var cp cbr.CheckpointCreate
 	if ok {
-		ok = c.ProjectID == project
-		cp = e.view(c)
+		cp, ok = e.view(c)
+		ok = ok && c.ProjectID == project
 	}
 	e.mu.Unlock()
 	if !ok {
@@ -252,7 +271,7 @@ func (e *Emulator) showCheckpoint(w http.ResponseWriter, project, id string) {
 }
 
 // Checkpoint returns the checkpoint id, with its status as of now, and
-// whether it exists.
+// whether it exists (one whose backups were all deleted does not).
 func (e *Emulator) Checkpoint(id string) (cbr.CheckpointCreate, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -260,35 +279,153 @@ func (e *Emulator) Checkpoint(id string) (cbr.CheckpointCreate, bool) {
 	if !ok {
 		return cbr.CheckpointCreate{}, false
 	}
-	return e.view(c), true
+	return e.view(c)
 }
 
-// Checkpoints returns every checkpoint created so far, oldest first, with
-// their status as of now.
+// Checkpoints returns every checkpoint created or seeded so far, in that
+// order, with their status as of now; those whose backups were all deleted
+// are left out.
 func (e *Emulator) Checkpoints() []cbr.CheckpointCreate {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]cbr.CheckpointCreate, len(e.order))
-	for i, id := range e.order {
-		out[i] = e.view(e.checkpoints[id])
+	out := make([]cbr.CheckpointCreate, 0, len(e.order))
+	for _, id := range e.order {
+		if cp, ok := e.view(e.checkpoints[id]); ok {
+			out = append(out, cp)
+		}
 	}
 	return out
 }
 
-// view returns a copy of c with its status as of now. The caller holds e.mu.
-func (e *Emulator) view(c *checkpoint) cbr.CheckpointCreate {
+// view returns c as GET answers it now, and false when c is gone because
+// its backups were all deleted. Its resources are those whose backup is not
+// deleted, each with the status of its backup as protect_status; its status
+// is "protecting" while any of them is, then "error" if any of them is,
+// else "available". A checkpoint that backed up nothing (every resource
+// skipped) is "protecting" for AvailableAfter, then "available". The caller
+// holds e.mu.
+func (e *Emulator) view(c *checkpoint) (cbr.CheckpointCreate, bool) {
+	now := e.now()
 	cp := copyCheckpoint(c.CheckpointCreate)
-	cp.Status = e.status(c, e.now())
-	return cp
+	if len(c.backups) == 0 {
+		cp.Status = e.lifecycle(c.created, false, now)
+		return cp, true
+	}
+	cp.Vault.Resources = cp.Vault.Resources[:0]
+	protecting, failed := false, false
+	for i, b := range c.backups {
+		if b.deleted {
+			continue
+		}
+		r := c.Vault.Resources[i]
+		r.ProtectStatus = e.backupStatus(b, now)
+		cp.Vault.Resources = append(cp.Vault.Resources, r)
+		protecting = protecting || r.ProtectStatus == cbr.StatusProtecting
+		failed = failed || r.ProtectStatus == cbr.StatusError
+	}
+	switch {
+	case len(cp.Vault.Resources) == 0:
+		return cbr.CheckpointCreate{}, false
+	case protecting:
+		cp.Status = cbr.StatusProtecting
+	case failed:
+		cp.Status = cbr.StatusError
+	default:
+		cp.Status = cbr.StatusAvailable
+	}
+	return cp, true
 }
 
-// status returns the status of c at now: "protecting" until AvailableAfter
-// has passed since its creation, then "available".
-func (e *Emulator) status(c *checkpoint, now time.Time) string {
-	if e.availableAfter < 0 || !now.Before(c.created.Add(e.availableAfter)) {
-		return cbr.StatusAvailable
+// lifecycle returns the status at now of a backup created at created:
+// "protecting" until AvailableAfter has passed, then "error" if it fails,
+// else "available".
+func (e *Emulator) lifecycle(created time.Time, fails bool, now time.Time) string {
+	switch {
+	case e.availableAfter >= 0 && now.Before(created.Add(e.availableAfter)):
+		return cbr.StatusProtecting
+	case fails:
+		return cbr.StatusError
 	}
-	return cbr.StatusProtecting
+	return cbr.StatusAvailable
+}
+
+// Seed is a restore point for SeedCheckpoints.
+type Seed struct {
+	// VaultID is the vault, Resources the ids of the resources of the
+	// vault to back up; none means every resource of the vault.
+	VaultID   string
+	Resources []string
+	// Name and Description, as in a create request; "" names it
+	// "manualbk_" and four hex digits.
+	Name, Description string
+	// CreatedAt is the creation time; zero means now.
+	CreatedAt time.Time
+}
+
+// SeedCheckpoints adds restore points as if they had been created at their
+// CreatedAt, without requests: quick history for tests of listing and
+// pruning (a thousand backups in a few milliseconds). A seeded backup follows
+// the lifecycle from its CreatedAt, so one created AvailableAfter ago or
+// earlier is "available" (or "error" for a failing resource). Seeds are
+// neither skipped for a backup in progress nor refused by a full vault, and
+// CountCreates does not count them. If a seed names an unknown vault, a
+// resource not in its vault, an empty vault or an invalid name or
+// description, nothing is added and the error says which. It returns the
+// checkpoints, with their status as of now.
+func (e *Emulator) SeedCheckpoints(seeds ...Seed) ([]cbr.CheckpointCreate, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	resources := make([][]*resource, len(seeds))
+	for i, s := range seeds {
+		rs, err := e.seedResources(s)
+		if err != nil {
+			return nil, fmt.Errorf("cbrtest: seeds[%d]: %w", i, err)
+		}
+		resources[i] = rs
+	}
+	out := make([]cbr.CheckpointCreate, len(seeds))
+	for i, s := range seeds {
+		created := s.CreatedAt
+		if created.IsZero() {
+			created = e.now()
+		}
+		c := e.record(e.projectID, e.vaults[s.VaultID], resources[i], make([]cbr.CheckpointCreateSkippedResource, 0),
+			s.Name, s.Description, created)
+		out[i], _ = e.view(c)
+	}
+	return out, nil
+}
+
+// seedResources checks s and returns the resources it backs up. The caller
+// holds e.mu.
+func (e *Emulator) seedResources(s Seed) ([]*resource, error) {
+	v, ok := e.vaults[s.VaultID]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("no vault %q", s.VaultID)
+	case s.Name != "" && !validName(s.Name):
+		return nil, fmt.Errorf("name %s is not 1 to %d letters, digits, underscores or hyphens", quote(s.Name), otc.MaxNameLen)
+	case utf8.RuneCountInString(s.Description) > otc.MaxDescription:
+		return nil, fmt.Errorf("description is longer than %d characters", otc.MaxDescription)
+	}
+	if len(s.Resources) == 0 {
+		if len(v.resources) == 0 {
+			return nil, fmt.Errorf("vault %q holds no resource", s.VaultID)
+		}
+		return v.resources, nil
+	}
+	rs := make([]*resource, len(s.Resources))
+	for i, id := range s.Resources {
+		r, ok := e.resources[id]
+		switch {
+		case !ok || r.vault != v:
+			return nil, fmt.Errorf("resource %q is not in vault %q", id, s.VaultID)
+		case slices.Contains(rs[:i], r):
+			return nil, fmt.Errorf("resource %q is listed twice", id)
+		}
+		rs[i] = r
+	}
+	return rs, nil
 }
 
 // copyCheckpoint returns a copy of cp that shares no slices or pointers

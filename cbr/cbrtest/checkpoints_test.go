@@ -370,7 +370,14 @@ func TestCheckpointBecomesAvailable(t *testing.T) {
 		if got.Status != step.want {
 			t.Errorf("after %v more: status %q, want %q", step.advance, got.Status, step.want)
 		}
-		// Apart from the status (also in the answer's bytes), GET answers
+		for i, r := range got.Vault.Resources {
+			if r.ProtectStatus != step.want {
+				t.Errorf("after %v more: %s protect_status %q, want %q", step.advance, r.ID, r.ProtectStatus, step.want)
+			}
+			// The create answer says "available", as the page's example.
+			got.Vault.Resources[i].ProtectStatus = cbr.StatusAvailable
+		}
+		// Apart from the statuses (also in the answer's bytes), GET answers
 		// what create answered.
 		got.Status = created.Status
 		got.Raw, created.Raw = nil, nil

@@ -1,19 +1,40 @@
 // Package cbrtest provides an in-process emulator of the Open Telekom Cloud
-// Cloud Backup and Recovery (CBR) v3 checkpoint API and of the IAM token API,
-// for tests, demos and the "restorepoint-dev emulator" command; it is never
-// linked into the deployed binary.
+// Cloud Backup and Recovery (CBR) v3 API (restore points, backups, vaults)
+// and of the IAM token API, for tests, demos and the "restorepoint-dev
+// emulator" command; it is never linked into the deployed binary.
 //
 // An [Emulator] is an [http.Handler] with the semantics of the real APIs:
 //
 //   - POST /v3/{project_id}/checkpoints creates a restore point in a vault of
 //     the [Fixture], validating the body like the real API and skipping
-//     resources that are not in the vault or are still being backed up;
-//   - GET /v3/{project_id}/checkpoints/{checkpoint_id} reads it back; it turns
-//     from "protecting" to "available" [Options.AvailableAfter] after creation;
+//     resources that are not in the vault or are still being backed up; a
+//     full vault answers 400 BackupService.6114;
+//   - GET /v3/{project_id}/checkpoints/{checkpoint_id} reads it back. Each of
+//     its backups is "protecting" for [Options.AvailableAfter], then
+//     "available", or "error" for a resource made to fail
+//     ([Emulator.FailResource], [FixtureResource].Fail); each resource's
+//     protect_status is the status of its backup, and the checkpoint is
+//     "protecting" while any backup is, then "error" if any failed, else
+//     "available";
 //   - GET /v3/{project_id}/backups lists the backups: one per resource of
-//     each checkpoint, carrying the checkpoint's name and description, with
-//     the filters checkpoint_id, name (a substring), vault_id, resource_id,
-//     resource_type and status, paged by limit, offset and marker;
+//     each checkpoint, carrying the checkpoint's name and description and
+//     the status above, with the filters checkpoint_id, name (a substring),
+//     vault_id, resource_id, resource_type and status, sorted by
+//     created_at:desc (the default) or created_at:asc, paged by limit,
+//     offset and marker; one request costs one pass over the backups, so
+//     thousands list quickly ([Emulator.SeedCheckpoints] makes them);
+//   - GET /v3/{project_id}/backups/{backup_id} reads one backup, and DELETE
+//     deletes it: 204 without a body, and it is gone at once;
+//   - GET /v3/{project_id}/vaults/{vault_id} answers the vault with its
+//     resources (id, type, name, protect_status) and billing (allocated,
+//     used, status and object_type, the vault's type: server, disk or turbo);
+//     an unknown vault answers 404 BackupService.6105;
+//   - POST /v3/{project_id}/vaults/{vault_id}/addresources associates 1 to 256
+//     resources of the cloud (in a vault or in [Fixture].Unassociated) with
+//     the vault and answers {"add_resource_ids":[...]}. A type the vault does
+//     not hold answers 400 BackupService.6124; a resource the cloud does not
+//     have, 404 BackupService.7100 (server), 7000 (volume) or 6302 (SFS
+//     Turbo); a full vault ([Emulator.FillVault]), 400 BackupService.6114;
 //   - POST /v3/auth/tokens issues IAM password tokens for [DemoUser] that the
 //     CBR endpoints accept, like the static [DefaultToken];
 //   - instead of a token, the CBR endpoints accept requests signed with the
@@ -33,18 +54,46 @@
 //     bare ids). If none of them is in the vault the answer is 400
 //     BackupService.0001. No resources asked for means every resource of the
 //     vault. A resource_details type that differs from the vault's is ignored.
-//   - A resource whose newest checkpoint is still "protecting" is skipped with
+//   - A resource whose newest backup is still "protecting" is skipped with
 //     code BackupService.0002 ("Resources are being backed up. Try again
 //     later."). When every resource is skipped so, the answer is still 200,
-//     with an empty resources list and a new checkpoint.
-//   - An unknown checkpoint id answers 404 BackupService.6300; a missing,
-//     unknown, expired or revoked token 401 in the Keystone shape; a path
-//     project other than the token's 403 BackupService.8600; an unknown path
-//     404 and a wrong method 405, both in the Keystone shape.
+//     with an empty resources list and a new checkpoint, which has no backups
+//     and is "protecting" for AvailableAfter, then "available". A backup in
+//     "error" does not hold its resource back.
+//   - A failed backup carries nothing but its status: platform-facts documents
+//     no field that explains a failure. In the vault, a resource's
+//     protect_status is that of its newest backup while it is "protecting" or
+//     once it is "error", else "available".
+//   - An unknown checkpoint id answers 404 BackupService.6300, an unknown or
+//     deleted backup id 404 BackupService.6301; a missing, unknown, expired or
+//     revoked token 401 in the Keystone shape; a path project other than the
+//     token's 403 BackupService.8600; an unknown path 404 and a wrong method
+//     405, both in the Keystone shape.
 //   - project_id in the answer is the project of the path; created_at is UTC
 //     with milliseconds ("2019-05-10T07:59:12.733+00:00"); the name defaults
 //     to "manualbk_" and four hex digits; resource_size is a JSON number and
-//     protect_status "available", as in the page's example.
+//     protect_status "available" in the create answer, as in the page's
+//     example (GET reports the backup's status).
+//   - A deleted backup is gone at once (no transient "deleting"). A
+//     checkpoint lists only the resources whose backups remain; once they are
+//     all deleted it is gone: GET answers 404 BackupService.6300. A backup
+//     can be deleted in any status. One locked with [Emulator.SetBackupLocked]
+//     answers 400 BackupService.6150 (the real code is not documented).
+//   - A list marker must be a backup the same query lists: an unknown, deleted
+//     or filtered-out one answers 400 BackupService.9900. Backups with equal
+//     created_at are listed in creation order (reversed for desc).
+//   - A vault's type (server, disk or turbo) is in the fixture; a vault
+//     without one holds every type and reports no object_type. Its used
+//     capacity is the fixture's, set by FillVault or SetVaultUsed: backups do
+//     not add to it. The vault is full when it reaches the size.
+//   - addresources: a resource already in the vault is no error and is listed
+//     in add_resource_ids again (a repeated call answers the same); one in
+//     another vault answers 400 BackupService.6137; duplicates are listed
+//     once; the resource keeps the cloud's name, not the request's;
+//     extra_info.exclude_volumes is accepted and ignored; the list is
+//     associated all or nothing, in request order. Only resources of the
+//     fixture exist: a test that tags a server outside any vault lists it in
+//     [Fixture].Unassociated.
 //
 // Any path prefix before /v3 is accepted, so one emulator URL serves as both
 // the CBR and the IAM endpoint, with or without a path. Faults (error answers,
@@ -91,8 +140,8 @@ const (
 	// DemoDomain is the IAM domain (account) name of DemoUser.
 	DemoDomain = "demo-domain"
 
-	// DefaultAvailableAfter is how long a new checkpoint stays "protecting"
-	// when Options.AvailableAfter is zero.
+	// DefaultAvailableAfter is how long a new checkpoint and its backups stay
+	// "protecting" when Options.AvailableAfter is zero.
 	DefaultAvailableAfter = 2 * time.Second
 	// DefaultTokenTTL is the lifetime of IAM tokens when Options.TokenTTL is zero.
 	DefaultTokenTTL = 24 * time.Hour
@@ -116,13 +165,15 @@ type Options struct {
 	Token string
 	// ProjectID is the project of the emulated account. "" means DefaultProjectID.
 	ProjectID string
-	// Fixture holds the vaults and their resources. nil means DefaultFixture().
-	// The emulator keeps its own copy.
+	// Fixture holds the vaults, their resources and the resources in no
+	// vault. nil means DefaultFixture(). The emulator keeps its own copy.
 	Fixture *Fixture
-	// AvailableAfter is how long a new checkpoint stays "protecting" before it
-	// reads as "available". Zero means DefaultAvailableAfter; a negative value
-	// means the checkpoint is "available" from the first read after its
-	// creation (the create answer itself always says "protecting").
+	// AvailableAfter is how long the backups of a new checkpoint stay
+	// "protecting" before they read as "available" (or "error" for a
+	// failing resource), and the checkpoint with them. Zero means
+	// DefaultAvailableAfter; a negative value means the end state from the
+	// first read after the creation (the create answer itself always says
+	// "protecting").
 	AvailableAfter time.Duration
 	// TokenTTL is the lifetime of IAM tokens. Zero means DefaultTokenTTL.
 	TokenTTL time.Duration
@@ -141,17 +192,20 @@ type Emulator struct {
 	availableAfter time.Duration
 	tokenTTL       time.Duration
 	now            func() time.Time
-	vaults         map[string]*FixtureVault
+	fixture        Fixture // what Reset restores
 
 	mu          sync.Mutex
 	staticToken string                 // "" once revoked
 	accessKey   string                 // the permanent AK accepted; "" for none
 	secretKey   string                 // its SK
 	tokens      map[string]issuedToken // IAM tokens by value
+	vaults      map[string]*vault
+	resources   map[string]*resource // every resource of the cloud, by id
 	checkpoints map[string]*checkpoint
-	order       []string               // checkpoint ids in creation order
-	lastBackup  map[string]*checkpoint // resource id -> newest checkpoint holding it
-	backups     []*backup              // in creation order
+	order       []string           // checkpoint ids in creation order
+	backups     []*backup          // not deleted, in creation order
+	backupByID  map[string]*backup // not deleted
+	nextSeq     int                // creation number of the next backup
 	faults      []*Fault
 	latency     time.Duration
 	iamDown     bool
@@ -176,7 +230,7 @@ func New(opts Options) *Emulator {
 		availableAfter: opts.AvailableAfter,
 		tokenTTL:       opts.TokenTTL,
 		now:            opts.Now,
-		vaults:         make(map[string]*FixtureVault),
+		fixture:        fixture,
 	}
 	if e.availableAfter == 0 {
 		e.availableAfter = DefaultAvailableAfter
@@ -187,27 +241,27 @@ func New(opts Options) *Emulator {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	for i := range fixture.Vaults {
-		e.vaults[fixture.Vaults[i].ID] = &fixture.Vaults[i]
-	}
 	e.Reset()
 	return e
 }
 
-// Reset forgets all checkpoints, issued tokens, faults, latency, recorded
-// requests and counters, restores the static token and the demo access key
-// and brings IAM back up.
-// The fixture and options are kept.
+// Reset forgets all checkpoints and backups, issued tokens, faults, latency,
+// recorded requests and counters, restores the static token and the demo
+// access key, brings IAM back up, and sets the vaults (their resources and
+// used capacity) and the failing resources back to the fixture's.
+// The options are kept.
 func (e *Emulator) Reset() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.staticToken = e.initialToken
 	e.accessKey, e.secretKey = DemoAccessKey, DemoSecretKey
 	e.tokens = make(map[string]issuedToken)
+	e.resetCloud()
 	e.checkpoints = make(map[string]*checkpoint)
 	e.order = nil
-	e.lastBackup = make(map[string]*checkpoint)
 	e.backups = nil
+	e.backupByID = make(map[string]*backup)
+	e.nextSeq = 0
 	e.faults = nil
 	e.latency = 0
 	e.iamDown = false
@@ -363,47 +417,56 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // dispatch routes a request to its handler.
 func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request, rt route, body []byte) {
+	if rt.kind == routeTokens {
+		if allow(w, r, http.MethodPost) {
+			e.issueToken(w, r, body)
+		}
+		return
+	}
+	methods, ok := routeMethods[rt.kind]
+	if !ok {
+		writeKeystoneError(w, http.StatusNotFound, "The resource could not be found.")
+		return
+	}
+	if !allow(w, r, methods...) || !e.authorize(w, r, rt.project, body) {
+		return
+	}
 	switch rt.kind {
-	case routeTokens:
-		if !allow(w, r, http.MethodPost) {
-			return
-		}
-		e.issueToken(w, r, body)
 	case routeCheckpoints:
-		if !allow(w, r, http.MethodPost) {
-			return
-		}
-		if !e.authorize(w, r, rt.project, body) {
-			return
-		}
 		e.createCheckpoint(w, rt.project, body)
 	case routeCheckpoint:
-		if !allow(w, r, http.MethodGet) {
-			return
-		}
-		if !e.authorize(w, r, rt.project, body) {
-			return
-		}
 		e.showCheckpoint(w, rt.project, rt.id)
 	case routeBackups:
-		if !allow(w, r, http.MethodGet) {
-			return
-		}
-		if !e.authorize(w, r, rt.project, body) {
-			return
-		}
 		e.listBackups(w, rt.project, r.URL.Query())
-	default:
-		writeKeystoneError(w, http.StatusNotFound, "The resource could not be found.")
+	case routeBackup:
+		if r.Method == http.MethodDelete {
+			e.deleteBackup(w, rt.project, rt.id)
+		} else {
+			e.showBackup(w, rt.project, rt.id)
+		}
+	case routeVault:
+		e.showVault(w, rt.project, rt.id)
+	case routeAddResources:
+		e.addResources(w, rt.id, body)
 	}
 }
 
-// allow answers 405 and reports false unless r uses method.
-func allow(w http.ResponseWriter, r *http.Request, method string) bool {
-	if r.Method == method {
+// routeMethods lists the methods each CBR route answers.
+var routeMethods = map[routeKind][]string{
+	routeCheckpoints:  {http.MethodPost},
+	routeCheckpoint:   {http.MethodGet},
+	routeBackups:      {http.MethodGet},
+	routeBackup:       {http.MethodGet, http.MethodDelete},
+	routeVault:        {http.MethodGet},
+	routeAddResources: {http.MethodPost},
+}
+
+// allow answers 405 and reports false unless r uses one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
 		return true
 	}
-	w.Header().Set("Allow", method)
+	w.Header().Set("Allow", strings.Join(methods, ", "))
 	writeKeystoneError(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
 	return false
 }
@@ -412,11 +475,14 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 type routeKind int
 
 const (
-	routeUnknown     routeKind = iota
-	routeTokens                // /v3/auth/tokens
-	routeCheckpoints           // /v3/{project_id}/checkpoints
-	routeCheckpoint            // /v3/{project_id}/checkpoints/{checkpoint_id}
-	routeBackups               // /v3/{project_id}/backups
+	routeUnknown      routeKind = iota
+	routeTokens                 // /v3/auth/tokens
+	routeCheckpoints            // /v3/{project_id}/checkpoints
+	routeCheckpoint             // /v3/{project_id}/checkpoints/{checkpoint_id}
+	routeBackups                // /v3/{project_id}/backups
+	routeBackup                 // /v3/{project_id}/backups/{backup_id}
+	routeVault                  // /v3/{project_id}/vaults/{vault_id}
+	routeAddResources           // /v3/{project_id}/vaults/{vault_id}/addresources
 )
 
 // route is a parsed request path.
@@ -433,15 +499,26 @@ func parseRoute(path string) route {
 		return route{}
 	}
 	rest := segs[i+1:]
-	switch {
-	case len(rest) == 2 && rest[0] == "auth" && rest[1] == "tokens":
+	if len(rest) == 2 && rest[0] == "auth" && rest[1] == "tokens" {
 		return route{kind: routeTokens}
-	case len(rest) == 2 && rest[0] != "" && rest[1] == "checkpoints":
-		return route{kind: routeCheckpoints, project: rest[0]}
-	case len(rest) == 2 && rest[0] != "" && rest[1] == "backups":
-		return route{kind: routeBackups, project: rest[0]}
-	case len(rest) == 3 && rest[0] != "" && rest[1] == "checkpoints" && rest[2] != "":
-		return route{kind: routeCheckpoint, project: rest[0], id: rest[2]}
+	}
+	if len(rest) < 2 || slices.Contains(rest, "") {
+		return route{}
+	}
+	project := rest[0]
+	switch path := rest[1:]; {
+	case len(path) == 1 && path[0] == "checkpoints":
+		return route{kind: routeCheckpoints, project: project}
+	case len(path) == 1 && path[0] == "backups":
+		return route{kind: routeBackups, project: project}
+	case len(path) == 2 && path[0] == "checkpoints":
+		return route{kind: routeCheckpoint, project: project, id: path[1]}
+	case len(path) == 2 && path[0] == "backups":
+		return route{kind: routeBackup, project: project, id: path[1]}
+	case len(path) == 2 && path[0] == "vaults":
+		return route{kind: routeVault, project: project, id: path[1]}
+	case len(path) == 3 && path[0] == "vaults" && path[2] == "addresources":
+		return route{kind: routeAddResources, project: project, id: path[1]}
 	}
 	return route{}
 }

@@ -16,12 +16,37 @@ const (
 	CodeBeingBackedUp = "BackupService.0002"
 	// CodeVaultNotFound (404): the vault does not exist.
 	CodeVaultNotFound = "BackupService.6105"
+	// CodeVaultFull (400): the vault's used capacity has reached its size;
+	// it takes no new checkpoint and no new resource.
+	CodeVaultFull = "BackupService.6114"
+	// CodeVaultType (400): the vault's type does not hold the resource's
+	// type (addresources of a volume to a server vault, for example).
+	CodeVaultType = "BackupService.6124"
 	// CodeNotInVault: the resource is not associated with the vault (a
 	// skipped_resources code).
 	CodeNotInVault = "BackupService.6135"
+	// CodeInOtherVault (400): addresources of a resource that is associated
+	// with another vault. The real code for it is not documented; 6137 is
+	// documented (as a 500 of checkpoint creation) for one disk in several
+	// vaults, and the emulator answers it as a 400.
+	CodeInOtherVault = "BackupService.6137"
+	// CodeBackupLocked (400): the backup is locked and cannot be deleted.
+	// The real code and status are not documented; this is the emulator's
+	// choice, a 400 in the vault range like the documented vault refusals.
+	CodeBackupLocked = "BackupService.6150"
 	// CodeCheckpointNotFound (404): the checkpoint does not exist. The real
 	// code is not documented; this one is the emulator's choice.
 	CodeCheckpointNotFound = "BackupService.6300"
+	// CodeBackupNotFound (404): the backup does not exist (or was deleted).
+	// The real code is not documented; this one is the emulator's choice.
+	CodeBackupNotFound = "BackupService.6301"
+	// CodeResourceNotFound (404): addresources of an SFS Turbo file system
+	// the cloud does not have.
+	CodeResourceNotFound = "BackupService.6302"
+	// CodeVolumeNotFound (404): addresources of a volume the cloud does not have.
+	CodeVolumeNotFound = "BackupService.7000"
+	// CodeServerNotFound (404): addresources of a server the cloud does not have.
+	CodeServerNotFound = "BackupService.7100"
 	// CodeForbidden (403): the project in the path is not the token's project.
 	CodeForbidden = "BackupService.8600"
 	// CodeInvalidParameter (400, 413): the request body failed validation.
@@ -41,6 +66,9 @@ const (
 	msgNotInVault         = "The resource does not exist in the vault."
 	msgBeingBackedUp      = "Resources are being backed up. Try again later."
 	msgCheckpointNotFound = "The restore point does not exist."
+	msgBackupNotFound     = "The backup does not exist."
+	msgBackupLocked       = "The backup is locked and cannot be deleted."
+	msgVaultFull          = "The used capacity of the vault exceeds the maximum."
 	msgUnauthorized       = "The request you have made requires authentication."
 	msgWrongPassword      = "The username or password is wrong."
 )

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
@@ -65,4 +66,45 @@ func ExampleEmulator_Inject() {
 	// Output:
 	// 429 1
 	// 200
+}
+
+// Seeded history: a week of nightly restore points of one server, and one
+// of them deleted over HTTP.
+func ExampleEmulator_SeedCheckpoints() {
+	now := time.Date(2025, 3, 10, 2, 0, 0, 0, time.UTC)
+	srv := cbrtest.NewServer(cbrtest.Options{Now: func() time.Time { return now }})
+	defer srv.Close()
+
+	var seeds []cbrtest.Seed
+	for day := range 7 {
+		seeds = append(seeds, cbrtest.Seed{
+			VaultID: cbrtest.ExampleVaultID, Resources: []string{cbrtest.ExampleServerID},
+			Name: fmt.Sprintf("nightly-%d", day), CreatedAt: now.AddDate(0, 0, day-7),
+		})
+	}
+	if _, err := srv.SeedCheckpoints(seeds...); err != nil {
+		fmt.Println(err)
+		return
+	}
+	oldest := srv.Backups()[0]
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/v3/"+cbrtest.DefaultProjectID+"/backups/"+oldest.ID, nil)
+	req.Header.Set("X-Auth-Token", cbrtest.DefaultToken)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println("DELETE", oldest.Name, resp.StatusCode)
+	for _, b := range srv.Backups() {
+		fmt.Println(b.Name, b.CreatedAt.Format(time.DateOnly), b.Status)
+	}
+	// Output:
+	// DELETE nightly-0 204
+	// nightly-1 2025-03-04 available
+	// nightly-2 2025-03-05 available
+	// nightly-3 2025-03-06 available
+	// nightly-4 2025-03-07 available
+	// nightly-5 2025-03-08 available
+	// nightly-6 2025-03-09 available
 }

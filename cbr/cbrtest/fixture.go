@@ -41,12 +41,39 @@ const (
 	// WeeklyTurboID is SFS Turbo file system "share-1", 500 GB, in WeeklyVaultID.
 	WeeklyTurboID   = "8b0d2f4a-6c8e-4a1b-9d3f-5e7a9c1b3d5f"
 	WeeklyTurboName = "share-1"
+
+	// ServerVaultID is vault "vault-servers", a server vault of
+	// ServerVaultSizeGB that holds no resource until one is associated.
+	ServerVaultID     = "6a8c0e2f-3b5d-4f7a-9c1e-2f4a6c8e0b3d"
+	ServerVaultName   = "vault-servers"
+	ServerVaultSizeGB = 200
+	// UnassociatedServerID is server "web-2", 30 GB, in no vault.
+	UnassociatedServerID   = "4e6a8c0b-2d4f-4a6c-8e0b-1d3f5a7c9e2b"
+	UnassociatedServerName = "web-2"
+	// UnassociatedVolumeID is volume "web-2-data", 50 GB, in no vault.
+	UnassociatedVolumeID   = "9f1b3d5e-7a9c-4b1d-8f3a-5c7e9b1d3f6a"
+	UnassociatedVolumeName = "web-2-data"
 )
 
-// Fixture is the emulated account: its vaults and the resources in them.
+// Vault types, as FixtureVault.Type and the vault's billing.object_type say
+// them: which resource type a vault holds.
+const (
+	VaultTypeServer = "server" // servers (otc.TypeServer)
+	VaultTypeDisk   = "disk"   // volumes (otc.TypeVolume)
+	VaultTypeTurbo  = "turbo"  // SFS Turbo file systems (otc.TypeSFSTurbo)
+)
+
+// DefaultVaultSizeGB is the capacity of a vault whose fixture gives none.
+const DefaultVaultSizeGB = 1024
+
+// Fixture is the emulated account: its vaults, the resources associated
+// with them, and resources that exist in the cloud but are in no vault yet.
 type Fixture struct {
 	// Vaults of the account.
 	Vaults []FixtureVault `json:"vaults"`
+	// Unassociated are servers, volumes and SFS Turbo file systems in no
+	// vault: POST .../vaults/{vault_id}/addresources can associate them.
+	Unassociated []FixtureResource `json:"unassociated,omitempty"`
 }
 
 // FixtureVault is one vault of a Fixture.
@@ -54,14 +81,26 @@ type FixtureVault struct {
 	// ID and Name of the vault.
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Type is VaultTypeServer, VaultTypeDisk or VaultTypeTurbo: the one
+	// resource type the vault holds, reported as billing.object_type. ""
+	// means a vault that holds every type and reports no object_type (the
+	// emulator's own kind, for fixtures written before vaults had a type).
+	Type string `json:"type,omitempty"`
 	// RetentionDuration is reported in checkpoint extra_info, in days;
 	// 0 (or absent) means -1, kept forever.
 	RetentionDuration int `json:"retention_duration"`
+	// SizeGB is the vault's capacity, reported as billing.allocated; 0 means
+	// DefaultVaultSizeGB.
+	SizeGB int `json:"size_gb,omitempty"`
+	// UsedGB is the capacity in use, reported as billing.used. It does not
+	// grow with backups. A vault whose UsedGB reaches its capacity is full:
+	// it refuses new checkpoints and associations with BackupService.6114.
+	UsedGB int `json:"used_gb,omitempty"`
 	// Resources associated with the vault.
 	Resources []FixtureResource `json:"resources"`
 }
 
-// FixtureResource is one resource associated with a vault.
+// FixtureResource is one resource of the cloud, in a vault or not.
 type FixtureResource struct {
 	// ID and Name of the resource.
 	ID   string `json:"id"`
@@ -70,11 +109,16 @@ type FixtureResource struct {
 	Type string `json:"type"`
 	// SizeGB is the allocated capacity, reported as resource_size.
 	SizeGB int `json:"size_gb"`
+	// Fail makes every backup of the resource end in "error" instead of
+	// "available" (see Emulator.FailResource).
+	Fail bool `json:"fail,omitempty"`
 }
 
 // DefaultFixture returns the fixture the emulator uses unless told otherwise:
-// the page's example vault with its server, a second server and two volumes,
-// and a second vault with a server and an SFS Turbo file system.
+// the page's example vault with its server, a second server and two volumes;
+// a second vault with a server and an SFS Turbo file system (both vaults of
+// no type, holding every type); an empty server vault; and a server and a
+// volume in no vault.
 func DefaultFixture() Fixture {
 	return Fixture{Vaults: []FixtureVault{
 		{
@@ -93,6 +137,10 @@ func DefaultFixture() Fixture {
 				{ID: WeeklyTurboID, Name: WeeklyTurboName, Type: otc.TypeSFSTurbo, SizeGB: 500},
 			},
 		},
+		{ID: ServerVaultID, Name: ServerVaultName, Type: VaultTypeServer, RetentionDuration: -1, SizeGB: ServerVaultSizeGB},
+	}, Unassociated: []FixtureResource{
+		{ID: UnassociatedServerID, Name: UnassociatedServerName, Type: otc.TypeServer, SizeGB: 30},
+		{ID: UnassociatedVolumeID, Name: UnassociatedVolumeName, Type: otc.TypeVolume, SizeGB: 50},
 	}}
 }
 
@@ -111,9 +159,11 @@ func LoadFixture(path string) (Fixture, error) {
 }
 
 // ParseFixture decodes and validates a JSON fixture such as
-// {"vaults":[{"id":..,"name":..,"retention_duration":7,"resources":[{"id":..,
-// "name":..,"type":"OS::Nova::Server","size_gb":40}]}]}. Unknown fields are
-// errors, to catch misspellings.
+// {"vaults":[{"id":..,"name":..,"type":"server","retention_duration":7,
+// "size_gb":500,"used_gb":0,"resources":[{"id":..,"name":..,
+// "type":"OS::Nova::Server","size_gb":40,"fail":false}]}],
+// "unassociated":[{"id":..,"name":..,"type":"OS::Cinder::Volume","size_gb":10}]}.
+// Unknown fields are errors, to catch misspellings.
 func ParseFixture(r io.Reader) (Fixture, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -131,32 +181,53 @@ func ParseFixture(r io.Reader) (Fixture, error) {
 }
 
 // Validate reports the first problem of f: a vault or resource without an id,
-// an id used twice (a resource may be in one vault only), an unknown resource
-// type or a negative size.
+// an id used twice (a resource is in one vault at most), an unknown vault or
+// resource type, a resource whose type its vault does not hold, a negative
+// size, or a vault using more than its capacity.
 func (f Fixture) Validate() error {
 	vaults := make(map[string]bool)
 	resources := make(map[string]bool)
+	checkResource := func(where string, r FixtureResource, vaultType string) error {
+		switch {
+		case r.ID == "":
+			return fmt.Errorf("fixture: %s: id is empty", where)
+		case resources[r.ID]:
+			return fmt.Errorf("fixture: %s: resource %q is listed more than once: a resource is in one vault at most", where, r.ID)
+		case !otc.ValidResourceType(r.Type):
+			return fmt.Errorf("fixture: %s: type %q is not %s, %s or %s",
+				where, r.Type, otc.TypeServer, otc.TypeVolume, otc.TypeSFSTurbo)
+		case !vaultHolds(vaultType, r.Type):
+			return fmt.Errorf("fixture: %s: a %s vault does not hold %s", where, vaultType, r.Type)
+		case r.SizeGB < 0:
+			return fmt.Errorf("fixture: %s: size_gb %d is negative", where, r.SizeGB)
+		}
+		resources[r.ID] = true
+		return nil
+	}
 	for i, v := range f.Vaults {
 		switch {
 		case v.ID == "":
 			return fmt.Errorf("fixture: vaults[%d]: id is empty", i)
 		case vaults[v.ID]:
 			return fmt.Errorf("fixture: vaults[%d]: duplicate vault id %q", i, v.ID)
+		case v.Type != "" && v.Type != VaultTypeServer && v.Type != VaultTypeDisk && v.Type != VaultTypeTurbo:
+			return fmt.Errorf("fixture: vaults[%d]: type %q is not %s, %s, %s or empty",
+				i, v.Type, VaultTypeServer, VaultTypeDisk, VaultTypeTurbo)
+		case v.SizeGB < 0:
+			return fmt.Errorf("fixture: vaults[%d]: size_gb %d is negative", i, v.SizeGB)
+		case v.UsedGB < 0 || v.UsedGB > v.capacity():
+			return fmt.Errorf("fixture: vaults[%d]: used_gb %d is not 0 to the capacity %d", i, v.UsedGB, v.capacity())
 		}
 		vaults[v.ID] = true
 		for j, r := range v.Resources {
-			switch {
-			case r.ID == "":
-				return fmt.Errorf("fixture: vaults[%d].resources[%d]: id is empty", i, j)
-			case resources[r.ID]:
-				return fmt.Errorf("fixture: vaults[%d].resources[%d]: resource %q is in more than one vault", i, j, r.ID)
-			case !validType(r.Type):
-				return fmt.Errorf("fixture: vaults[%d].resources[%d]: type %q is not %s, %s or %s",
-					i, j, r.Type, otc.TypeServer, otc.TypeVolume, otc.TypeSFSTurbo)
-			case r.SizeGB < 0:
-				return fmt.Errorf("fixture: vaults[%d].resources[%d]: size_gb %d is negative", i, j, r.SizeGB)
+			if err := checkResource(fmt.Sprintf("vaults[%d].resources[%d]", i, j), r, v.Type); err != nil {
+				return err
 			}
-			resources[r.ID] = true
+		}
+	}
+	for i, r := range f.Unassociated {
+		if err := checkResource(fmt.Sprintf("unassociated[%d]", i), r, ""); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -164,21 +235,19 @@ func (f Fixture) Validate() error {
 
 // clone returns a deep copy of f.
 func (f Fixture) clone() Fixture {
-	out := Fixture{Vaults: slices.Clone(f.Vaults)}
+	out := Fixture{Vaults: slices.Clone(f.Vaults), Unassociated: slices.Clone(f.Unassociated)}
 	for i := range out.Vaults {
 		out.Vaults[i].Resources = slices.Clone(out.Vaults[i].Resources)
 	}
 	return out
 }
 
-// resource returns the resource id of v.
-func (v *FixtureVault) resource(id string) (FixtureResource, bool) {
-	for _, r := range v.Resources {
-		if r.ID == id {
-			return r, true
-		}
+// capacity returns the capacity of v in GB.
+func (v *FixtureVault) capacity() int {
+	if v.SizeGB == 0 {
+		return DefaultVaultSizeGB
 	}
-	return FixtureResource{}, false
+	return v.SizeGB
 }
 
 // retention returns the retention_duration to report for v.
@@ -189,7 +258,17 @@ func (v *FixtureVault) retention() int {
 	return v.RetentionDuration
 }
 
-// validType reports whether t is a resource type the API accepts.
-func validType(t string) bool {
-	return t == otc.TypeServer || t == otc.TypeVolume || t == otc.TypeSFSTurbo
+
+// vaultHolds reports whether a vault of vaultType holds resources of
+// resourceType; a vault without a type holds every type.
+func vaultHolds(vaultType, resourceType string) bool {
+	switch vaultType {
+	case VaultTypeServer:
+		return resourceType == otc.TypeServer
+	case VaultTypeDisk:
+		return resourceType == otc.TypeVolume
+	case VaultTypeTurbo:
+		return resourceType == otc.TypeSFSTurbo
+	}
+	return true
 }

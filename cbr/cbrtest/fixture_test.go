@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/otc"
 )
 
@@ -46,7 +47,7 @@ func TestDefaultFixtureRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"vaults"`, `"retention_duration"`, `"size_gb"`, `"type"`} {
+	for _, key := range []string{`"vaults"`, `"retention_duration"`, `"size_gb"`, `"type":"server"`, `"unassociated"`} {
 		if !bytes.Contains(b, []byte(key)) {
 			t.Errorf("encoded fixture lacks %s: %s", key, b)
 		}
@@ -72,8 +73,18 @@ func TestParseFixtureErrors(t *testing.T) {
 		{"duplicate vault", `{"vaults":[{"id":"v"},{"id":"v"}]}`, "duplicate vault"},
 		{"resource without id", `{"vaults":[{"id":"v","resources":[` + res("", otc.TypeServer) + `]}]}`, "resources[0]: id is empty"},
 		{"bad type", `{"vaults":[{"id":"v","resources":[` + res("r", "OS::Nova::Flavor") + `]}]}`, "OS::Nova::Flavor"},
-		{"resource in two vaults", `{"vaults":[{"id":"v","resources":[` + res("r", otc.TypeVolume) + `]},{"id":"w","resources":[` + res("r", otc.TypeVolume) + `]}]}`, "more than one vault"},
+		{"resource in two vaults", `{"vaults":[{"id":"v","resources":[` + res("r", otc.TypeVolume) + `]},{"id":"w","resources":[` + res("r", otc.TypeVolume) + `]}]}`, "listed more than once"},
 		{"negative size", `{"vaults":[{"id":"v","resources":[{"id":"r","type":"OS::Sfs::Turbo","size_gb":-1}]}]}`, "negative"},
+		{"unknown vault type", `{"vaults":[{"id":"v","type":"tape"}]}`, `vaults[0]: type "tape"`},
+		{"volume in a server vault", `{"vaults":[{"id":"v","type":"server","resources":[` + res("r", otc.TypeVolume) + `]}]}`, "a server vault does not hold OS::Cinder::Volume"},
+		{"server in a turbo vault", `{"vaults":[{"id":"v","type":"turbo","resources":[` + res("r", otc.TypeServer) + `]}]}`, "a turbo vault does not hold"},
+		{"negative vault size", `{"vaults":[{"id":"v","size_gb":-1}]}`, "vaults[0]: size_gb -1"},
+		{"used beyond size", `{"vaults":[{"id":"v","size_gb":10,"used_gb":11}]}`, "used_gb 11 is not 0 to the capacity 10"},
+		{"used beyond default size", `{"vaults":[{"id":"v","used_gb":1025}]}`, "capacity 1024"},
+		{"unknown field in unassociated", `{"vaults":[],"unassociated":[{"id":"r","vault":"v"}]}`, `unknown field "vault"`},
+		{"unassociated without id", `{"vaults":[],"unassociated":[{"type":"OS::Nova::Server"}]}`, "unassociated[0]: id is empty"},
+		{"unassociated bad type", `{"vaults":[],"unassociated":[` + res("r", "OS::Nova::Flavor") + `]}`, "unassociated[0]: type"},
+		{"unassociated also in a vault", `{"vaults":[{"id":"v","resources":[` + res("r", otc.TypeVolume) + `]}],"unassociated":[` + res("r", otc.TypeVolume) + `]}`, "unassociated[0]: resource \"r\" is listed more than once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,5 +114,34 @@ func TestEmptyFixtureRetentionMeansForever(t *testing.T) {
 	}
 	if got := cp.Vault.Resources[0].ResourceSize.String(); got != "0" {
 		t.Errorf("resource_size %q, want 0", got)
+	}
+}
+
+// A fixture with every new field loads, and the emulator follows it: the
+// vault's type, size and use, the failing resource, the resource in no vault.
+func TestParseFixtureVaultFields(t *testing.T) {
+	fx, err := ParseFixture(strings.NewReader(`{"vaults":[{"id":"d","name":"vault-d","type":"disk","size_gb":300,"used_gb":300,
+		"resources":[{"id":"v1","name":"data","type":"OS::Cinder::Volume","size_gb":100,"fail":true}]}],
+		"unassociated":[{"id":"v2","name":"logs","type":"OS::Cinder::Volume","size_gb":5}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, Options{Fixture: &fx, AvailableAfter: -1})
+	v := showVault(t, s, "d")
+	if v.Billing != (vaultBilling{Allocated: 300, Used: 300, Status: "available", ObjectType: VaultTypeDisk}) || len(v.Resources) != 1 {
+		t.Errorf("vault %+v", v)
+	}
+	if a := addResources(t, s, "d", resourcesBody("v2", otc.TypeVolume)); a.status != http.StatusBadRequest {
+		t.Errorf("addresources to the full vault: %d", a.status)
+	}
+	if err := s.SetVaultUsed("d", 0); err != nil {
+		t.Fatal(err)
+	}
+	addedIDs(t, addResources(t, s, "d", resourcesBody("v2", otc.TypeVolume)))
+	cp := checkpointOf(t, create(t, s, `{"checkpoint":{"vault_id":"d"}}`))
+	got := checkpointOf(t, get(t, s, cp.ID))
+	if got.Status != cbr.StatusError || got.Vault.Resources[0].ProtectStatus != cbr.StatusError ||
+		got.Vault.Resources[1].ProtectStatus != cbr.StatusAvailable {
+		t.Errorf("checkpoint %+v, want error for the failing volume only", got)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/restorepoint/restorepoint/internal/app"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,4 +122,87 @@ func TestEmulatorCommandAnswersPageExample(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("emulator stopped with %v", err)
 	}
+}
+
+// The demo knobs: a resource whose backups fail and a full vault, marked in
+// the banner and played by the emulator.
+func TestEmulatorCommandFailAndFill(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncbuf.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runEmulator(ctx, []string{"--addr", "127.0.0.1:0", "--available-after", "-1ns",
+			"--fail-resource", cbrtest.ExampleServerID, "--fill-vault", cbrtest.WeeklyVaultID}, out, &bytes.Buffer{})
+	}()
+	url := waitForLine(t, out, "CBR + IAM emulator listening on ")
+	// Plain HTTP, so that the test does not depend on the client's constructors.
+	checkpoints := url + "/v3/" + cbrtest.DefaultProjectID + "/checkpoints"
+	status, body := request(t, http.MethodPost, checkpoints,
+		`{"checkpoint":{"vault_id":"`+cbrtest.ExampleVaultID+`","parameters":{"resources":["`+cbrtest.ExampleServerID+`"]}}}`)
+	var cp cbr.CheckpointResponse
+	if err := json.Unmarshal(body, &cp); status != http.StatusOK || err != nil {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	status, body = request(t, http.MethodGet, checkpoints+"/"+cp.Checkpoint.ID, "")
+	if err := json.Unmarshal(body, &cp); status != http.StatusOK || err != nil || cp.Checkpoint.Status != cbr.StatusError {
+		t.Errorf("checkpoint of the failing server: %d %s, want status error", status, body)
+	}
+	status, body = request(t, http.MethodPost, checkpoints, `{"checkpoint":{"vault_id":"`+cbrtest.WeeklyVaultID+`"}}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), cbrtest.CodeVaultFull) {
+		t.Errorf("checkpoint in the full vault: %d %s, want 400 %s", status, body, cbrtest.CodeVaultFull)
+	}
+	// The banner is printed before the first request is served.
+	banner := out.String()
+	for _, want := range []string{
+		cbrtest.ExampleServerName + " (40 GB)  [backups fail]",
+		cbrtest.WeeklyVaultName + " (any type, 1024 of 1024 GB used)  [full]",
+		cbrtest.ServerVaultName + " (server, 0 of 200 GB used)\n",
+		cbrtest.UnassociatedServerName + " (30 GB)\n",
+		"DELETE",
+		"/addresources",
+	} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("emulator stopped with %v", err)
+	}
+}
+
+func TestEmulatorCommandBadKnobs(t *testing.T) {
+	for _, args := range [][]string{
+		{"--fail-resource", "no-such-resource"},
+		{"--fill-vault", "no-such-vault"},
+		{"--fill-vault", ""},
+	} {
+		var stderr bytes.Buffer
+		err := runEmulator(context.Background(), append([]string{"--addr", "127.0.0.1:0"}, args...), &bytes.Buffer{}, &stderr)
+		var ue app.UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error()+stderr.String(), args[0][2:]) {
+			t.Errorf("%v: err %v (stderr %q), want a usage error naming the flag", args, err, stderr.String())
+		}
+	}
+}
+
+// request sends a request with the default token and returns the status and body.
+func request(t *testing.T, method, url, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", cbrtest.DefaultToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
