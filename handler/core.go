@@ -217,7 +217,7 @@ func decodeClass(err error) failure.Class {
 // sends it to the sink when it is final (or, with SinkFailures, this
 // attempt's), and keeps the rendered event for the answer.
 type delivery struct {
-	core *Core
+	core   *Core
 	sent   *event.Event // the event rendered for the sink, reused for the answer
 	err    error        // rendering the result event failed
 	failed bool         // the sink did not take the result event
