@@ -35,14 +35,15 @@ var ErrLeaseLost = errors.New("lease lost: another attempt has taken over the tr
 // of key (a fresh claim, the resume of a partial result, the hand-over of an
 // undelivered result) hands out a new lease in Claim.Lease, a random token,
 // and the record carries it while the caller holds key. Complete, Settle and
-// Release take that lease and act only if no other attempt has claimed key
-// since: while the record carries the lease, or while there is no record at
-// all (the lock expired and nobody claimed key since; the late step is then
-// taken, as nothing is lost by it). Otherwise they change nothing and return
+// Release take that lease and act only while the record carries it, or
+// while there is no record at all (the lock expired and vanished, or a later
+// attempt released the key: nobody holds it, and the late step takes
+// nothing from anyone). Otherwise they change nothing and return
 // ErrLeaseLost, so that an attempt that outlived its lock (a long wait, a
 // slow CBR, a paused process) never deletes or overwrites the record of the
-// attempt that took over. A lease is not renewed: it ends with the lock
-// Begin took (lockUntil), and the caller's work should end with it too.
+// attempt that took over. A lease is not renewed: once the lock Begin took
+// (lockUntil) runs out another attempt may claim key, so the caller's work
+// should end with it.
 //
 // Results are opaque bytes to a Store (the Function encodes them). Each step
 // of a trigger is one call, so that a networked Store needs one round trip
