@@ -302,8 +302,10 @@ type store struct {
 	t *Telemetry
 }
 
+// count counts err, unless it is an answer rather than a failure: in
+// progress, or a step refused because its lease was lost.
 func (s *store) count(ctx context.Context, op string, err error) {
-	if err != nil && !errors.Is(err, function.ErrInProgress) {
+	if err != nil && !errors.Is(err, function.ErrInProgress) && !errors.Is(err, function.ErrLeaseLost) {
 		s.t.m.storeErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op)))
 	}
 }
@@ -316,22 +318,22 @@ func (s *store) Begin(ctx context.Context, key string, lockUntil time.Time) (fun
 }
 
 // Complete implements function.Store.
-func (s *store) Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
-	err := s.Store.Complete(ctx, key, result, expiry, deliver)
+func (s *store) Complete(ctx context.Context, key, lease string, result []byte, expiry time.Time, deliver bool) error {
+	err := s.Store.Complete(ctx, key, lease, result, expiry, deliver)
 	s.count(ctx, "complete", err)
 	return err
 }
 
 // Settle implements function.Store.
-func (s *store) Settle(ctx context.Context, key string, delivered bool) error {
-	err := s.Store.Settle(ctx, key, delivered)
+func (s *store) Settle(ctx context.Context, key, lease string, delivered bool) error {
+	err := s.Store.Settle(ctx, key, lease, delivered)
 	s.count(ctx, "settle", err)
 	return err
 }
 
 // Release implements function.Store.
-func (s *store) Release(ctx context.Context, key string, partial []byte, expiry time.Time) error {
-	err := s.Store.Release(ctx, key, partial, expiry)
+func (s *store) Release(ctx context.Context, key, lease string, partial []byte, expiry time.Time) error {
+	err := s.Store.Release(ctx, key, lease, partial, expiry)
 	s.count(ctx, "release", err)
 	return err
 }
