@@ -219,8 +219,12 @@ func TestWaiterOutlivesCancelledFetch(t *testing.T) {
 	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
 		t.Errorf("leader: %v, want context.Canceled", err)
 	}
-	<-g.gaveUp  // the leader's request is abandoned unanswered
-	<-g.arrived // the waiter's own request
+	<-g.gaveUp // the leader's request is abandoned unanswered
+	select {
+	case <-g.arrived: // the waiter's own request
+	case err := <-waiter:
+		t.Fatalf("waiter gave up with the leader: %v", err)
+	}
 	close(g.release)
 	if err := <-waiter; err != nil {
 		t.Errorf("waiter: %v, want a token", err)
