@@ -2,6 +2,7 @@ package githubapp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"errors"
@@ -92,9 +93,9 @@ func New(cfg Config) (*Client, error) {
 		api:         api,
 		httpClient:  cfg.HTTPClient,
 		now:         cfg.Now,
-		maxAttempts: cmpOr(cfg.MaxAttempts, DefaultMaxAttempts),
-		backoffBase: cmpOr(cfg.BackoffBase, DefaultBackoffBase),
-		backoffMax:  cmpOr(cfg.BackoffMax, DefaultBackoffMax),
+		maxAttempts: cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts),
+		backoffBase: cmp.Or(cfg.BackoffBase, DefaultBackoffBase),
+		backoffMax:  cmp.Or(cfg.BackoffMax, DefaultBackoffMax),
 		tokens:      make(map[int64]installationToken),
 		fetching:    make(map[int64]*tokenFetch),
 	}
@@ -120,15 +121,6 @@ func New(cfg Config) (*Client, error) {
 		c.httpClient = &hc
 	}
 	return c, nil
-}
-
-// cmpOr returns v, or def when v is zero.
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // String describes the client without its key or tokens.

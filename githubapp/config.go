@@ -2,6 +2,9 @@ package githubapp
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -130,11 +133,10 @@ func ParsePrivateKey(data []byte) (*rsa.PrivateKey, error) {
 
 // keyAlgorithm names the algorithm of a PKCS#8 key that is not RSA.
 func keyAlgorithm(key any) string {
-	name := fmt.Sprintf("%T", key) // a type name such as *ecdsa.PrivateKey, never a value
-	switch {
-	case strings.Contains(name, "ecdsa"), strings.Contains(name, "ecdh"):
+	switch key.(type) {
+	case *ecdsa.PrivateKey, *ecdh.PrivateKey:
 		return "an EC key"
-	case strings.Contains(name, "ed25519"):
+	case ed25519.PrivateKey:
 		return "an Ed25519 key"
 	}
 	return "of another algorithm"

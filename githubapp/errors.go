@@ -27,11 +27,13 @@ type APIError struct {
 	RequestID string
 	// Method and URL identify the request.
 	Method, URL string
-	// RateLimited reports GitHub's signs of a rate limit on a 403 or 429:
-	// X-RateLimit-Remaining 0 or a Retry-After header.
+	// RateLimited reports GitHub's signs of a rate limit on a 403 or 429: a
+	// Retry-After header, X-RateLimit-Remaining 0, or a message that says
+	// "rate limit".
 	RateLimited bool
-	// RetryAfter is how long GitHub asked to wait (Retry-After, or until
-	// X-RateLimit-Reset when no request remains); zero when it did not say.
+	// RetryAfter is how long GitHub asked to wait: Retry-After, or until
+	// X-RateLimit-Reset when no request remains, or a minute for a rate
+	// limit without either (as GitHub's documentation advises).
 	RetryAfter time.Duration
 }
 
@@ -82,6 +84,9 @@ func newAPIError(req *http.Request, resp *http.Response, now time.Time, secrets 
 	}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests {
 		e.RateLimited, e.RetryAfter = rateLimit(resp.Header, now)
+		if !e.RateLimited && strings.Contains(strings.ToLower(e.Message), "rate limit") {
+			e.RateLimited, e.RetryAfter = true, time.Minute
+		}
 	}
 	return e
 }

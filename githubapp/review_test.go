@@ -150,13 +150,17 @@ func TestReviewRetries(t *testing.T) {
 		{"422 not retried", githubtest.Refusal{Status: 422}, failure.Rejected, 1},
 		{"404 not retried", githubtest.Refusal{Status: 404, Message: "Not Found"}, failure.Rejected, 1},
 		{"403 not retried", githubtest.Refusal{Status: 403, Message: "Resource not accessible by integration"}, failure.Rejected, 1},
+		{"secondary rate limit without headers waits a minute", githubtest.Refusal{Status: 403,
+			Message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}, failure.Throttled, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, c, _ := setup(t, githubtest.Options{})
 			tt.refusal.Endpoint = githubtest.EndpointReview
 			srv.Refuse(tt.refusal)
-			err := c.Review(context.Background(), githubtest.DefaultInstallationID, srv.CallbackURL("o", "r", 1), approve)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // too short to wait a minute
+			defer cancel()
+			err := c.Review(ctx, githubtest.DefaultInstallationID, srv.CallbackURL("o", "r", 1), approve)
 			if got := failure.ClassOf(err); got != tt.wantErr {
 				t.Errorf("Review = %v (class %q), want class %q", err, got, tt.wantErr)
 			}

@@ -17,6 +17,7 @@ import (
 // minutes left, else a new one from
 // POST {api}/app/installations/{installation_id}/access_tokens, asked with
 // an app JWT. Concurrent callers for one installation share one request.
+// The token is a secret: keep it out of logs.
 func (c *Client) InstallationToken(ctx context.Context, installationID int64) (string, error) {
 	if problem := checkInstallationID(installationID); problem != nil {
 		return "", fmt.Errorf("githubapp: %w", problem)

@@ -34,6 +34,7 @@
 package githubtest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -103,7 +104,8 @@ type Options struct {
 // API is the stand-in; create it with New or NewServer. It is an
 // http.Handler and safe for concurrent use.
 type API struct {
-	appID         string
+	appID         int64
+	issuer        string // appID as the JWTs' iss
 	publicKey     *rsa.PublicKey
 	installations map[int64]bool
 	tokenLifetime time.Duration
@@ -127,14 +129,15 @@ type issuedToken struct {
 // New returns an API configured by opts.
 func New(opts Options) *API {
 	a := &API{
-		appID:         strconv.FormatInt(cmpOr(opts.AppID, DefaultAppID), 10),
+		appID:         cmp.Or(opts.AppID, DefaultAppID),
 		publicKey:     opts.PublicKey,
 		installations: make(map[int64]bool),
-		tokenLifetime: cmpOr(opts.TokenLifetime, DefaultTokenLifetime),
+		tokenLifetime: cmp.Or(opts.TokenLifetime, DefaultTokenLifetime),
 		prefix:        strings.TrimRight(opts.PathPrefix, "/"),
 		now:           opts.Now,
 		tokens:        make(map[string]issuedToken),
 	}
+	a.issuer = strconv.FormatInt(a.appID, 10)
 	if a.publicKey == nil {
 		a.publicKey = &Key().PublicKey
 	}
@@ -151,19 +154,8 @@ func New(opts Options) *API {
 	return a
 }
 
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
-
 // AppID returns the app id the API expects as the JWTs' iss.
-func (a *API) AppID() int64 {
-	id, _ := strconv.ParseInt(a.appID, 10, 64)
-	return id
-}
+func (a *API) AppID() int64 { return a.appID }
 
 // Refusal is an error answer the API gives instead of serving a request.
 type Refusal struct {
@@ -351,7 +343,7 @@ func failed(status int, msg string) (int, any, http.Header) {
 // serve computes the answer: status, body (nil for none) and extra headers.
 func (a *API) serve(r *http.Request, endpoint Endpoint, params []string, body []byte) (int, any, http.Header) {
 	if refusal := a.takeRefusal(endpoint); refusal != nil {
-		status, answer, _ := failed(refusal.Status, cmpOr(refusal.Message, defaultMessage(refusal.Status)))
+		status, answer, _ := failed(refusal.Status, cmp.Or(refusal.Message, defaultMessage(refusal.Status)))
 		return status, answer, refusal.Header
 	}
 	switch v := r.Header.Get("X-GitHub-Api-Version"); {
@@ -455,7 +447,7 @@ func (a *API) verifyJWT(token string) string {
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithIssuedAt(),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(a.appID),
+		jwt.WithIssuer(a.issuer),
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && claims.ExpiresAt == nil:
