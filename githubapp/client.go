@@ -155,9 +155,9 @@ func (c *Client) AppJWT() (string, error) {
 type credentials struct {
 	// bearer returns the credential for the next attempt.
 	bearer func(ctx context.Context) (string, error)
-	// refused is told of a credential the API answered 401 to and reports
-	// whether a fresh one is worth one more attempt; nil means never.
-	refused func(credential string) bool
+	// refused drops a credential the API answered 401 to, so that bearer
+	// gives a fresh one; nil when credentials cannot be renewed.
+	refused func(credential string)
 }
 
 // call sends one request with retries: method and target, an optional JSON
@@ -179,8 +179,8 @@ func (c *Client) call(ctx context.Context, method, target string, body []byte, c
 		}
 		var apiErr *APIError
 		isAPI := errors.As(err, &apiErr)
-		if isAPI && apiErr.StatusCode == http.StatusUnauthorized && !renewed &&
-			creds.refused != nil && creds.refused(bearer) {
+		if isAPI && apiErr.StatusCode == http.StatusUnauthorized && !renewed && creds.refused != nil {
+			creds.refused(bearer)
 			renewed = true
 			continue // fresh credentials: no attempt spent, no wait
 		}

@@ -89,7 +89,7 @@ func (c *Client) Review(ctx context.Context, installationID int64, callbackURL s
 	}
 	installation := credentials{
 		bearer:  func(ctx context.Context) (string, error) { return c.installationToken(ctx, installationID) },
-		refused: func(tok string) bool { return c.dropInstallationToken(installationID, tok) },
+		refused: func(tok string) { c.dropInstallationToken(installationID, tok) },
 	}
 	if err := c.call(ctx, http.MethodPost, target, body, installation, nil); err != nil {
 		return fmt.Errorf("githubapp: review: %w", err)

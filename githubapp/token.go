@@ -85,15 +85,13 @@ func (c *Client) fresh(t installationToken) bool {
 }
 
 // dropInstallationToken forgets the cached token of installation id if it
-// is tok (the API refused it), and reports whether a fresh one can be asked
-// for, which is always.
-func (c *Client) dropInstallationToken(id int64, tok string) bool {
+// is tok (the API refused it), so that the next caller gets a new one.
+func (c *Client) dropInstallationToken(id int64, tok string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t, ok := c.tokens[id]; ok && t.value == tok {
 		delete(c.tokens, id)
 	}
-	return true
 }
 
 // accessTokenAnswer is the 201 answer of the access_tokens endpoint (its
