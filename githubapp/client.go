@@ -18,7 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Headers every request carries, as GitHub's REST API documentation asks.

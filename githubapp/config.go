@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // DefaultAPIURL is the API of github.com. GitHub Enterprise Server serves

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // APIError is an answer of the GitHub API other than success (2xx).

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // FuzzParseErrorBody: whatever the body, the text is one line of UTF-8,

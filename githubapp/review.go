@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/restorepoint/restorepoint/failure"
-	"github.com/restorepoint/restorepoint/internal/otc"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // State is the outcome of a review.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/handler"
 )
 
 // Defaults of a DeploymentProtectionRule.
@@ -90,7 +91,7 @@ func (w Webhook) Request(target string) (*http.Request, error) {
 // HTTP/1.1", the Host, the headers (sorted, spelt as GitHub does:
 // X-GitHub-Hook-ID), Content-Length, a blank line and the body, with CRLF
 // line ends: the form of testdata/webhooks/*.http (read with
-// events.ReadRequest).
+// handler.ReadRequest).
 func (w Webhook) Wire(host string) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST / HTTP/1.1\r\nHost: %s\r\n", host)
@@ -191,7 +192,7 @@ func DeploymentProtectionRuleWebhook(secret string, d DeploymentProtectionRule) 
 	h.Set(events.HeaderGitHubHookID, HookID)
 	h.Set("X-GitHub-Hook-Installation-Target-Type", "integration")
 	h.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(d.AppID, 10))
-	h.Set(events.HeaderGitHubSignature, events.SignGitHub(secret, body))
+	h.Set(events.HeaderGitHubSignature, handler.Sign(secret, body))
 	return Webhook{Header: h, Body: body}, nil
 }
 
