@@ -191,7 +191,7 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 	case plan.IgnoreReason != "":
 		return f.deliver(ctx, deliver, events.Result{
 			Type:        events.TypeTriggerIgnored,
-			ID:          ResultID(t.Ref.Key(), events.TypeTriggerIgnored),
+			ID:          ResultID(t.Ref.Digest(), events.TypeTriggerIgnored),
 			TraceParent: t.TraceParent,
 			Ignored:     &events.Ignored{Trigger: t.Ref, Reason: plan.IgnoreReason},
 		})
@@ -199,7 +199,9 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		return f.deliver(ctx, deliver, f.planned(t, plan))
 	}
 
-	key := t.Ref.Key()
+	// The store keeps the key's digest: a fixed size, whatever the event's
+	// id and source.
+	key := t.Ref.Digest()
 	claim, err := f.store.Begin(ctx, key, f.lockUntil(ctx))
 	if err != nil {
 		if !errors.Is(err, ErrInProgress) {
@@ -217,17 +219,21 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		} // else unreadable: start afresh rather than never finish
 	}
 
+	workCtx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		// The work ends with its lock (LockTTL): once that expires, a
 		// duplicate runs again, and a wait for a checkpoint that never
 		// becomes available must not hold the caller for ever.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
+		workCtx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
 		defer cancel()
 	}
-	workCtx, cancelWork := working(ctx)
+	workCtx, cancelWork := working(workCtx)
 	res, err := f.create(workCtx, t, plan, done)
 	cancelWork()
+	// What follows is bounded by the caller's deadline, not by the lock's:
+	// an attempt that outlived its lock still records (or is refused, by
+	// the lease) and delivers what it made.
 	res.ID = ResultID(key, events.TypeCheckpointCreated)
 	storeCtx, cancelStore := Finishing(ctx)
 	defer cancelStore()
@@ -288,7 +294,7 @@ func (f *Function) duplicate(ctx context.Context, t events.Trigger, plan Plan, c
 	if err != nil {
 		if claim.Deliver {
 			settleCtx, cancel := Finishing(ctx)
-			_ = f.store.Settle(settleCtx, t.Ref.Key(), claim.Lease, false)
+			_ = f.store.Settle(settleCtx, t.Ref.Digest(), claim.Lease, false)
 			cancel()
 		}
 		return events.Result{}, fmt.Errorf("idempotency store: %w", err)
@@ -300,7 +306,7 @@ func (f *Function) duplicate(ctx context.Context, t events.Trigger, plan Plan, c
 	if !claim.Deliver || deliver == nil {
 		return dup, nil
 	}
-	return f.deliverHeld(ctx, t.Ref.Key(), claim.Lease, deliver, stored, dup)
+	return f.deliverHeld(ctx, t.Ref.Digest(), claim.Lease, deliver, stored, dup)
 }
 
 // deliverHeld delivers r, which this attempt holds for delivery under key

@@ -171,7 +171,12 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 		res events.Result
 		err error
 	)
+	if decodeErr == nil {
+		decodeErr = checkRef(t.Ref)
+	}
 	if decodeErr != nil {
+		// Nothing of a trigger that does not run is echoed whole.
+		t.Ref = t.Ref.Short()
 		res = events.Result{
 			Type:        events.TypeCheckpointFailed,
 			ID:          newID(),
@@ -191,6 +196,17 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 		end(out, took)
 	}
 	return out
+}
+
+// checkRef refuses a trigger whose id or source is longer than
+// events.MaxIDLength: on every front door, before anything is done with it.
+func checkRef(r events.Ref) error {
+	for _, f := range []struct{ name, value string }{{"id", r.ID}, {"source", r.Source}} {
+		if len(f.value) > events.MaxIDLength {
+			return &failure.FieldError{Field: f.name, Rule: fmt.Sprintf("at most %d bytes, not %d", events.MaxIDLength, len(f.value))}
+		}
+	}
+	return nil
 }
 
 // delivery is the sink side of one trigger: it renders the result event,
@@ -265,13 +281,14 @@ func (d *delivery) outcome(res events.Result, err error) Outcome {
 }
 
 func (c *Core) log(ctx context.Context, t events.Trigger, rule string, out Outcome, took time.Duration) {
+	ref := t.Ref.Short()
 	attrs := []slog.Attr{
-		slog.String("id", t.Ref.ID),
-		slog.String("source", t.Ref.Source),
-		slog.String("type", t.Ref.Type),
+		slog.String("id", ref.ID),
+		slog.String("source", ref.Source),
+		slog.String("type", ref.Type),
 	}
-	if t.Ref.Delivery != "" {
-		attrs = append(attrs, slog.String("delivery", t.Ref.Delivery))
+	if ref.Delivery != "" {
+		attrs = append(attrs, slog.String("delivery", ref.Delivery))
 	}
 	if rule != "" {
 		attrs = append(attrs, slog.String("rule", rule))

@@ -66,16 +66,17 @@ func (t *Telemetry) StartTrigger(ctx context.Context, tr *events.Trigger) (conte
 	}
 	ctx, span := t.tracer.Start(ctx, "trigger "+kind, trace.WithSpanKind(spanKind))
 	if span.IsRecording() {
+		ref := tr.Ref.Short()
 		attrs := []attribute.KeyValue{
 			attribute.String("faas.trigger", t.opts.FaaSTrigger),
 			attribute.Bool("faas.coldstart", cold),
-			attribute.String("cloudevents.event_id", tr.Ref.ID),
-			attribute.String("cloudevents.event_source", tr.Ref.Source),
-			attribute.String("cloudevents.event_type", tr.Ref.Type),
+			attribute.String("cloudevents.event_id", ref.ID),
+			attribute.String("cloudevents.event_source", ref.Source),
+			attribute.String("cloudevents.event_type", ref.Type),
 			attribute.String(attrTriggerKind, kind),
 		}
-		if tr.Ref.Subject != "" {
-			attrs = append(attrs, attribute.String("cloudevents.event_subject", tr.Ref.Subject))
+		if ref.Subject != "" {
+			attrs = append(attrs, attribute.String("cloudevents.event_subject", ref.Subject))
 		}
 		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
 			attrs = append(attrs, attribute.String("faas.invocation_id", lc.AwsRequestID))

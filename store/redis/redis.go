@@ -4,7 +4,8 @@
 // several instances is handled once. It is configured by
 // IDEMPOTENCY_STORE=redis://[user:password@]host:port/db (rediss:// for TLS).
 //
-// Each key is one Redis string, "restorepoint:" followed by the trigger key,
+// Each key is one Redis string, "restorepoint:" followed by the digest of the
+// trigger key (events.Ref.Digest: 64 hex digits, whatever the event),
 // whose value is compact: one letter for the state, then its data.
 //
 //	L<lockUntil>:<lease>         in progress until lockUntil (Unix ms); PX = the lock
