@@ -230,6 +230,10 @@ func TestPausedInstanceCannotOverwriteTakenOverRecord(t *testing.T) {
 
 	firstReply := w.asyncPost(first, e)
 	eventually(t, 5*time.Second, "the first restore point", func() bool { return w.emu.CountCreates() == 1 })
+	// The create is answered; give the first the moment it takes to read
+	// the answer and begin its wait (a first poll after a second), also
+	// under the race detector, so that it is paused in the wait.
+	time.Sleep(300 * time.Millisecond)
 	resume := pause(t, first) // waiting for its checkpoint to be available
 	time.Sleep(leaseTTL + leaseTTL/6)
 

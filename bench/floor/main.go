@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -131,9 +132,10 @@ func body(e *cloudEvent) ([]byte, error) {
 	for i, k := range keys {
 		tags[i] = k + "=" + d.Tags[k]
 	}
-	// The name ends in a digest of the trigger's source and id, and the
+	// The name ends in a digest of the trigger's key (no sender, then the
+	// length-prefixed source, then the id), and the
 	// description in its marker, as restorepoint's do (names CBR can find).
-	sum := sha256.Sum256([]byte(e.Source + "\x00" + e.ID))
+	sum := sha256.Sum256([]byte("0:" + strconv.Itoa(len(e.Source)) + ":" + e.Source + e.ID))
 	digest := hex.EncodeToString(sum[:])
 	return json.Marshal(createRequest{Checkpoint: vaultBackup{
 		VaultID: d.VaultID,

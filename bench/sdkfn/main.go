@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -136,9 +137,10 @@ func checkpointRequest(e cloudevents.Event, d *taggedServer) *model.CreateCheckp
 	for i, k := range keys {
 		tags[i] = k + "=" + d.Tags[k]
 	}
-	// The name ends in a digest of the event's source and id, and the
+	// The name ends in a digest of the event's key (no sender, then the
+	// length-prefixed source, then the id), and the
 	// description in its marker, as restorepoint's do.
-	sum := sha256.Sum256([]byte(e.Source() + "\x00" + e.ID()))
+	sum := sha256.Sum256([]byte("0:" + strconv.Itoa(len(e.Source())) + ":" + e.Source() + e.ID()))
 	digest := hex.EncodeToString(sum[:])
 	name := "tagged-" + d.ServerName + "-" + e.Time().UTC().Format("20060102T150405Z") + "-" + digest[:10]
 	description := "Backup of server " + d.ServerName + ", tagged " + strings.Join(tags, ",") +
