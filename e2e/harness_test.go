@@ -52,8 +52,8 @@ const (
 var searchedSecrets = []string{secretToken, secretWebhook, secretPassword, secretKey, secretMetrics,
 	cbrtest.DemoTemporarySecretKey, cbrtest.DemoSecurityToken}
 
-// binPath is the restorepoint binary TestMain builds.
-var binPath string
+// binPath is the restorepoint binary TestMain builds, in binDir.
+var binPath, binDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -67,10 +67,24 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	binDir = dir
 	binPath = filepath.Join(dir, "restorepoint")
-	args := []string{"build", "-o", binPath}
+	if err := buildBinary(binPath); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// buildBinary builds cmd/restorepoint into out, with -race when the suite
+// runs with it, and with the build tags given.
+func buildBinary(out string, tags ...string) error {
+	args := []string{"build", "-o", out}
 	if raceEnabled {
 		args = append(args, "-race")
+	}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	args = append(args, "github.com/restorepoint/restorepoint/cmd/restorepoint")
 	gotool, err := exec.LookPath("go")
@@ -81,13 +95,35 @@ func testMain(m *testing.M) int {
 	cmd := exec.Command(gotool, args...)
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go %s: %v\n%s", strings.Join(args, " "), err, out)
-		return 1
+		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "e2e: built %s (race=%v) in %v\n", binPath, raceEnabled, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "e2e: built %s (race=%v, tags=%v) in %v\n", out, raceEnabled, tags, time.Since(start).Round(time.Millisecond))
 	}
-	return m.Run()
+	return nil
+}
+
+// rulesBin is the binary built with the rules engine (build tag rules),
+// built once, by the first test that asks for it (rulesBinary).
+var rulesBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// rulesBinary returns the path of a restorepoint binary built with the
+// build tag rules, for a world with a RULES_FILE (options.bin). Only the
+// tests that need it pay for its build.
+func rulesBinary(t *testing.T) string {
+	t.Helper()
+	rulesBin.once.Do(func() {
+		rulesBin.path = filepath.Join(binDir, "restorepoint-rules")
+		rulesBin.err = buildBinary(rulesBin.path, "rules")
+	})
+	if rulesBin.err != nil {
+		t.Fatal(rulesBin.err)
+	}
+	return rulesBin.path
 }
 
 // ---------------------------------------------------------------------------
@@ -108,6 +144,8 @@ type options struct {
 	emu cbrtest.Options
 	// env overrides or adds variables of the child.
 	env map[string]string
+	// bin is the binary to run; "" is binPath (rulesBinary: one with rules).
+	bin string
 }
 
 // world is everything one test runs against.
@@ -178,7 +216,7 @@ func newWorld(t *testing.T, opts options) *world {
 		env[k] = v
 	}
 	w.env = env
-	w.proc = startChild(t, env)
+	w.proc = startChild(t, opts.bin, env)
 	w.procs = []*child{w.proc}
 	t.Cleanup(w.scrapeMetrics) // runs while the child still lives
 
@@ -287,7 +325,7 @@ func (w *world) tryPost(header http.Header, body []byte) (reply, error) {
 func (w *world) startMore(n int) {
 	w.t.Helper()
 	for range n {
-		w.procs = append(w.procs, startChild(w.t, w.env))
+		w.procs = append(w.procs, startChild(w.t, w.opts.bin, w.env))
 	}
 }
 
@@ -477,12 +515,15 @@ type child struct {
 
 var servingAddr = regexp.MustCompile(`"msg":"serving".*?"addr":"[^"]*:(\d+)"`)
 
-// startChild runs `restorepoint serve` with exactly env (plus PATH) and
-// waits until it listens. Cleanup kills it.
-func startChild(t *testing.T, env map[string]string) *child {
+// startChild runs `restorepoint serve` of binary bin ("": binPath) with
+// exactly env (plus PATH) and waits until it listens. Cleanup kills it.
+func startChild(t *testing.T, bin string, env map[string]string) *child {
 	t.Helper()
+	if bin == "" {
+		bin = binPath
+	}
 	c := &child{t: t, logs: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(binPath, "serve")
+	c.cmd = exec.Command(bin, "serve")
 	// A race-enabled child sleeps a second at exit unless told not to.
 	c.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0"}
 	for k, v := range env {

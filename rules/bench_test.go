@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,28 @@ func BenchmarkEvaluate(b *testing.B) {
 			for b.Loop() {
 				if _, _, err := s.Evaluate(context.Background(), h, body); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHostileRule is the cost of the hostile rule (TestBudget) on 5 KB
+// and 50 KB payloads: it stops at its budget, so B/op stays about a
+// megabyte whatever the payload (without the budget on what it builds: 350
+// MB and 4.6 GB).
+func BenchmarkHostileRule(b *testing.B) {
+	s := mustParse(b, "rules:\n  - name: hostile\n    match: '"+hostileMatch+"'\n    action: {type: ignore, reason: '\"r\"'}\n",
+		WithLogger(slog.New(slog.DiscardHandler)))
+	for _, size := range []struct {
+		name string
+		body []byte
+	}{{"5KB", hostileBody(500, 3_000)}, {"50KB", hostileBody(2_000, 40_000)}} {
+		b.Run(size.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, rule, err := s.Evaluate(context.Background(), nil, size.body); rule != "" || err != nil {
+					b.Fatalf("rule %q, %v; want no match", rule, err)
 				}
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,12 +49,12 @@ type Action struct {
 
 // Eval tries the rules in file order and returns the first that matches,
 // with its action evaluated, or nil when none does. A match expression that
-// fails to evaluate (a missing header or field, a type mismatch) or yields
-// no bool counts as no match. An action field that fails, or yields a value
-// of the wrong type, is a *failure.FieldError naming the rule and the field
-// (`rule "github-production": action.vault_id: ...`; answer it as a failed
-// trigger of class invalid); so is a match or action that exceeds the cost
-// limit. A cancelled ctx stops evaluation with ctx's error.
+// fails to evaluate (a missing header or field, a type mismatch, its budget
+// spent: that one is logged) or yields no bool counts as no match. An action
+// field that fails, yields a value of the wrong type or goes over its budget
+// is a *failure.FieldError naming the rule and the field (`rule
+// "github-production": action.vault_id: ...`; answer it as a failed trigger
+// of class invalid). A cancelled ctx stops evaluation with ctx's error.
 func (s *Set) Eval(ctx context.Context, in Input) (*Match, error) {
 	headers, attributes := in.Headers, in.Attributes
 	if headers == nil {
@@ -72,8 +73,12 @@ func (s *Set) Eval(ctx context.Context, in Input) (*Match, error) {
 	}
 	for _, r := range s.rules {
 		val, _, err := r.match.ContextEval(ctx, act)
-		if err := stopped(ctx, err, r, "match"); err != nil {
-			return nil, err
+		if err != nil && ctx.Err() != nil {
+			return nil, r.cancelled(ctx)
+		}
+		if err != nil && overBudget(err) {
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "rules: match stopped at its budget, counted as no match",
+				slog.String("rule", r.name), slog.Uint64("budget", s.costLimit))
 		}
 		if err != nil || val != types.True {
 			continue
@@ -81,11 +86,15 @@ func (s *Set) Eval(ctx context.Context, in Input) (*Match, error) {
 		m := &Match{Rule: r.name, Index: r.index, Action: Action{Type: r.typ}}
 		for _, f := range r.fields {
 			val, _, err := f.prog.ContextEval(ctx, act)
-			if err := stopped(ctx, err, r, "action."+f.key); err != nil {
-				return nil, err
+			if err != nil && ctx.Err() != nil {
+				return nil, r.cancelled(ctx)
 			}
 			if err != nil {
-				return nil, (&problem{Rule: r.name, Field: "action." + f.key, Message: err.Error()}).fieldError()
+				msg := err.Error()
+				if overBudget(err) {
+					msg = overBudgetMessage(s.costLimit)
+				}
+				return nil, (&problem{Rule: r.name, Field: "action." + f.key, Message: msg}).fieldError()
 			}
 			if err := m.Action.set(f.key, val); err != nil {
 				err.Rule = r.name
@@ -97,19 +106,9 @@ func (s *Set) Eval(ctx context.Context, in Input) (*Match, error) {
 	return nil, nil
 }
 
-// stopped returns the error that ends evaluation: ctx's, or the cost limit's.
-func stopped(ctx context.Context, err error, r *rule, field string) error {
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("rule %q: %w", r.name, context.Cause(ctx))
-	}
-	var cancelled interpreter.EvalCancelledError
-	if errors.As(err, &cancelled) {
-		return (&problem{Rule: r.name, Field: field, Message: "evaluation exceeds the cost limit"}).fieldError()
-	}
-	return nil
+// cancelled is the error of rule r's evaluation stopped by ctx.
+func (r *rule) cancelled(ctx context.Context) error {
+	return fmt.Errorf("rule %q: %w", r.name, context.Cause(ctx))
 }
 
 // set stores the value of one evaluated action field.

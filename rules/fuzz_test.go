@@ -2,7 +2,9 @@ package rules
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,6 +42,15 @@ rules:
   - name: strings
     match: 'string(data.n).size() > 3 && data.s.contains("x")'
     action: {type: ignore, reason: '"n=" + string(data.n)'}
+  - name: building
+    match: >-
+      has(data.b) && data.b.map(x, data.b.map(y, string(y) + data.c)).size() >= 0
+      && data.b.all(x, x in data.b && data.c <= data.c + x)
+    action:
+      type: ignore
+      reason: >-
+        string(data.b.map(x, {"k": x, "v": [x, data.c]}).size()) + string(bytes(data.c + data.c).size())
+        + (has(data.d) ? string(data.d.map(x, data.d.map(y, [x, y])).size()) : "")
 `
 
 // checkEval fails unless Eval and Trigger gave either a *failure.FieldError naming the
@@ -80,7 +91,7 @@ func checkEval(t *testing.T, s *Set, h http.Header, body []byte) {
 }
 
 func FuzzEval(f *testing.F) {
-	s := mustParse(f, fuzzRules, WithCostLimit(100_000))
+	s := mustParse(f, fuzzRules, WithCostLimit(100_000), WithLogger(slog.New(slog.DiscardHandler)))
 	files, _ := filepath.Glob(filepath.Join(webhookDir, "*.http"))
 	for _, name := range files {
 		_, body := readRequest(f, filepath.Base(name))
@@ -92,6 +103,12 @@ func FuzzEval(f *testing.F) {
 	f.Add("1", []byte(`{"reason":"r"}`))
 	f.Add("", []byte(`{"n":12345,"s":"aXb"}`))
 	f.Add("", []byte(`{"specversion":"1.0","id":"1","source":"/s","type":"x","data":{"vault":"`+vault+`"}}`))
+	f.Add("", []byte(`{"b":["a","b"],"c":"x"}`))
+	f.Add("", []byte(`{"b":[1,2,3],"c":"x"}`))
+	hostile, _ := json.Marshal(map[string]any{"b": strings.Split(strings.Repeat("ab", 200), ""), "c": strings.Repeat("x", 2000)})
+	f.Add("", hostile)
+	overAction, _ := json.Marshal(map[string]any{"b": []string{"a"}, "c": "x", "d": make([]int, 200)})
+	f.Add("", overAction)
 	f.Fuzz(func(t *testing.T, skip string, body []byte) {
 		h := http.Header{}
 		h.Set("X-Skip", skip)
@@ -115,7 +132,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(fuzzRules))
 	f.Add([]byte("rules:\n  - name: x\n    match: 'true'\n    action: {type: ignore, reason: '\"r\"'}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
-		s, err := parse(env, "fuzz.yaml", src, options{costLimit: 10_000})
+		s, err := parse(env, "fuzz.yaml", src, options{costLimit: 10_000, logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			var le *LoadError
 			if !errors.As(err, &le) || len(le.Errors) == 0 {

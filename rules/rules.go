@@ -30,6 +30,14 @@
 // map, filter, ...); the string extensions (lowerAscii, split, substring) are
 // not, as they would add about 0.8 MB to the binary.
 //
+// Each expression's evaluation has a budget, DefaultCostLimit cost units:
+// every operation costs what CEL's cost model says, and every string, bytes
+// value and list element the expression builds costs by its size too (see
+// DefaultCostLimit), so that no payload can make a rule use more than a few
+// megabytes. A match over its budget counts as no match and is logged; an
+// action field over its budget is a *failure.FieldError naming the rule and
+// the field.
+//
 // CEL is compiled only by Parse and Load: importing the package costs nothing
 // at start-up.
 package rules
@@ -38,6 +46,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sort"
 	"strconv"
@@ -58,8 +67,11 @@ const (
 	TypeIgnore              = "ignore"
 )
 
-// DefaultCostLimit is the CEL cost limit of one expression's evaluation
-// unless WithCostLimit says otherwise (the per-call limit Kubernetes uses).
+// DefaultCostLimit is the budget of one expression's evaluation, in cost
+// units, unless WithCostLimit says otherwise: CEL's cost of each operation
+// (the per-call limit Kubernetes uses), plus 1 for each byte of a string or
+// bytes value the expression builds and 64 for each element of a list it
+// builds. It bounds what one evaluation allocates to a few megabytes.
 const DefaultCostLimit uint64 = 1_000_000
 
 // MaxFileSize is the largest rules file Load and Parse accept.
@@ -141,15 +153,23 @@ type Option func(*options)
 
 type options struct {
 	costLimit uint64
+	logger    *slog.Logger // nil: slog.Default()
 }
 
-// WithCostLimit sets the CEL cost limit of each expression's evaluation
-// (see cel.CostLimit); a rule that exceeds it fails with a *failure.FieldError.
+// WithCostLimit sets the budget of each expression's evaluation, in cost
+// units (see DefaultCostLimit): a match over it counts as no match, an
+// action field over it fails with a *failure.FieldError.
 func WithCostLimit(limit uint64) Option { return func(o *options) { o.costLimit = limit } }
+
+// WithLogger sets the logger of the Set's evaluations, which logs a match
+// stopped at its budget; by default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // Set is a compiled rules file, safe for concurrent use.
 type Set struct {
-	rules []*rule
+	rules     []*rule
+	costLimit uint64
+	logger    *slog.Logger
 }
 
 // rule is one compiled rule.
@@ -338,7 +358,11 @@ func parse(env *cel.Env, name string, src []byte, o options) (*Set, error) {
 		probs = append(probs, &problem{Field: "rules", Message: "required, a list of at least one rule"})
 	}
 
-	set := &Set{}
+	set := &Set{costLimit: o.costLimit, logger: o.logger}
+	if set.logger == nil {
+		set.logger = slog.Default()
+	}
+	costs := newBudget(env)
 	seen := map[string]int{}
 	for i := range spec.Rules {
 		rs := &spec.Rules[i]
@@ -346,7 +370,7 @@ func parse(env *cel.Env, name string, src []byte, o options) (*Set, error) {
 		if i < len(starts) {
 			line = starts[i]
 		}
-		r, problems := compileRule(env, rs, i, line, o, broken[i])
+		r, problems := compileRule(env, costs, rs, i, line, o, broken[i])
 		if rs.Name != nil && *rs.Name != "" {
 			if j, dup := seen[*rs.Name]; dup {
 				problems = append(problems, &problem{Rule: r.name, Field: "name", Line: line,
@@ -386,7 +410,7 @@ func newEnv() (*cel.Env, error) {
 // maxNameLen bounds a rule's name, which appears in errors and results.
 const maxNameLen = 128
 
-func compileRule(env *cel.Env, rs *ruleSpec, i, line int, o options, broken bool) (*rule, []*problem) {
+func compileRule(env *cel.Env, costs *budget, rs *ruleSpec, i, line int, o options, broken bool) (*rule, []*problem) {
 	r := &rule{index: i, name: "rules[" + strconv.Itoa(i) + "]"}
 	var problems []*problem
 	add := func(field, msg string) {
@@ -420,6 +444,7 @@ func compileRule(env *cel.Env, rs *ruleSpec, i, line int, o options, broken bool
 			return nil
 		}
 		prg, err := env.Program(ast,
+			cel.CostTracking(costs),
 			cel.CostLimit(o.costLimit),
 			cel.InterruptCheckFrequency(100),
 			cel.EvalOptions(cel.OptOptimize),
