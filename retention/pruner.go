@@ -311,8 +311,8 @@ func resourceOf(b cbr.Backup) events.ResourceRef {
 func (r Report) Summary() string {
 	var b strings.Builder
 	for _, v := range r.Vaults {
-		fmt.Fprintf(&b, "vault %s: %d backups listed, %d made by restorepoint (%d resources), %d chosen by %s\n",
-			v.VaultID, v.Listed, v.Marked, v.Resources, v.Chosen, r.Policy)
+		fmt.Fprintf(&b, "vault %s: %d backups listed, %d of them restorepoint's across %d resource(s); %s chose %d\n",
+			v.VaultID, v.Listed, v.Marked, v.Resources, r.Policy, v.Chosen)
 	}
 	gone := 0
 	for _, d := range r.Deleted {
@@ -320,9 +320,9 @@ func (r Report) Summary() string {
 			gone++
 		}
 	}
-	verb := "deleted"
+	verb := "total: deleted"
 	if r.DryRun {
-		verb = "dry run: would delete"
+		verb = "total (dry run): would delete"
 	}
 	fmt.Fprintf(&b, "%s %d", verb, len(r.Deleted))
 	if gone > 0 {

@@ -261,7 +261,7 @@ func TestPassDryRun(t *testing.T) {
 	if w.deletes() != 0 || len(rec.results) != 0 || len(w.left()) != len(before) {
 		t.Errorf("dry run: %d deletes, %d results, %d of %d backups left", w.deletes(), len(rec.results), len(w.left()), len(before))
 	}
-	if !strings.Contains(rep.Summary(), "dry run: would delete 7") {
+	if !strings.Contains(rep.Summary(), "total (dry run): would delete 7") {
 		t.Errorf("summary %q", rep.Summary())
 	}
 }
@@ -391,7 +391,7 @@ func TestPassAlreadyGone(t *testing.T) {
 		rec.results[0].ID != function.ResultID(w.ours[0].ID, events.TypeBackupDeleted) || !rec.results[0].Deleted.AlreadyGone {
 		t.Fatalf("%+v %v %+v", rep, err, rec.results)
 	}
-	if !strings.Contains(rep.Summary(), "deleted 1 (1 already gone)") {
+	if !strings.Contains(rep.Summary(), "total: deleted 1 (1 already gone)") {
 		t.Errorf("summary %q", rep.Summary())
 	}
 }
