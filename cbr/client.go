@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -359,10 +360,9 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 // do sends req and decodes a success answer with decode; secrets are
 // scrubbed from whatever is quoted of the answer.
 func (c *Client) do(req *http.Request, secrets []string, decode func([]byte) error) error {
-	method, target := req.Method, req.URL.String()
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		return err // *url.Error: method, URL and cause; no headers
+		return &otc.TransportError{Err: err}
 	}
 	defer resp.Body.Close()
 
@@ -373,11 +373,11 @@ func (c *Client) do(req *http.Request, secrets []string, decode func([]byte) err
 
 	data, err := readBody(resp, maxSuccessBody+1)
 	if err != nil {
-		return &readError{fmt.Errorf("%s %s: read response: %w", method, target, err)}
+		return &readError{fmt.Errorf("read response: %w", &otc.TransportError{Err: err})}
 	}
 	// where names the answer in errors; only a malformed answer needs it.
 	where := func() string {
-		w := fmt.Sprintf("%s %s: %d", method, target, resp.StatusCode)
+		w := strconv.Itoa(resp.StatusCode)
 		if requestID != "" {
 			w += " (request id " + requestID + ")"
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/failure"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // secretToken is distinctive so a leak into any error text is easy to find.
@@ -223,7 +224,7 @@ func TestAPIErrors(t *testing.T) {
 			wantMsg:   "vault does not exist",
 			wantReqID: "req-1",
 			wantClass: failure.Rejected,
-			wantText:  "/prefix/v3/" + project + "/checkpoints: 404 BackupService.6105: vault does not exist (request id req-1)",
+			wantText:  "cbr: create checkpoint: 404 BackupService.6105: vault does not exist (request id req-1)",
 		},
 		{
 			name:      "keystone shape",
@@ -310,6 +311,9 @@ func TestAPIErrors(t *testing.T) {
 			}
 			if tt.wantText != "" && !strings.Contains(err.Error(), tt.wantText) {
 				t.Errorf("Error() = %q, want it to contain %q", err, tt.wantText)
+			}
+			if strings.Contains(err.Error(), project) || strings.Contains(err.Error(), "http") {
+				t.Errorf("Error() names the URL or the project: %q", err)
 			}
 			if strings.Contains(err.Error(), secretToken) {
 				t.Errorf("Error() leaks the token: %q", err)
@@ -776,6 +780,29 @@ func TestErrorClasses(t *testing.T) {
 	}
 }
 
+// A request that got no answer says why, without the URL or the socket
+// addresses net/http names.
+func TestTransportErrorText(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // connections are refused
+	c, err := cbr.New("http://"+addr, project, iam.TokenAuthorizer{Source: iam.NewStatic(secretToken)}, cbr.WithMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateCheckpoint(context.Background(), exampleRequest())
+	var te *otc.TransportError
+	if !errors.As(err, &te) || failure.ClassOf(err) != failure.Unavailable || errors.Is(err, cbr.ErrAnswerLost) {
+		t.Fatalf("err = %v, want an unavailable *otc.TransportError (nothing was sent)", err)
+	}
+	if msg := err.Error(); msg != "cbr: create checkpoint: no answer: could not connect: connection refused" {
+		t.Errorf("Error() = %q", msg)
+	}
+}
+
 func wrap(err error) error { return &wrapped{err} }
 
 type wrapped struct{ err error }
@@ -786,7 +813,8 @@ func (w *wrapped) Unwrap() error { return w.err }
 func TestAPIErrorText(t *testing.T) {
 	e := &cbr.APIError{StatusCode: 404, Code: "BackupService.6105", Message: "vault does not exist", RequestID: "abc",
 		Method: "POST", URL: "https://cbr.eu-de.otc.t-systems.com/v3/p/checkpoints"}
-	want := "POST https://cbr.eu-de.otc.t-systems.com/v3/p/checkpoints: 404 BackupService.6105: vault does not exist (request id abc)"
+	// The URL (it holds the project id) is the error's, not its text's.
+	want := "404 BackupService.6105: vault does not exist (request id abc)"
 	if e.Error() != want {
 		t.Errorf("Error() = %q\nwant       %q", e.Error(), want)
 	}

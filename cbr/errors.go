@@ -2,7 +2,6 @@ package cbr
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,8 +12,8 @@ import (
 
 // APIError is an HTTP answer from the API other than success.
 //
-// Its Error text names the method, URL, status, error code, message and
-// request id; it never contains the request's token or other headers.
+// Its Error text names the status, error code, message and request id;
+// never the URL (which holds the project id), the token or other headers.
 type APIError struct {
 	// StatusCode is the HTTP status, such as 404.
 	StatusCode int
@@ -35,10 +34,10 @@ type APIError struct {
 }
 
 // Error returns a one-line description such as
-// "POST https://host/v3/p/checkpoints: 404 BackupService.6105: vault does not exist (request id abc)".
+// "404 BackupService.6105: vault does not exist (request id abc)".
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %d", e.Method, e.URL, e.StatusCode)
+	b.WriteString(strconv.Itoa(e.StatusCode))
 	if e.Code != "" {
 		b.WriteString(" " + e.Code)
 	}

@@ -222,7 +222,7 @@ func TestSlowerThanDeadline(t *testing.T) {
 	w.emu.Inject(cbrtest.Fault{Method: http.MethodPost, Path: checkpointsPath, Delay: delay, Times: -1})
 	reply2, status := w.mustSend(exampleEvent("slow-2"))
 	d := expectFailed(t, reply2, status, http.StatusServiceUnavailable, failure.Unavailable)
-	if !d.Error.Retryable || !strings.Contains(d.Error.Message, "Timeout") {
+	if !d.Error.Retryable || !strings.Contains(d.Error.Message, "timed out") {
 		t.Errorf("error %+v, want a retryable timeout", d.Error)
 	}
 	if n := w.emu.CountCreates(); n != 0 {

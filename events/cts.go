@@ -95,6 +95,7 @@ func decodeCTS(o object) (Trigger, error) {
 			Source:  CTSSource,
 			Type:    CTSTypePrefix + rec.traceName,
 			Subject: rec.resourceID,
+			Sender:  SenderCTS,
 		},
 		Time: rec.time,
 	}

@@ -163,7 +163,7 @@ func TestDecodeCTSRef(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Ref{ID: "trace-1", Source: "cts", Type: "cts:stopServer", Subject: serverID}
+	want := Ref{ID: "trace-1", Source: "cts", Type: "cts:stopServer", Subject: serverID, Sender: SenderCTS}
 	if got.Ref != want {
 		t.Errorf("Ref = %+v, want %+v", got.Ref, want)
 	}

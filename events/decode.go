@@ -345,6 +345,7 @@ func decodeEventBridge(o object) (Trigger, error) {
 		return Trigger{}, err
 	}
 	t.Ref.Type = eventBridgePrefix + strings.TrimPrefix(detailType, eventBridgePrefix)
+	t.Ref.Sender = SenderEventBridge
 	kind, ok := kindOfType(t.Ref.Type)
 	if !ok {
 		return Trigger{}, fieldErr("detail-type", fmt.Sprintf(

@@ -125,6 +125,7 @@ var fixtureTriggers = map[string]Trigger{
 			Source:  "cts/ECS",
 			Type:    "cts:batchCreateServerTags",
 			Subject: serverID,
+			Sender:  SenderCTS,
 		},
 		Kind: KindServerTagged,
 		Time: time.UnixMilli(1714558505123).UTC(),
@@ -140,6 +141,7 @@ var fixtureTriggers = map[string]Trigger{
 			Source:  "cts/TMS",
 			Type:    "cts:createResourceTag",
 			Subject: serverID,
+			Sender:  SenderCTS,
 		},
 		Kind: KindServerTagged,
 		Time: time.UnixMilli(1714558623456).UTC(),
@@ -155,6 +157,7 @@ var fixtureTriggers = map[string]Trigger{
 			Source:  "cts/TMS",
 			Type:    "cts:deleteResourceTag",
 			Subject: serverID,
+			Sender:  SenderCTS,
 		},
 		Kind:         KindIgnored,
 		Time:         time.UnixMilli(1714562105000).UTC(),
@@ -166,6 +169,7 @@ var fixtureTriggers = map[string]Trigger{
 			Source:  "cts/ECS",
 			Type:    "cts:batchCreateServerTags",
 			Subject: serverID,
+			Sender:  SenderCTS,
 		},
 		Kind:         KindIgnored,
 		Time:         time.UnixMilli(1714558700000).UTC(),
@@ -191,6 +195,7 @@ var fixtureTriggers = map[string]Trigger{
 			ID:     "e8f7a6b5-c4d3-4e2f-9a1b-0c9d8e7f6a5b",
 			Source: "com.example.shop.ci",
 			Type:   TypeDeployPre,
+			Sender: SenderEventBridge,
 		},
 		Kind: KindDeployPre,
 		Time: rfc("2024-05-01T12:00:00Z"),
@@ -684,7 +689,7 @@ func TestDecodeEventBridge(t *testing.T) {
 					t.Fatal(name, err)
 				}
 				checkTrigger(t, got, Trigger{
-					Ref:  Ref{ID: "eb-1", Source: "com.example", Type: TypeServerTagged},
+					Ref:  Ref{ID: "eb-1", Source: "com.example", Type: TypeServerTagged, Sender: SenderEventBridge},
 					Kind: KindServerTagged,
 					Time: rfc("2024-05-01T12:00:00Z"),
 					ServerTagged: &ServerTagged{

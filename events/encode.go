@@ -55,6 +55,10 @@ func (r Ref) appendJSON(b []byte) []byte {
 		b = append(b, `,"subject":`...)
 		b = otc.AppendJSONString(b, r.Subject)
 	}
+	if r.Sender != "" {
+		b = append(b, `,"sender":`...)
+		b = otc.AppendJSONString(b, r.Sender)
+	}
 	if r.Delivery != "" {
 		b = append(b, `,"delivery":`...)
 		b = otc.AppendJSONString(b, r.Delivery)

@@ -11,10 +11,14 @@
 package events
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Trigger event types (CloudEvents "type").
@@ -53,21 +57,49 @@ const (
 	KindIgnored Kind = "ignored"
 )
 
-// Ref identifies the event that caused a trigger. Source and ID together are
-// the trigger's idempotency key.
+// Ref identifies the event that caused a trigger. Sender, Source and ID
+// together are the trigger's idempotency key.
 type Ref struct {
 	ID      string `json:"id"`
 	Source  string `json:"source"`
 	Type    string `json:"type"`
 	Subject string `json:"subject,omitempty"`
+	// Sender is the namespace of the key: "" for a CloudEvent (any sender
+	// may compose its source and id), else the kind of sender whose own
+	// identity the key is derived from (SenderGitHub, SenderCTS, ...), so
+	// that no CloudEvent can claim the key of a signed delivery.
+	Sender string `json:"sender,omitempty"`
 	// Delivery is the sender's id of this one delivery, when it has one
 	// (GitHub's X-GitHub-Delivery, GitLab's X-Gitlab-Event-UUID). It is not
 	// part of the idempotency key: a redelivery may carry another.
 	Delivery string `json:"delivery,omitempty"`
 }
 
-// Key returns the idempotency key of the event: its source and id.
-func (r Ref) Key() string { return r.Source + "\x00" + r.ID }
+// MaxIDLength bounds the id and the source of a trigger, in bytes: longer
+// ones are refused (CloudEvents ids are short; this stops hostile input).
+const MaxIDLength = 1024
+
+// Key returns the idempotency key of the event: its sender, source and id,
+// each length-prefixed, so that no two Refs spell the same key.
+func (r Ref) Key() string {
+	return strconv.Itoa(len(r.Sender)) + ":" + r.Sender + strconv.Itoa(len(r.Source)) + ":" + r.Source + r.ID
+}
+
+// Digest is the hex SHA-256 of Key: the fixed-size form of the key that is
+// stored, and that names and markers in CBR are derived from.
+func (r Ref) Digest() string {
+	sum := sha256.Sum256([]byte(r.Key()))
+	return hex.EncodeToString(sum[:])
+}
+
+// Short returns r with every attribute cut to a length fit for a log line or
+// a reply (see otc.Shorten).
+func (r Ref) Short() Ref {
+	for _, s := range []*string{&r.ID, &r.Source, &r.Type, &r.Subject, &r.Delivery} {
+		*s = otc.Shorten(*s)
+	}
+	return r
+}
 
 // Trigger is the canonical form of every accepted event: what to back up and why.
 // Exactly one of ServerTagged, DeployPre and CheckpointRequested is set, as Kind

@@ -113,7 +113,7 @@ func ParseFluxEvent(body []byte) (*FluxEvent, error) {
 func DecodeFlux(h Header, body []byte) (Trigger, error) {
 	e, err := ParseFluxEvent(body)
 	if err != nil {
-		return Trigger{Ref: Ref{ID: BodyID(body), Source: FluxSourcePrefix + "notification-controller", Type: FluxType}}, err
+		return Trigger{Ref: Ref{ID: BodyID(body), Source: FluxSourcePrefix + "notification-controller", Type: FluxType, Sender: SenderFlux}}, err
 	}
 	controller := e.ReportingController
 	if controller == "" || !otc.Printable(controller) || len(controller) > 253 {
@@ -122,7 +122,7 @@ func DecodeFlux(h Header, body []byte) (Trigger, error) {
 	obj := e.InvolvedObject
 	subject := strings.Join([]string{obj.Kind, obj.Namespace, obj.Name}, "/")
 	t := Trigger{
-		Ref:  Ref{ID: BodyID(body), Source: FluxSourcePrefix + controller, Type: FluxType, Subject: subject},
+		Ref:  Ref{ID: BodyID(body), Source: FluxSourcePrefix + controller, Type: FluxType, Subject: subject, Sender: SenderFlux},
 		Time: e.Timestamp,
 	}
 	return ignored(t, fmt.Sprintf("Flux event %s for %s: Flux reports what happened; only a rule maps it to a backup",

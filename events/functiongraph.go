@@ -99,7 +99,7 @@ func decodeTimer(o object) (Trigger, error) {
 	default:
 		return Trigger{}, fieldErr("user_event", timerUserEventRule)
 	}
-	t.Ref.Source, t.Ref.ID = TimerSourcePrefix+name, at
+	t.Ref.Source, t.Ref.ID, t.Ref.Sender = TimerSourcePrefix+name, at, SenderFunctionGraph
 	t.Time = when
 	return t, nil
 }
@@ -273,7 +273,7 @@ func DecodeSMNMessage(m SMNMessage) (Trigger, error) {
 	if m.MessageID == "" {
 		return Trigger{}, fieldErr("smn.message_id", "required with a bare checkpoint.requested body (it is the trigger's id)")
 	}
-	t = Trigger{Ref: Ref{Source: cmp.Or(m.TopicURN, "smn"), ID: m.MessageID, Subject: m.Subject}}
+	t = Trigger{Ref: Ref{Source: cmp.Or(m.TopicURN, "smn"), ID: m.MessageID, Subject: m.Subject, Sender: SenderSMN}}
 	if err := decodeRequestBody(&t, o); err != nil {
 		return Trigger{}, err
 	}

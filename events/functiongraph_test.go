@@ -66,7 +66,7 @@ func TestDecodeSMN(t *testing.T) {
 			Subject: "94eba8b2-acc9-4d82-badc-127144cc5526"}, KindServerTagged},
 		{"smn-checkpoint-requested.json", Ref{ID: "b62782a88e5b48a0bdc1a3f3e6d2a094",
 			Source: "urn:smn:eu-de:0162c0f220284698b77a3d264376343a:restorepoint-triggers", Type: TypeCheckpointRequested,
-			Subject: "restore point"}, KindCheckpointRequested},
+			Subject: "restore point", Sender: SenderSMN}, KindCheckpointRequested},
 	} {
 		payload := readFG(t, tc.file)
 		if !IsSMN(payload) {

@@ -60,7 +60,7 @@ func DecodeGitHub(h Header, body []byte) (Trigger, error) {
 	if id == "" {
 		id = BodyID(body)
 	}
-	t := Trigger{Ref: Ref{ID: id, Source: "github", Type: GitHubTypePrefix + event, Delivery: delivery}}
+	t := Trigger{Ref: Ref{ID: id, Source: "github", Type: GitHubTypePrefix + event, Delivery: delivery, Sender: SenderGitHub}}
 	switch event {
 	case "ping":
 		if hook := headerText(h, HeaderGitHubHookID); hook != "" {

@@ -54,7 +54,7 @@ func DecodeGitLab(h Header, body []byte) (Trigger, error) {
 		if !isPlainName(typ) {
 			typ = "unknown"
 		}
-		t := Trigger{Ref: Ref{ID: id, Source: "gitlab", Type: GitLabTypePrefix + typ, Delivery: delivery}}
+		t := Trigger{Ref: Ref{ID: id, Source: "gitlab", Type: GitLabTypePrefix + typ, Delivery: delivery, Sender: SenderGitLab}}
 		return ignored(t, fmt.Sprintf("GitLab %s is not handled (only Deployment Hook)", typ)), nil
 	}
 	key := ""
@@ -64,7 +64,7 @@ func DecodeGitLab(h Header, body []byte) (Trigger, error) {
 		}
 	}
 
-	partial := Ref{ID: key, Source: "gitlab", Type: GitLabTypeDeployment, Delivery: delivery}
+	partial := Ref{ID: key, Source: "gitlab", Type: GitLabTypeDeployment, Delivery: delivery, Sender: SenderGitLab}
 	if key == "" {
 		partial.ID = id
 	}
@@ -109,6 +109,7 @@ func DecodeGitLab(h Header, body []byte) (Trigger, error) {
 		Type:     GitLabTypeDeployment,
 		Subject:  path,
 		Delivery: delivery,
+		Sender:   SenderGitLab,
 	}}
 	if at, err := o.string("status_changed_at"); err == nil && at != "" {
 		if ts, err := time.Parse(gitlabTimeLayout, at); err == nil {

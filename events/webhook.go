@@ -9,11 +9,18 @@ import (
 	"github.com/restorepoint/restorepoint/otc"
 )
 
-// Webhook senders, as Sender names them.
+// Senders whose own identity a trigger's key is derived from (Ref.Sender):
+// the webhook senders, as Sender names them, and the platforms' records.
+// A CloudEvent's key has no sender: any sender may compose its source and id.
 const (
-	SenderGitHub = "github"
-	SenderGitLab = "gitlab"
-	SenderFlux   = "flux"
+	SenderGitHub        = "github"
+	SenderGitLab        = "gitlab"
+	SenderFlux          = "flux"
+	SenderCTS           = "cts"           // a FunctionGraph CTS trigger's record
+	SenderFunctionGraph = "functiongraph" // a FunctionGraph timer's tick
+	SenderSMN           = "smn"           // an SMN message without an envelope
+	SenderEventBridge   = "eventbridge"   // an AWS EventBridge event
+	SenderRule          = "rule"          // a key a rule of RULES_FILE made
 )
 
 // Webhook header names read by the sender decoders and signature checks.

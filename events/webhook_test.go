@@ -56,7 +56,7 @@ func TestDecodeWebhookFixtures(t *testing.T) {
 	}{
 		{
 			file: "github-deployment.http", kind: KindDeployPre,
-			ref: Ref{ID: "1584279114", Source: "github/repositories/702918345", Type: GitHubTypeDeployment,
+			ref: Ref{Sender: SenderGitHub, ID: "1584279114", Source: "github/repositories/702918345", Type: GitHubTypeDeployment,
 				Subject: "example-org/shop", Delivery: "72d3162e-cc78-11e3-81ab-4c9367dc0958"},
 			deploy: &DeployPre{
 				Service: "example-org/shop", Version: "v1.4.2@4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39", Environment: "production",
@@ -70,34 +70,34 @@ func TestDecodeWebhookFixtures(t *testing.T) {
 		},
 		{
 			file: "github-deployment-no-payload.http", kind: KindIgnored, reason: "has no payload.restorepoint",
-			ref: Ref{ID: "1584279200", Source: "github/repositories/702918345", Type: GitHubTypeDeployment,
+			ref: Ref{Sender: SenderGitHub, ID: "1584279200", Source: "github/repositories/702918345", Type: GitHubTypeDeployment,
 				Subject: "example-org/shop", Delivery: "9a1c44f0-07b1-11ef-8a4e-3f5d2b7c1e90"},
 		},
 		{
 			file: "github-ping.http", kind: KindIgnored, reason: "ping",
-			ref: Ref{ID: "4b9e7a10-cc77-11e3-9b7d-1c6f0e9a2d44", Source: "github/hooks/470051236", Type: GitHubTypePing,
+			ref: Ref{Sender: SenderGitHub, ID: "4b9e7a10-cc77-11e3-9b7d-1c6f0e9a2d44", Source: "github/hooks/470051236", Type: GitHubTypePing,
 				Delivery: "4b9e7a10-cc77-11e3-9b7d-1c6f0e9a2d44"},
 		},
 		{
 			file: "github-push.http", kind: KindIgnored, reason: `"push" is not handled`,
-			ref: Ref{ID: "5c8f6b21-cc77-11e3-8c6e-2d7a1f0b3e55", Source: "github", Type: "com.github.push",
+			ref: Ref{Sender: SenderGitHub, ID: "5c8f6b21-cc77-11e3-8c6e-2d7a1f0b3e55", Source: "github", Type: "com.github.push",
 				Delivery: "5c8f6b21-cc77-11e3-8c6e-2d7a1f0b3e55"},
 		},
 		{
 			file: "gitlab-deployment-running.http", kind: KindDeployPre,
-			ref: Ref{ID: "b1f3c5a7-2d4e-4f60-8a9b-0c1d2e3f4a5b", Source: "gitlab/projects/30", Type: GitLabTypeDeployment,
+			ref: Ref{Sender: SenderGitLab, ID: "b1f3c5a7-2d4e-4f60-8a9b-0c1d2e3f4a5b", Source: "gitlab/projects/30", Type: GitLabTypeDeployment,
 				Subject: "example-org/shop", Delivery: "7b2e6c1a-93f0-4d4e-8a1b-2c3d4e5f6a7b"},
 			deploy: &DeployPre{Service: "example-org/shop", Version: "279484c0", Environment: "production", Resources: []ResourceRef{}},
 			when:   time.Date(2024, 5, 1, 10, 58, 3, 0, time.UTC),
 		},
 		{
 			file: "gitlab-deployment-success.http", kind: KindIgnored, reason: `status "success"`,
-			ref: Ref{ID: "15/success", Source: "gitlab/projects/30", Type: GitLabTypeDeployment,
+			ref: Ref{Sender: SenderGitLab, ID: "15/success", Source: "gitlab/projects/30", Type: GitLabTypeDeployment,
 				Subject: "example-org/shop", Delivery: "8c3f7d2b-a4e1-4e5f-9b2c-3d4e5f6a7b8c"},
 		},
 		{
 			file: "flux-kustomization.http", kind: KindIgnored, reason: "only a rule maps it",
-			ref:  Ref{Source: "flux/kustomize-controller", Type: FluxType, Subject: "Kustomization/flux-system/shop"},
+			ref:  Ref{Sender: SenderFlux, Source: "flux/kustomize-controller", Type: FluxType, Subject: "Kustomization/flux-system/shop"},
 			when: time.Date(2024, 5, 1, 11, 2, 17, 0, time.UTC),
 		},
 	}

@@ -2,8 +2,6 @@ package function
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,20 +37,15 @@ const (
 // the key's digest off.
 const maxPartSuffix = len("-p9999")
 
-// keyDigest is the SHA-256 of a trigger key (source and id) in hex: the same
-// for every delivery on every instance.
-func keyDigest(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
-}
+// nameTag is the short form of a trigger's key digest (events.Ref.Digest)
+// that generated names end with.
+func nameTag(digest string) string { return digest[:nameTagLen] }
 
-// nameTag is the short digest of key that generated names end with.
-func nameTag(key string) string { return keyDigest(key)[:nameTagLen] }
-
-// keyMarker is the marker of key that every description restorepoint sends
-// ends with: it confirms that a restore point found by name is the
-// trigger's, also when the event chose the name.
-func keyMarker(key string) string { return "[rp:" + keyDigest(key)[:markerLen] + "]" }
+// KeyMarker is the marker of a trigger's key digest (events.Ref.Digest)
+// that every description restorepoint sends ends with: it confirms that a
+// restore point found by name is the trigger's, also when the event chose
+// the name, and it is how restore points restorepoint made are told apart.
+func KeyMarker(digest string) string { return "[rp:" + digest[:markerLen] + "]" }
 
 // The brackets of a key marker, as keyMarker writes them (a test holds
 // Marked to every marker keyMarker makes).
@@ -102,10 +95,12 @@ func withMarker(desc, marker string) string {
 var resultNamespace = uuid.UUID{0x14, 0xbc, 0x77, 0x54, 0x0a, 0xb0, 0x51, 0xfe, 0xaa, 0x8e, 0x83, 0x54, 0xdf, 0x91, 0xad, 0x71}
 
 // ResultID is the CloudEvent id of the result of type resultType for the
-// trigger with key: a name-based (version 5) UUID of both, so that every
-// instance answers a trigger under the same id and sinks can deduplicate.
-func ResultID(key, resultType string) string {
-	return uuid.NewSHA1(resultNamespace, []byte(resultType+"\x00"+key)).String()
+// trigger whose key has digest (events.Ref.Digest): a name-based (version 5)
+// UUID of the type and the marker's part of the digest, so that every
+// instance answers a trigger under the same id and sinks can deduplicate,
+// also for a restore point found in CBR by its marker alone.
+func ResultID(digest, resultType string) string {
+	return uuid.NewSHA1(resultNamespace, []byte(resultType+"\x00"+digest[:markerLen])).String()
 }
 
 // maxLookupPages bounds the pages of one lookup (MaxBackupsLimit each).
@@ -168,7 +163,3 @@ func (f *Function) createOnce(ctx context.Context, req cbr.VaultBackup, marker s
 		}
 	}
 }
-
-// KeyMarker is the marker of a trigger key (events.Ref.Key) that the
-// description of every restore point made for it ends with.
-func KeyMarker(key string) string { return keyMarker(key) }

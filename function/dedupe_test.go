@@ -39,7 +39,7 @@ func TestLookupAcrossInstances(t *testing.T) {
 	if first.Created == nil || first.Created.Duplicate || second.Created == nil || !second.Created.Duplicate {
 		t.Fatalf("first %+v, second %+v; want created, then a duplicate", first.Created, second.Created)
 	}
-	if first.ID != second.ID || first.ID != function.ResultID(tr.Ref.Key(), events.TypeCheckpointCreated) {
+	if first.ID != second.ID || first.ID != function.ResultID(tr.Ref.Digest(), events.TypeCheckpointCreated) {
 		t.Errorf("result ids %s and %s, want both ResultID", first.ID, second.ID)
 	}
 	if first.Created.Checkpoints[0].ID != second.Created.Checkpoints[0].ID {
@@ -180,7 +180,7 @@ func TestLookupSplitTriggerMakesMissingParts(t *testing.T) {
 	}
 	name := regexp.MustCompile(`^pre-deploy-shop-[0-9a-f]{10}-p[1-3]$`)
 	for _, b := range e.srv.Backups() {
-		if !name.MatchString(b.Name) || !strings.HasSuffix(b.Description, function.KeyMarker(tr.Ref.Key())) {
+		if !name.MatchString(b.Name) || !strings.HasSuffix(b.Description, function.KeyMarker(tr.Ref.Digest())) {
 			t.Fatalf("backup %q %q: want a part name and the marker", b.Name, b.Description)
 		}
 	}

@@ -180,6 +180,13 @@ type Deliver func(ctx context.Context, r events.Result) error
 // store failed; it should be delivered again. An error with a result means
 // the result was made but deliver failed (the error wraps deliver's): the
 // trigger should be delivered again, and the result will be delivered then.
+// Or it wraps ErrLeaseLost: this attempt outlived its lock (Config.LockTTL,
+// or the context's deadline) and another attempt has taken the trigger over,
+// so the store refused to record this attempt's end and its record was left
+// to the other attempt. The result stands (its checkpoints exist, and it was
+// passed to deliver as usual); unless the error also wraps deliver's,
+// nothing needs to be delivered again, and the error is for the log. A
+// failed result whose record was refused so says in its message instead.
 func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver) (events.Result, error) {
 	plan, err := f.plan(ctx, t)
 	switch {
@@ -188,7 +195,7 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 	case plan.IgnoreReason != "":
 		return f.deliver(ctx, deliver, events.Result{
 			Type:        events.TypeTriggerIgnored,
-			ID:          ResultID(t.Ref.Key(), events.TypeTriggerIgnored),
+			ID:          ResultID(t.Ref.Digest(), events.TypeTriggerIgnored),
 			TraceParent: t.TraceParent,
 			Ignored:     &events.Ignored{Trigger: t.Ref, Reason: plan.IgnoreReason},
 		})
@@ -196,7 +203,9 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		return f.deliver(ctx, deliver, f.planned(t, plan))
 	}
 
-	key := t.Ref.Key()
+	// The store keeps the key's digest: a fixed size, whatever the event's
+	// id and source.
+	key := t.Ref.Digest()
 	claim, err := f.store.Begin(ctx, key, f.lockUntil(ctx))
 	if err != nil {
 		if !errors.Is(err, ErrInProgress) {
@@ -214,17 +223,21 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		} // else unreadable: start afresh rather than never finish
 	}
 
+	workCtx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		// The work ends with its lock (LockTTL): once that expires, a
 		// duplicate runs again, and a wait for a checkpoint that never
 		// becomes available must not hold the caller for ever.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
+		workCtx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
 		defer cancel()
 	}
-	workCtx, cancelWork := working(ctx)
+	workCtx, cancelWork := working(workCtx)
 	res, err := f.create(workCtx, t, plan, done)
 	cancelWork()
+	// What follows is bounded by the caller's deadline, not by the lock's:
+	// an attempt that outlived its lock still records (or is refused, by
+	// the lease) and delivers what it made.
 	res.ID = ResultID(key, events.TypeCheckpointCreated)
 	storeCtx, cancelStore := Finishing(ctx)
 	defer cancelStore()
@@ -237,18 +250,40 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		if len(res.Created.Checkpoints) > 0 {
 			partial = encodeRecord(res)
 		}
-		if storeErr := f.store.Release(storeCtx, key, partial, expiry); storeErr != nil {
-			err = errors.Join(err, fmt.Errorf("idempotency store: %w", storeErr))
+		if storeErr := f.store.Release(storeCtx, key, claim.Lease, partial, expiry); storeErr != nil {
+			err = errors.Join(err, storeError("release", storeErr))
 		}
 		return f.deliver(ctx, deliver, f.failed(t, plan.VaultID, err))
 	}
-	if err := f.store.Complete(storeCtx, key, encodeRecord(res), expiry, deliver != nil); err != nil {
+	if err := f.store.Complete(storeCtx, key, claim.Lease, encodeRecord(res), expiry, deliver != nil); err != nil {
 		// The checkpoints exist: say so, and let a duplicate find out on
 		// its own.
-		_ = f.store.Release(storeCtx, key, nil, time.Time{})
+		if errors.Is(err, ErrLeaseLost) {
+			// The record is another attempt's now: leave it alone.
+			res, sendErr := f.deliver(ctx, deliver, res)
+			return res, joinLeaseLost(sendErr, storeError("complete", err))
+		}
+		_ = f.store.Release(storeCtx, key, claim.Lease, nil, time.Time{})
 		return f.deliver(ctx, deliver, res)
 	}
-	return f.deliverHeld(ctx, key, deliver, res, res)
+	return f.deliverHeld(ctx, key, claim.Lease, deliver, res, res)
+}
+
+// storeError describes the error of a store step, saying which step a lost
+// lease refused.
+func storeError(step string, err error) error {
+	if errors.Is(err, ErrLeaseLost) {
+		return fmt.Errorf("idempotency store: %s refused: %w", step, err)
+	}
+	return fmt.Errorf("idempotency store: %w", err)
+}
+
+// joinLeaseLost adds a refused store step to err (which may be nil).
+func joinLeaseLost(err, refused error) error {
+	if err == nil {
+		return refused
+	}
+	return errors.Join(err, refused)
 }
 
 // duplicate answers a trigger that completed before from its record,
@@ -262,7 +297,9 @@ func (f *Function) duplicate(ctx context.Context, t events.Trigger, plan Plan, c
 	}
 	if err != nil {
 		if claim.Deliver {
-			_ = f.store.Settle(context.WithoutCancel(ctx), t.Ref.Key(), false)
+			settleCtx, cancel := Finishing(ctx)
+			_ = f.store.Settle(settleCtx, t.Ref.Digest(), claim.Lease, false)
+			cancel()
 		}
 		return events.Result{}, fmt.Errorf("idempotency store: %w", err)
 	}
@@ -273,25 +310,32 @@ func (f *Function) duplicate(ctx context.Context, t events.Trigger, plan Plan, c
 	if !claim.Deliver || deliver == nil {
 		return dup, nil
 	}
-	return f.deliverHeld(ctx, t.Ref.Key(), deliver, stored, dup)
+	return f.deliverHeld(ctx, t.Ref.Digest(), claim.Lease, deliver, stored, dup)
 }
 
-// deliverHeld delivers r, which this attempt holds for delivery under key,
-// settles the record, and returns answer.
-func (f *Function) deliverHeld(ctx context.Context, key string, deliver Deliver, r, answer events.Result) (events.Result, error) {
+// deliverHeld delivers r, which this attempt holds for delivery under key
+// with lease, settles the record, and returns answer.
+func (f *Function) deliverHeld(ctx context.Context, key, lease string, deliver Deliver, r, answer events.Result) (events.Result, error) {
 	if deliver == nil {
 		return answer, nil
 	}
-	sendErr := deliver(ctx, r)
+	var sendErr error
+	if err := deliver(ctx, r); err != nil {
+		sendErr = fmt.Errorf("result sink: %w", err)
+	}
 	// A Settle that fails leaves the record held until its lock runs out;
 	// then a duplicate delivers the result (again, if this send went
-	// through: the sink sees the same event id). Either way the answer to
-	// this attempt is what the delivery did.
-	_ = f.store.Settle(context.WithoutCancel(ctx), key, sendErr == nil)
-	if sendErr != nil {
-		return answer, fmt.Errorf("result sink: %w", sendErr)
+	// through: the sink sees the same event id). One refused because the
+	// lease was lost comes after the lock ran out during the send, and
+	// another attempt was handed the result: that is told. Either way the
+	// answer to this attempt is what the delivery did.
+	settleCtx, cancel := Finishing(ctx)
+	defer cancel()
+	err := f.store.Settle(settleCtx, key, lease, sendErr == nil)
+	if errors.Is(err, ErrLeaseLost) {
+		return answer, joinLeaseLost(sendErr, storeError("settle", err))
 	}
-	return answer, nil
+	return answer, sendErr
 }
 
 // deliver delivers a result that has no idempotency record (failed,
@@ -310,37 +354,37 @@ func (f *Function) deliver(ctx context.Context, deliver Deliver, r events.Result
 }
 
 // The last moments before a trigger's deadline (an invocation's, or its
-// lock's) are kept for finishing it: the work stops a margin before the
-// deadline (a tenth of the time left, at most finishMargin), and recording
-// the result and delivering it stop a quarter of that margin before it, so
-// that the answer goes out in time rather than the platform reporting a
-// timeout after the work succeeded.
-const finishMargin = time.Second
+// lock's) are kept for finishing it: the work stops finishMargin before the
+// deadline (at most a tenth of the time left), and recording the result and
+// delivering it stop answerMargin before it (at most a quarter of what is
+// left then), so that the answer goes out in time rather than the platform
+// reporting a timeout after the work succeeded.
+const (
+	finishMargin = time.Second
+	answerMargin = 250 * time.Millisecond
+)
 
 // finishTimeout bounds finishing a trigger that has no deadline.
 const finishTimeout = 10 * time.Second
-
-// margin is the time kept for finishing before deadline d.
-func margin(d time.Time) time.Duration { return min(finishMargin, time.Until(d)/10) }
 
 // working returns the context of a trigger's work: ctx, ending a margin
 // before its deadline.
 func working(ctx context.Context) (context.Context, context.CancelFunc) {
 	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(ctx, d.Add(-margin(d)))
+		return context.WithDeadline(ctx, d.Add(-min(finishMargin, time.Until(d)/10)))
 	}
 	return context.WithCancel(ctx)
 }
 
 // Finishing returns the context of the steps that finish a trigger once its
 // work is done (recording the result, delivering it to the sink): they run
-// even when ctx is cancelled (a sender that hung up), and end a quarter of
-// the margin before ctx's deadline, or after finishTimeout when it has none.
-// A result that cannot be delivered by then fails the trigger retryably.
+// even when ctx is cancelled (a sender that hung up), and end a margin
+// before ctx's deadline, or after finishTimeout when it has none. A result
+// that cannot be delivered by then fails the trigger retryably.
 func Finishing(ctx context.Context) (context.Context, context.CancelFunc) {
 	detached := context.WithoutCancel(ctx)
 	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(detached, d.Add(-margin(d)/4))
+		return context.WithDeadline(detached, d.Add(-min(answerMargin, time.Until(d)/4)))
 	}
 	return context.WithTimeout(detached, finishTimeout)
 }

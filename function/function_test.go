@@ -93,7 +93,7 @@ func TestHandleServerTaggedCreatesCheckpoint(t *testing.T) {
 	}
 	// No event time: the name is the same on every delivery, ending in the
 	// digest of the trigger's source and id.
-	if got := cps[0].ExtraInfo.Name; got != "tagged-ecs-1f0f-0002-aea6d3a7c1" {
+	if got := cps[0].ExtraInfo.Name; got != "tagged-ecs-1f0f-0002-9fc5e62eb1" {
 		t.Errorf("name = %q", got)
 	}
 	reqs := e.srv.Requests()
@@ -283,10 +283,11 @@ func TestNamesAndDescriptions(t *testing.T) {
 }
 
 // tagX and markerX are the name tag and description marker of the trigger
-// deploy("x", …) (source "ci", id "x").
+// deploy("x", …) (no sender, source "ci", id "x"): the SHA-256 of its key
+// "0:2:cix" begins 138be88fb7902b8d16c89c5f.
 const (
-	tagX    = "4b14355581"
-	markerX = "[rp:4b143555818811ad8d81f325]"
+	tagX    = "138be88fb7"
+	markerX = "[rp:138be88fb7902b8d16c89c5f]"
 )
 
 func TestDeployResourcesSplitAndDeduplicated(t *testing.T) {
@@ -632,7 +633,7 @@ func TestCheckpointRequestedPassThrough(t *testing.T) {
 	var got, want any
 	_ = json.Unmarshal(sent, &got)
 	// As given, but for the key marker the description ends with.
-	marked := strings.Replace(body, "backup_description", "backup_description "+function.KeyMarker(tr.Ref.Key()), 1)
+	marked := strings.Replace(body, "backup_description", "backup_description "+function.KeyMarker(tr.Ref.Digest()), 1)
 	_ = json.Unmarshal([]byte(`{"checkpoint":`+marked+`}`), &want)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("sent %s\nwant %s", sent, body)

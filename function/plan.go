@@ -195,7 +195,7 @@ func (f *Function) finish(t events.Trigger, vault string, param cbr.CheckpointPa
 // with t's key marker, and validates every request as the API would.
 func (f *Function) finishWith(t events.Trigger, vault string, param cbr.CheckpointParam, refs []events.ResourceRef, wait bool, extra map[string]*cbr.ResourceExtraInfo) (Plan, error) {
 	refs = dedupe(refs)
-	plan := Plan{VaultID: vault, Resources: refs, Wait: wait || f.cfg.WaitForAvailable, Marker: keyMarker(t.Ref.Key())}
+	plan := Plan{VaultID: vault, Resources: refs, Wait: wait || f.cfg.WaitForAvailable, Marker: KeyMarker(t.Ref.Digest())}
 	param.Description = withMarker(param.Description, plan.Marker)
 	chunks := slices.Collect(slices.Chunk(refs, otc.MaxResources))
 	if len(chunks) == 0 {
@@ -247,7 +247,7 @@ func dedupe(refs []events.ResourceRef) []events.ResourceRef {
 // for a part suffix, fits otc.MaxNameLen characters.
 func generatedName(kind, subject string, t events.Trigger) string {
 	parts := []string{kind}
-	stamp, tag := "", nameTag(t.Ref.Key())
+	stamp, tag := "", nameTag(t.Ref.Digest())
 	if !t.Time.IsZero() {
 		stamp = t.Time.UTC().Format("20060102T150405Z")
 	}

@@ -2,6 +2,9 @@ package function
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"sync"
 	"time"
 
@@ -14,6 +17,13 @@ import (
 // answered from its record.
 var ErrInProgress = failure.New(failure.Unavailable, "a trigger with this source and id is already in progress")
 
+// ErrLeaseLost means a Store refused Complete, Settle or Release, and changed
+// nothing, because the caller's lease is no longer the record's: the lease
+// expired and another attempt has claimed the trigger since (or has already
+// settled or released what the caller held). Stores return it as it is or
+// wrapped; match it with errors.Is.
+var ErrLeaseLost = errors.New("lease lost: another attempt has taken over the trigger's idempotency record")
+
 // Store keeps idempotency records, keyed by the trigger's source and id, in the
 // manner of Powertools for AWS Lambda: an in-progress record is a lock, a
 // completed record answers duplicates until it expires, and a failed attempt
@@ -24,6 +34,20 @@ var ErrInProgress = failure.New(failure.Unavailable, "a trigger with this source
 // delivered, holds the record for delivery until it settles it: meanwhile
 // duplicates get ErrInProgress, as while the work itself runs.
 //
+// Records are fenced by leases. Every Begin that makes the caller the holder
+// of key (a fresh claim, the resume of a partial result, the hand-over of an
+// undelivered result) hands out a new lease in Claim.Lease, a random token,
+// and the record carries it while the caller holds key. Complete, Settle and
+// Release take that lease and act only while the record carries it, or
+// while there is no record at all (the lock expired and vanished, or a later
+// attempt released the key: nobody holds it, and the late step takes
+// nothing from anyone). Otherwise they change nothing and return
+// ErrLeaseLost, so that an attempt that outlived its lock (a long wait, a
+// slow CBR, a paused process) never deletes or overwrites the record of the
+// attempt that took over. A lease is not renewed: once the lock Begin took
+// (lockUntil) runs out another attempt may claim key, so the caller's work
+// should end with it.
+//
 // Results are opaque bytes to a Store (the Function encodes them). Each step
 // of a trigger is one call, so that a networked Store needs one round trip
 // per step: Begin; then Complete and Settle, or Release. The package
@@ -32,7 +56,7 @@ type Store interface {
 	// Begin claims key until lockUntil, or reports what an earlier attempt
 	// left:
 	//   - nothing, or an expired record: the caller holds key to do the work
-	//     (a zero Claim);
+	//     (a Claim with only a Lease);
 	//   - a partial result (see Release): the caller holds key to finish the
 	//     work, and Claim.Result is the partial result;
 	//   - a completed result: Claim.Completed is set and Claim.Result is the
@@ -40,26 +64,33 @@ type Store interface {
 	//     Claim.Deliver is set too: the caller now holds it for delivery
 	//     until lockUntil and must Settle;
 	//   - an attempt working on key, or delivering its result: ErrInProgress.
+	// Every claim that makes the caller the holder carries a new lease.
 	Begin(ctx context.Context, key string, lockUntil time.Time) (Claim, error)
-	// Complete stores the result of the attempt holding key until expiry.
-	// When deliver is set the attempt keeps holding key, now to deliver the
-	// result, until it calls Settle (or its lock from Begin runs out); when
-	// not, the result counts as delivered (there is nowhere to send it).
-	Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error
-	// Settle ends the delivery of key's result: when delivered, duplicates
-	// get the result without sending it again; when not, the next duplicate
-	// is handed the result to deliver.
-	Settle(ctx context.Context, key string, delivered bool) error
-	// Release drops the claim on key, so that the next delivery runs again.
-	// When partial is not nil (the checkpoints a split trigger made before a
-	// later request failed), it is kept until expiry in the same step, and
-	// the next Begin claims key and is handed it, so that only the requests
-	// left are made.
-	Release(ctx context.Context, key string, partial []byte, expiry time.Time) error
+	// Complete stores the result of the attempt holding key with lease until
+	// expiry. When deliver is set the attempt keeps holding key, with the
+	// same lease, now to deliver the result, until it calls Settle (or its
+	// lock from Begin runs out); when not, the result counts as delivered
+	// (there is nowhere to send it). ErrLeaseLost: see Store.
+	Complete(ctx context.Context, key, lease string, result []byte, expiry time.Time, deliver bool) error
+	// Settle ends the delivery of key's result by the attempt holding it
+	// with lease: when delivered, duplicates get the result without sending
+	// it again; when not, the next duplicate is handed the result to
+	// deliver. ErrLeaseLost: see Store.
+	Settle(ctx context.Context, key, lease string, delivered bool) error
+	// Release drops the claim on key held with lease, so that the next
+	// delivery runs again. When partial is not nil (the checkpoints a split
+	// trigger made before a later request failed), it is kept until expiry
+	// in the same step, and the next Begin claims key and is handed it, so
+	// that only the requests left are made. ErrLeaseLost: see Store.
+	Release(ctx context.Context, key, lease string, partial []byte, expiry time.Time) error
 }
 
 // Claim is what Begin found for a key it did not answer with ErrInProgress.
 type Claim struct {
+	// Lease is the token of the caller's hold on key, to pass to Complete,
+	// Settle and Release. Empty when the caller holds nothing (a completed
+	// result that was delivered).
+	Lease string
 	// Result is the stored result: the completed one, or the partial one to
 	// resume from. Nil when the caller starts afresh.
 	Result []byte
@@ -68,6 +99,13 @@ type Claim struct {
 	// Deliver says the completed Result was not delivered yet and the caller
 	// now holds it for delivery: it must Settle.
 	Deliver bool
+}
+
+// NewLease returns a new lease: 16 random bytes from crypto/rand, in hex.
+func NewLease() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand.Read)
+	return hex.EncodeToString(b[:])
 }
 
 // MemoryStore is a Store in the process's memory: enough for one replica (a
@@ -96,9 +134,11 @@ type MemoryStore struct {
 }
 
 // record is one key's state. In progress: result is nil. Partial: partial is
-// set. Completed: seq is not 0.
+// set. Completed: seq is not 0. Held (in progress, or a completed result held
+// for delivery): lease is the holder's, else empty.
 type record struct {
 	result     []byte
+	lease      string
 	until      time.Time // lock (in progress) or expiry (partial, completed)
 	delivering time.Time // a completed result is held for delivery until then
 	seq        uint64    // the completion's number; 0 unless completed
@@ -139,12 +179,14 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 		if !ok && s.maxRecords > 0 && len(s.records) >= s.maxRecords {
 			s.evict(now)
 		}
-		s.records[key] = &record{until: lockUntil}
-		return Claim{}, nil
+		lease := NewLease()
+		s.records[key] = &record{until: lockUntil, lease: lease}
+		return Claim{Lease: lease}, nil
 	case rec.partial:
 		// The next attempt resumes the work: the record is in progress again.
-		s.records[key] = &record{until: lockUntil}
-		return Claim{Result: rec.result}, nil
+		lease := NewLease()
+		s.records[key] = &record{until: lockUntil, lease: lease}
+		return Claim{Lease: lease, Result: rec.result}, nil
 	case rec.seq == 0:
 		return Claim{}, ErrInProgress
 	case rec.delivered:
@@ -152,20 +194,46 @@ func (s *MemoryStore) Begin(_ context.Context, key string, lockUntil time.Time) 
 	case now.Before(rec.delivering):
 		return Claim{}, ErrInProgress
 	default:
-		rec.delivering = lockUntil
-		return Claim{Result: rec.result, Completed: true, Deliver: true}, nil
+		rec.delivering, rec.lease = lockUntil, NewLease()
+		return Claim{Lease: rec.lease, Result: rec.result, Completed: true, Deliver: true}, nil
 	}
 }
 
+// held returns key's record when the caller holding lease may act on it:
+// the record carries lease, or there is none (nil). Otherwise it returns
+// ErrLeaseLost. The caller holds s.mu.
+func (s *MemoryStore) held(key, lease string) (*record, error) {
+	rec, ok := s.records[key]
+	if !ok {
+		return nil, nil
+	}
+	if rec.lease == "" || rec.lease != lease {
+		return nil, ErrLeaseLost
+	}
+	return rec, nil
+}
+
 // Complete implements Store.
-func (s *MemoryStore) Complete(_ context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
+func (s *MemoryStore) Complete(_ context.Context, key, lease string, result []byte, expiry time.Time, deliver bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	old, err := s.held(key, lease)
+	if err != nil {
+		return err
+	}
 	s.seq++
 	rec := &record{result: result, until: expiry, seq: s.seq, delivered: !deliver}
-	if old, ok := s.records[key]; ok && deliver {
-		// The lock taken by Begin now holds the result for delivery.
-		rec.delivering = old.until
+	if deliver {
+		// The lease taken by Begin now holds the result for delivery, until
+		// its lock runs out.
+		rec.lease = lease
+		switch {
+		case old == nil: // the lock expired and was swept: not held any more
+		case old.seq == 0:
+			rec.delivering = old.until
+		default: // completed before, and still held
+			rec.delivering = old.delivering
+		}
 	}
 	s.records[key] = rec
 	s.completed = append(s.completed, completedKey{key, rec.seq})
@@ -173,22 +241,25 @@ func (s *MemoryStore) Complete(_ context.Context, key string, result []byte, exp
 }
 
 // Settle implements Store.
-func (s *MemoryStore) Settle(_ context.Context, key string, delivered bool) error {
+func (s *MemoryStore) Settle(_ context.Context, key, lease string, delivered bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, ok := s.records[key]
-	if !ok || rec.seq == 0 {
-		return nil
+	rec, err := s.held(key, lease)
+	if err != nil || rec == nil || rec.seq == 0 {
+		return err
 	}
 	rec.delivered = rec.delivered || delivered
-	rec.delivering = time.Time{}
+	rec.delivering, rec.lease = time.Time{}, ""
 	return nil
 }
 
 // Release implements Store.
-func (s *MemoryStore) Release(_ context.Context, key string, partial []byte, expiry time.Time) error {
+func (s *MemoryStore) Release(_ context.Context, key, lease string, partial []byte, expiry time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, err := s.held(key, lease); err != nil {
+		return err
+	}
 	if partial == nil {
 		delete(s.records, key)
 		return nil

@@ -74,13 +74,14 @@ func TestIdempotencyTTL(t *testing.T) {
 func complete(t *testing.T, s *function.MemoryStore, now time.Time, key string, delivered bool) {
 	t.Helper()
 	ctx := context.Background()
-	if got, err := s.Begin(ctx, key, now.Add(time.Minute)); got.Result != nil || err != nil {
+	got, err := s.Begin(ctx, key, now.Add(time.Minute))
+	if got.Result != nil || err != nil {
 		t.Fatalf("Begin(%s) = %v, %v; want the claim", key, got, err)
 	}
-	if err := s.Complete(ctx, key, []byte("r-"+key), now.Add(time.Hour), true); err != nil {
+	if err := s.Complete(ctx, key, got.Lease, []byte("r-"+key), now.Add(time.Hour), true); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Settle(ctx, key, delivered); err != nil {
+	if err := s.Settle(ctx, key, got.Lease, delivered); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -120,10 +121,11 @@ func TestMemoryStoreBoundKeepsUnfinished(t *testing.T) {
 	if _, err := s.Begin(ctx, "work", clk.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Begin(ctx, "held", clk.Now().Add(time.Minute)); err != nil {
+	held, err := s.Begin(ctx, "held", clk.Now().Add(time.Minute))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, "held", []byte("r-held"), clk.Now().Add(time.Hour), true); err != nil {
+	if err := s.Complete(ctx, "held", held.Lease, []byte("r-held"), clk.Now().Add(time.Hour), true); err != nil {
 		t.Fatal(err)
 	}
 	complete(t, s, clk.Now(), "failed", false)
@@ -137,13 +139,14 @@ func TestMemoryStoreBoundKeepsUnfinished(t *testing.T) {
 	if _, err := s.Begin(ctx, "held", clk.Now().Add(time.Minute)); !errors.Is(err, function.ErrInProgress) {
 		t.Fatalf("Begin(held) = %v, want ErrInProgress", err)
 	}
-	if got, err := s.Begin(ctx, "failed", clk.Now().Add(time.Minute)); err != nil || !got.Deliver {
-		t.Fatalf("Begin(failed) = %+v, %v; want its undelivered result", got, err)
+	failed, err := s.Begin(ctx, "failed", clk.Now().Add(time.Minute))
+	if err != nil || !failed.Deliver {
+		t.Fatalf("Begin(failed) = %+v, %v; want its undelivered result", failed, err)
 	}
 	// Once delivered, they go, oldest first, until the store is within its
 	// bound again; the record in progress stays.
-	for _, k := range []string{"held", "failed"} {
-		if err := s.Settle(ctx, k, true); err != nil {
+	for k, lease := range map[string]string{"held": held.Lease, "failed": failed.Lease} {
+		if err := s.Settle(ctx, k, lease, true); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -236,8 +239,14 @@ func TestMemoryStoreBoundRecovers(t *testing.T) {
 	if n := s.Len(); n != 200 {
 		t.Fatalf("%d records, want all 200: none may be evicted", n)
 	}
+	// A duplicate of each is handed its result, and delivers it.
 	for i := range 200 {
-		if err := s.Settle(ctx, fmt.Sprint("undelivered-", i), true); err != nil {
+		key := fmt.Sprint("undelivered-", i)
+		c, err := s.Begin(ctx, key, clk.Now().Add(time.Minute))
+		if err != nil || !c.Deliver {
+			t.Fatalf("Begin(%s) = %+v, %v; want its result to deliver", key, c, err)
+		}
+		if err := s.Settle(ctx, key, c.Lease, true); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -70,6 +70,11 @@ type Outcome struct {
 	RetryAfter time.Duration
 	// Err explains a status without a result (in progress, sink down).
 	Err error
+	// Warning is an error that did not change the answer, for the log line:
+	// the result stands and went where it had to, but the function's
+	// idempotency store refused to record it because another attempt had
+	// taken the trigger over (function.ErrLeaseLost).
+	Warning error
 }
 
 // Retry reports whether the platform should deliver the trigger again: when
@@ -166,7 +171,12 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 		res events.Result
 		err error
 	)
+	if decodeErr == nil {
+		decodeErr = checkRef(t.Ref)
+	}
 	if decodeErr != nil {
+		// Nothing of a trigger that does not run is echoed whole.
+		t.Ref = t.Ref.Short()
 		res = events.Result{
 			Type:        events.TypeCheckpointFailed,
 			ID:          newID(),
@@ -188,13 +198,25 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 	return out
 }
 
+// checkRef refuses a trigger whose id or source is longer than
+// events.MaxIDLength: on every front door, before anything is done with it.
+func checkRef(r events.Ref) error {
+	for _, f := range []struct{ name, value string }{{"id", r.ID}, {"source", r.Source}} {
+		if len(f.value) > events.MaxIDLength {
+			return &failure.FieldError{Field: f.name, Rule: fmt.Sprintf("at most %d bytes, not %d", events.MaxIDLength, len(f.value))}
+		}
+	}
+	return nil
+}
+
 // delivery is the sink side of one trigger: it renders the result event,
 // sends it to the sink when it is final (or, with SinkFailures, this
 // attempt's), and keeps the rendered event for the answer.
 type delivery struct {
-	core *Core
-	sent *event.Event // the event rendered for the sink, reused for the answer
-	err  error        // rendering the result event failed
+	core   *Core
+	sent   *event.Event // the event rendered for the sink, reused for the answer
+	err    error        // rendering the result event failed
+	failed bool         // the sink did not take the result event
 }
 
 // deliver is the function.Deliver of one trigger.
@@ -211,7 +233,9 @@ func (d *delivery) deliver(ctx context.Context, r events.Result) error {
 	d.sent = &e
 	sendCtx, cancel := function.Finishing(ctx)
 	defer cancel()
-	return c.Sink.Send(sendCtx, e)
+	err = c.Sink.Send(sendCtx, e)
+	d.failed = err != nil
+	return err
 }
 
 // outcome turns what Handle returned into the answer to the trigger.
@@ -242,7 +266,13 @@ func (d *delivery) outcome(res events.Result, err error) Outcome {
 		}
 		out.Event = &e
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, function.ErrLeaseLost) && !d.failed:
+		// The result stands and went where it had to; only its
+		// idempotency record is another attempt's.
+		out.Warning = err
+	default:
 		// The result was made but the sink could not take it: the trigger
 		// is retried, and the result sent then.
 		out.Status, out.Err = http.StatusServiceUnavailable, err
@@ -251,13 +281,14 @@ func (d *delivery) outcome(res events.Result, err error) Outcome {
 }
 
 func (c *Core) log(ctx context.Context, t events.Trigger, rule string, out Outcome, took time.Duration) {
+	ref := t.Ref.Short()
 	attrs := []slog.Attr{
-		slog.String("id", t.Ref.ID),
-		slog.String("source", t.Ref.Source),
-		slog.String("type", t.Ref.Type),
+		slog.String("id", ref.ID),
+		slog.String("source", ref.Source),
+		slog.String("type", ref.Type),
 	}
-	if t.Ref.Delivery != "" {
-		attrs = append(attrs, slog.String("delivery", t.Ref.Delivery))
+	if ref.Delivery != "" {
+		attrs = append(attrs, slog.String("delivery", ref.Delivery))
 	}
 	if rule != "" {
 		attrs = append(attrs, slog.String("rule", rule))
@@ -286,8 +317,11 @@ func (c *Core) log(ctx context.Context, t events.Trigger, rule string, out Outco
 	if out.Err != nil {
 		attrs = append(attrs, slog.String("error", out.Err.Error()))
 	}
+	if out.Warning != nil {
+		attrs = append(attrs, slog.String("warning", out.Warning.Error()))
+	}
 	level := slog.LevelInfo
-	if out.Status >= 500 || out.Err != nil {
+	if out.Status >= 500 || out.Err != nil || out.Warning != nil {
 		level = slog.LevelWarn
 	}
 	c.logger().LogAttrs(ctx, level, "trigger", attrs...)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/handler"
 )
 
 // delivered ends a stub Function's Handle as function.Function's does:
@@ -56,4 +57,14 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 func newTestLogger(buf *bytes.Buffer) *slog.Logger {
 	var w io.Writer = &lockedWriter{buf: buf}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// handleEvent decodes e and runs it through core, as the HTTP front door
+// does with a binary-mode event.
+func handleEvent(ctx context.Context, core *handler.Core, e event.Event) handler.Outcome {
+	t, err := events.DecodeEvent(e)
+	if err != nil {
+		t.Ref = events.Ref{ID: e.ID(), Source: e.Source(), Type: e.Type()}
+	}
+	return core.Run(ctx, t, err)
 }

@@ -598,3 +598,56 @@ func TestLogLineKeepsFailureAndSinkError(t *testing.T) {
 		t.Fatalf("log line %s", logs.String())
 	}
 }
+
+// leaseLostFunction ends as function.Function's Handle does when the
+// attempt outlived its lock and another took the trigger over: the created
+// result, delivered, with an error wrapping function.ErrLeaseLost.
+type leaseLostFunction struct{}
+
+func (leaseLostFunction) Handle(ctx context.Context, t events.Trigger, deliver function.Deliver) (events.Result, error) {
+	res, err := delivered(ctx, deliver, events.Result{Type: events.TypeCheckpointCreated, ID: "created-" + t.Ref.ID,
+		Subject: cbrtest.ExampleVaultID, Created: &events.Created{Trigger: t.Ref, VaultID: cbrtest.ExampleVaultID,
+			Checkpoints: []events.Checkpoint{{ID: "cp-1", Status: "protecting", JSON: json.RawMessage(`{"id":"cp-1"}`)}}}})
+	refused := fmt.Errorf("idempotency store: complete refused: %w", function.ErrLeaseLost)
+	if err != nil {
+		return res, errors.Join(err, refused)
+	}
+	return res, refused
+}
+
+// recordingSink takes every event.
+type recordingSink struct{ n int }
+
+func (s *recordingSink) Send(context.Context, event.Event) error { s.n++; return nil }
+
+// A result whose idempotency record was refused (the lease was lost)
+// stands: answered 200 and sunk, with the refusal as a warning on its log
+// line. If its sink send failed too, the trigger is retried as usual.
+func TestLeaseLostIsAWarning(t *testing.T) {
+	var logs bytes.Buffer
+	sink := &recordingSink{}
+	core := &handler.Core{Function: leaseLostFunction{}, Sink: sink, Source: "x", Logger: newTestLogger(&logs)}
+	tr, err := events.DecodeEvent(taggedEvent("lease-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := core.Run(context.Background(), tr, nil)
+	if !out.Succeeded() || out.Status != http.StatusOK || out.Event == nil || sink.n != 1 || !errors.Is(out.Warning, function.ErrLeaseLost) {
+		t.Fatalf("outcome %+v (sunk %d), want 200 with the created event, sunk, and the warning", out, sink.n)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &m); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	if m["level"] != "WARN" || m["outcome"] != "created" || m["status"] != float64(200) || m["error"] != nil ||
+		!strings.Contains(fmt.Sprint(m["warning"]), "lease lost") {
+		t.Fatalf("log line %s", logs.String())
+	}
+
+	logs.Reset()
+	core.Sink = failingSink{}
+	out = handleEvent(context.Background(), core, taggedEvent("lease-2"))
+	if out.Status != http.StatusServiceUnavailable || out.Err == nil || !strings.Contains(out.Err.Error(), "sink down") {
+		t.Fatalf("outcome %+v, want 503 for the sink error", out)
+	}
+}

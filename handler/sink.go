@@ -8,17 +8,18 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // HTTPSink sends result events to a URL as CloudEvents in binary mode,
-// retrying with exponential backoff.
+// retrying with exponential backoff. Its errors name neither the URL nor
+// the socket addresses: they go into replies and failed results.
 type HTTPSink struct {
 	target  string // as given
-	shown   string // as shown in errors: without a password
 	client  *http.Client
 	retries int
 	backoff time.Duration
@@ -30,11 +31,10 @@ func NewHTTPSink(target string, httpClient *http.Client) (*HTTPSink, error) {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	shown := RedactURL(target)
 	if err := CheckSinkURL(target); err != nil {
-		return nil, fmt.Errorf("result sink %s: %w", shown, err)
+		return nil, fmt.Errorf("result sink %s: %w", RedactURL(target), err)
 	}
-	return &HTTPSink{target: target, shown: shown, client: httpClient, retries: 3, backoff: 50 * time.Millisecond}, nil
+	return &HTTPSink{target: target, client: httpClient, retries: 3, backoff: 50 * time.Millisecond}, nil
 }
 
 // CheckSinkURL reports whether NewHTTPSink accepts target: an absolute
@@ -64,12 +64,12 @@ func RedactURL(s string) string {
 // (within ctx); any other status is final.
 func (s *HTTPSink) Send(ctx context.Context, e event.Event) error {
 	if err := e.Validate(); err != nil {
-		return fmt.Errorf("send to %s: %w", s.shown, err)
+		return err
 	}
 	header := make(http.Header)
 	body, err := writeEvent(ctx, &e, header)
 	if err != nil {
-		return fmt.Errorf("send to %s: %w", s.shown, err)
+		return err
 	}
 	for try := 1; ; try++ {
 		retry, err := s.post(ctx, header, body)
@@ -77,13 +77,13 @@ func (s *HTTPSink) Send(ctx context.Context, e event.Event) error {
 			return nil
 		}
 		if !retry || try > s.retries {
-			return fmt.Errorf("send to %s: %w", s.shown, err)
+			return err
 		}
 		t := time.NewTimer(s.backoff << try)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("send to %s: %w", s.shown, err)
+			return err
 		case <-t.C:
 		}
 	}
@@ -98,9 +98,9 @@ func (s *HTTPSink) post(ctx context.Context, header http.Header, body []byte) (r
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := s.client.Do(req) // a *url.Error, without the URL's password
+	resp, err := s.client.Do(req)
 	if err != nil {
-		return true, err
+		return true, &otc.TransportError{Err: err}
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -113,5 +113,5 @@ func (s *HTTPSink) post(ctx context.Context, header http.Header, body []byte) (r
 		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		retry = true
 	}
-	return retry, fmt.Errorf("%d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), strings.TrimSpace(string(msg)))
+	return retry, fmt.Errorf("%d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), otc.OneLine(string(msg)))
 }

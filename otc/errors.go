@@ -2,9 +2,15 @@ package otc
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
+	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 )
@@ -18,6 +24,24 @@ const MaxErrorBody = 64 << 10
 // MaxMessage is the longest text kept from an error body, in bytes; see
 // OneLine.
 const MaxMessage = 512
+
+// MaxShown is the most bytes of an outside value (an id, a source) Shorten
+// keeps for a log line or a reply.
+const MaxShown = 256
+
+// Shorten returns s when it is at most MaxShown bytes, else its first bytes
+// (on a rune boundary) and a marker saying how long it was, so that a
+// hostile megabyte is never logged or echoed whole.
+func Shorten(s string) string {
+	if len(s) <= MaxShown {
+		return s
+	}
+	cut := MaxShown - 32
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…[" + strconv.Itoa(len(s)) + " bytes]"
+}
 
 // ReadErrorBody reads at most MaxErrorBody bytes of an error answer's body.
 // A read error ends the body early: what was read is returned.
@@ -143,4 +167,46 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// TransportError is a request that got no answer: the connection could not
+// be made, broke, or timed out. Its Error text says which, without the URL
+// or the socket addresses (net/http's errors name both); Unwrap gives the
+// cause.
+type TransportError struct{ Err error }
+
+// Error describes the failure, such as "no answer: connection refused".
+func (e *TransportError) Error() string { return "no answer: " + describeTransport(e.Err) }
+
+// Unwrap returns the cause (a *url.Error from net/http).
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// describeTransport says what went wrong with a request that got no answer,
+// without an address.
+func describeTransport(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var errno syscall.Errno
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	case errors.As(err, &dnsErr):
+		return "the host name did not resolve"
+	case errors.As(err, &errno):
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return "could not connect: " + errno.Error()
+		}
+		return errno.Error()
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed before the answer"
+	case errors.As(err, &certErr):
+		return "the server's TLS certificate is not trusted"
+	case errors.As(err, &opErr):
+		return "network error (" + opErr.Op + ")"
+	}
+	return "request failed"
 }

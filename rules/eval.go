@@ -251,7 +251,12 @@ func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 		if len(a.ID) > maxIDLength || !otc.Printable(a.ID) {
 			return fail("id", fmt.Sprintf("must be printable text of at most %d bytes", maxIDLength))
 		}
-		t.Ref.ID = a.ID
+		// The rule composes the key: its own namespace, so that it never
+		// spells the key of a sender's own delivery.
+		t.Ref.ID, t.Ref.Sender = a.ID, events.SenderRule
+		if base.Ref.Sender != "" {
+			t.Ref.Sender += "/" + base.Ref.Sender
+		}
 	}
 	if a.Subject != "" {
 		if len(a.Subject) > maxIDLength || !otc.Printable(a.Subject) {

@@ -70,7 +70,8 @@ func TestExampleRules(t *testing.T) {
 	}{
 		{"github-production.yaml", "github-deployment-no-payload.http", "github-production", func(t *testing.T, tr events.Trigger) {
 			want := events.Ref{ID: "github/702918345/1584279200", Source: "github/repositories/702918345",
-				Type: events.GitHubTypeDeployment, Subject: "example-org/shop", Delivery: "9a1c44f0-07b1-11ef-8a4e-3f5d2b7c1e90"}
+				Type: events.GitHubTypeDeployment, Subject: "example-org/shop", Delivery: "9a1c44f0-07b1-11ef-8a4e-3f5d2b7c1e90",
+				Sender: "rule/github"}
 			if tr.Ref != want {
 				t.Errorf("Ref %+v, want %+v", tr.Ref, want)
 			}

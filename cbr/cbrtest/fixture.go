@@ -258,7 +258,6 @@ func (v *FixtureVault) retention() int {
 	return v.RetentionDuration
 }
 
-
 // vaultHolds reports whether a vault of vaultType holds resources of
 // resourceType; a vault without a type holds every type.
 func vaultHolds(vaultType, resourceType string) bool {

@@ -58,6 +58,10 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"KeysAreIndependent", keysAreIndependent},
 		{"ConcurrentClaimers", concurrentClaimers},
 		{"ConcurrentDeliverers", concurrentDeliverers},
+		{"StaleLeaseRefused", staleLeaseRefused},
+		{"StaleReleaseAfterResume", staleReleaseAfterResume},
+		{"StaleDeliveryRefused", staleDeliveryRefused},
+		{"LateStepsWithoutContender", lateStepsWithoutContender},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,26 +94,37 @@ func wantInProgress(t *testing.T, h Harness, key, when string) {
 	}
 }
 
-func wantFresh(t *testing.T, h Harness, key, when string) {
-	t.Helper()
-	if c := mustClaim(t, h, key); c.Result != nil || c.Completed || c.Deliver {
-		t.Fatalf("%s: Begin = %+v; want a fresh claim", when, c)
-	}
-}
-
-func wantCompleted(t *testing.T, h Harness, key string, result []byte, deliver bool, when string) {
+func wantFresh(t *testing.T, h Harness, key, when string) function.Claim {
 	t.Helper()
 	c := mustClaim(t, h, key)
-	if !c.Completed || c.Deliver != deliver || !bytes.Equal(c.Result, result) {
-		t.Fatalf("%s: Begin = {Completed:%v Deliver:%v Result:%q}; want completed, deliver %v, %q",
-			when, c.Completed, c.Deliver, c.Result, deliver, result)
+	if c.Result != nil || c.Completed || c.Deliver || c.Lease == "" {
+		t.Fatalf("%s: Begin = %+v; want a fresh claim with a lease", when, c)
 	}
+	return c
+}
+
+func wantCompleted(t *testing.T, h Harness, key string, result []byte, deliver bool, when string) function.Claim {
+	t.Helper()
+	c := mustClaim(t, h, key)
+	if !c.Completed || c.Deliver != deliver || !bytes.Equal(c.Result, result) || (c.Lease != "") != deliver {
+		t.Fatalf("%s: Begin = {Completed:%v Deliver:%v Lease:%q Result:%q}; want completed, deliver %v (with a lease if so), %q",
+			when, c.Completed, c.Deliver, c.Lease, c.Result, deliver, result)
+	}
+	return c
 }
 
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// wantLeaseLost checks that a step taken with a stale lease was refused.
+func wantLeaseLost(t *testing.T, err error, step string) {
+	t.Helper()
+	if !errors.Is(err, function.ErrLeaseLost) {
+		t.Fatalf("%s with a stale lease: %v; want ErrLeaseLost", step, err)
 	}
 }
 
@@ -129,33 +144,36 @@ func lockExpiry(t *testing.T, h Harness) {
 }
 
 func completeHoldsForDelivery(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL), true))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("r1"), h.Now().Add(TTL), true))
 	wantInProgress(t, h, "k", "while the result is being delivered")
 }
 
 func deliveredResultAnswersDuplicates(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL), true))
-	must(t, h.Store.Settle(ctx, "k", true))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("r1"), h.Now().Add(TTL), true))
+	must(t, h.Store.Settle(ctx, "k", c.Lease, true))
 	for i := range 3 {
 		wantCompleted(t, h, "k", []byte("r1"), false, fmt.Sprintf("duplicate %d", i+1))
 	}
 }
 
 func failedDeliveryIsHandedOn(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL), true))
-	must(t, h.Store.Settle(ctx, "k", false))
-	wantCompleted(t, h, "k", []byte("r1"), true, "after a failed delivery")
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("r1"), h.Now().Add(TTL), true))
+	must(t, h.Store.Settle(ctx, "k", c.Lease, false))
+	next := wantCompleted(t, h, "k", []byte("r1"), true, "after a failed delivery")
+	if next.Lease == c.Lease {
+		t.Fatal("the hand-over kept the first attempt's lease; want a new one")
+	}
 	wantInProgress(t, h, "k", "while the next attempt delivers")
-	must(t, h.Store.Settle(ctx, "k", true))
+	must(t, h.Store.Settle(ctx, "k", next.Lease, true))
 	wantCompleted(t, h, "k", []byte("r1"), false, "after the next attempt delivered")
 }
 
 func deliveryHoldExpires(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL+Lock), true))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("r1"), h.Now().Add(TTL+Lock), true))
 	// The attempt died before it settled: once its lock passes, the next
 	// one is handed the result.
 	h.Advance(Lock + Lock/4)
@@ -163,57 +181,141 @@ func deliveryHoldExpires(t *testing.T, h Harness) {
 }
 
 func completeWithoutDelivery(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL), false))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("r1"), h.Now().Add(TTL), false))
 	wantCompleted(t, h, "k", []byte("r1"), false, "a result with nowhere to go")
 }
 
 func completedRecordExpires(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL), false))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("r1"), h.Now().Add(TTL), false))
 	h.Advance(TTL + TTL/4)
 	wantFresh(t, h, "k", "after the record expired")
 }
 
 func releaseLeavesNoRecord(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Release(ctx, "k", nil, h.Now().Add(TTL)))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Release(ctx, "k", c.Lease, nil, h.Now().Add(TTL)))
 	wantFresh(t, h, "k", "after Release")
 }
 
 func partialResume(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Release(ctx, "k", []byte("part-1"), h.Now().Add(TTL)))
+	first := mustClaim(t, h, "k")
+	must(t, h.Store.Release(ctx, "k", first.Lease, []byte("part-1"), h.Now().Add(TTL)))
 	c := mustClaim(t, h, "k")
-	if c.Completed || c.Deliver || string(c.Result) != "part-1" {
-		t.Fatalf("Begin after a partial Release = %+v; want a claim with the partial result", c)
+	if c.Completed || c.Deliver || string(c.Result) != "part-1" || c.Lease == "" || c.Lease == first.Lease {
+		t.Fatalf("Begin after a partial Release = %+v; want a claim with the partial result and a new lease", c)
 	}
 	// The resumed attempt holds the key as a fresh one does.
 	wantInProgress(t, h, "k", "while the resumed attempt runs")
-	must(t, h.Store.Release(ctx, "k", []byte("part-2"), h.Now().Add(TTL)))
-	if c := mustClaim(t, h, "k"); string(c.Result) != "part-2" {
+	must(t, h.Store.Release(ctx, "k", c.Lease, []byte("part-2"), h.Now().Add(TTL)))
+	c = mustClaim(t, h, "k")
+	if string(c.Result) != "part-2" {
 		t.Fatalf("second resume: %+v; want part-2", c)
 	}
-	must(t, h.Store.Complete(ctx, "k", []byte("whole"), h.Now().Add(TTL), false))
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("whole"), h.Now().Add(TTL), false))
 	wantCompleted(t, h, "k", []byte("whole"), false, "after the resumed attempt completed")
 }
 
 func partialExpires(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Release(ctx, "k", []byte("part-1"), h.Now().Add(TTL)))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Release(ctx, "k", c.Lease, []byte("part-1"), h.Now().Add(TTL)))
 	h.Advance(TTL + TTL/4)
 	wantFresh(t, h, "k", "after the partial record expired")
 }
 
 func keysAreIndependent(t *testing.T, h Harness) {
 	mustClaim(t, h, "a")
-	wantFresh(t, h, "b", "another key")
-	must(t, h.Store.Complete(ctx, "b", []byte("rb"), h.Now().Add(TTL), false))
+	b := wantFresh(t, h, "b", "another key")
+	must(t, h.Store.Complete(ctx, "b", b.Lease, []byte("rb"), h.Now().Add(TTL), false))
 	wantInProgress(t, h, "a", "the first key")
 	// Keys are opaque: separators and binary bytes are part of them.
 	for _, k := range []string{"src\x00id", "src\x00id2", "{braces}", "ü"} {
 		wantFresh(t, h, k, "key "+fmt.Sprintf("%q", k))
 	}
+}
+
+// staleLeaseRefused: the first attempt outlives its lock and a second
+// claims the key. The first one's late steps are refused and change
+// nothing: the second still holds the key, and completes normally.
+func staleLeaseRefused(t *testing.T, h Harness) {
+	first := mustClaim(t, h, "k")
+	h.Advance(Lock + Lock/4)
+	second := wantFresh(t, h, "k", "after the first attempt's lock expired")
+	if second.Lease == first.Lease {
+		t.Fatal("the second claim has the first one's lease")
+	}
+	wantLeaseLost(t, h.Store.Complete(ctx, "k", first.Lease, []byte("r-first"), h.Now().Add(TTL), true), "Complete")
+	wantLeaseLost(t, h.Store.Settle(ctx, "k", first.Lease, true), "Settle")
+	wantLeaseLost(t, h.Store.Release(ctx, "k", first.Lease, []byte("part-first"), h.Now().Add(TTL)), "Release of a partial result")
+	wantLeaseLost(t, h.Store.Release(ctx, "k", first.Lease, nil, h.Now().Add(TTL)), "Release")
+	wantInProgress(t, h, "k", "after the stale steps: the second attempt's claim")
+
+	must(t, h.Store.Complete(ctx, "k", second.Lease, []byte("r-second"), h.Now().Add(TTL), true))
+	wantLeaseLost(t, h.Store.Settle(ctx, "k", first.Lease, true), "Settle of the second's result")
+	wantLeaseLost(t, h.Store.Release(ctx, "k", first.Lease, nil, h.Now().Add(TTL)), "Release of the second's result")
+	wantInProgress(t, h, "k", "while the second attempt delivers")
+	must(t, h.Store.Settle(ctx, "k", second.Lease, true))
+	wantLeaseLost(t, h.Store.Complete(ctx, "k", first.Lease, []byte("r-first"), h.Now().Add(TTL), false), "Complete over the second's result")
+	wantLeaseLost(t, h.Store.Release(ctx, "k", first.Lease, nil, h.Now().Add(TTL)), "Release of the delivered result")
+	for i := range 2 {
+		wantCompleted(t, h, "k", []byte("r-second"), false, fmt.Sprintf("duplicate %d", i+1))
+	}
+}
+
+// staleReleaseAfterResume: a Release with the lease of an attempt that
+// released a partial result does not drop the record of the attempt that
+// resumed from it.
+func staleReleaseAfterResume(t *testing.T, h Harness) {
+	first := mustClaim(t, h, "k")
+	must(t, h.Store.Release(ctx, "k", first.Lease, []byte("part-1"), h.Now().Add(TTL)))
+	wantLeaseLost(t, h.Store.Release(ctx, "k", first.Lease, nil, h.Now().Add(TTL)), "Release of the partial result")
+	resumed := mustClaim(t, h, "k")
+	if string(resumed.Result) != "part-1" {
+		t.Fatalf("Begin = %+v; want the partial result kept", resumed)
+	}
+	wantLeaseLost(t, h.Store.Release(ctx, "k", first.Lease, nil, h.Now().Add(TTL)), "Release")
+	wantLeaseLost(t, h.Store.Complete(ctx, "k", first.Lease, []byte("r-first"), h.Now().Add(TTL), false), "Complete")
+	wantInProgress(t, h, "k", "while the resumed attempt runs")
+	must(t, h.Store.Complete(ctx, "k", resumed.Lease, []byte("whole"), h.Now().Add(TTL), false))
+	wantCompleted(t, h, "k", []byte("whole"), false, "after the resumed attempt completed")
+}
+
+// staleDeliveryRefused: the attempt delivering a result outlives its lock
+// and the next one is handed the result; the first one's Settle is refused
+// and the second one's delivery stands.
+func staleDeliveryRefused(t *testing.T, h Harness) {
+	first := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", first.Lease, []byte("r1"), h.Now().Add(TTL+Lock), true))
+	h.Advance(Lock + Lock/4)
+	second := wantCompleted(t, h, "k", []byte("r1"), true, "after the delivering attempt's lock expired")
+	wantLeaseLost(t, h.Store.Settle(ctx, "k", first.Lease, false), "Settle")
+	wantLeaseLost(t, h.Store.Release(ctx, "k", first.Lease, nil, h.Now().Add(TTL)), "Release")
+	wantInProgress(t, h, "k", "while the second attempt delivers")
+	must(t, h.Store.Settle(ctx, "k", second.Lease, true))
+	wantCompleted(t, h, "k", []byte("r1"), false, "after the second attempt delivered")
+}
+
+// lateStepsWithoutContender: an attempt whose lock expired while nobody
+// claimed the key since still takes its steps (nothing is lost by them).
+func lateStepsWithoutContender(t *testing.T, h Harness) {
+	c := mustClaim(t, h, "a")
+	h.Advance(Lock + Lock/4)
+	must(t, h.Store.Complete(ctx, "a", c.Lease, []byte("ra"), h.Now().Add(TTL), true))
+	// Its hold for delivery ended with its lock: the next one is handed it.
+	wantCompleted(t, h, "a", []byte("ra"), true, "after a late Complete")
+
+	c = mustClaim(t, h, "b")
+	h.Advance(Lock + Lock/4)
+	must(t, h.Store.Release(ctx, "b", c.Lease, []byte("part-b"), h.Now().Add(TTL)))
+	if got := mustClaim(t, h, "b"); string(got.Result) != "part-b" {
+		t.Fatalf("Begin after a late partial Release = %+v; want part-b", got)
+	}
+
+	c = mustClaim(t, h, "c")
+	h.Advance(Lock + Lock/4)
+	must(t, h.Store.Release(ctx, "c", c.Lease, nil, h.Now().Add(TTL)))
+	wantFresh(t, h, "c", "after a late Release")
 }
 
 // raceBegins calls Begin on key from n goroutines at once and counts the
@@ -251,9 +353,9 @@ func concurrentClaimers(t *testing.T, h Harness) {
 }
 
 func concurrentDeliverers(t *testing.T, h Harness) {
-	mustClaim(t, h, "k")
-	must(t, h.Store.Complete(ctx, "k", []byte("r1"), h.Now().Add(TTL), true))
-	must(t, h.Store.Settle(ctx, "k", false))
+	c := mustClaim(t, h, "k")
+	must(t, h.Store.Complete(ctx, "k", c.Lease, []byte("r1"), h.Now().Add(TTL), true))
+	must(t, h.Store.Settle(ctx, "k", c.Lease, false))
 	const n = 32
 	handed := func(c function.Claim) bool { return c.Completed && c.Deliver }
 	if deliverers, waited := raceBegins(t, h, "k", n, handed); deliverers != 1 || waited != n-1 {

@@ -71,6 +71,7 @@ type Config struct {
 	DryRun         bool          `envconfig:"DRY_RUN" default:"false" desc:"plan and report without calling the API"`
 	Wait           bool          `envconfig:"WAIT_FOR_AVAILABLE" default:"false" desc:"wait until each checkpoint is available"`
 	IdempotencyTTL time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"1h" desc:"how long a handled event answers duplicate deliveries"`
+	LockTTL        time.Duration `envconfig:"IDEMPOTENCY_LOCK_TTL" default:"15m" desc:"how long one attempt holds an event when the invocation has no deadline (HTTP): duplicates meanwhile get 409 and its work, waits included, ends by then; later, another delivery may take the event over"`
 	MaxRecords     int           `envconfig:"IDEMPOTENCY_MAX_RECORDS" default:"10000" desc:"most idempotency records held; when full, the oldest delivered ones are dropped before they expire"`
 	Store          iam.Secret    `envconfig:"IDEMPOTENCY_STORE" desc:"redis://[user:password@]host:port/db (rediss:// for TLS): idempotency records shared by every instance; in memory when unset"`
 	Dedupe         string        `envconfig:"CBR_DEDUPE" default:"lookup" desc:"lookup: before creating, find the trigger's restore point in CBR (one GET backups each; needs cbr:backups:list); off: only after a lost answer"`
@@ -329,6 +330,9 @@ func (c Config) problems() []error {
 	if c.IdempotencyTTL <= 0 {
 		bad("IDEMPOTENCY_TTL: must be positive")
 	}
+	if c.LockTTL <= 0 {
+		bad("IDEMPOTENCY_LOCK_TTL: must be positive")
+	}
 	if c.MaxRecords < 1 {
 		bad("IDEMPOTENCY_MAX_RECORDS: must be at least 1")
 	}
@@ -505,6 +509,7 @@ func (c Config) FunctionConfig() function.Config {
 		DryRun:           c.DryRun,
 		WaitForAvailable: c.Wait,
 		IdempotencyTTL:   c.IdempotencyTTL,
+		LockTTL:          c.LockTTL,
 		MaxRecords:       c.MaxRecords,
 		Dedupe:           c.Dedupe,
 		CreateAttempts:   c.MaxAttempts,

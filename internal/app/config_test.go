@@ -7,10 +7,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/function"
 )
 
 // env is an environment for Load: the variables set, nothing else.
@@ -109,7 +111,7 @@ func TestLoadReadsAsEnvconfig(t *testing.T) {
 			"CBR_DEFAULT_VAULT_ID": "dv", "CBR_ALLOWED_VAULTS": "x,y", "RESULT_SOURCE": "rs", "RESULT_SINK": "http://s",
 			"K_SINK": "http://k", "WEBHOOK_SECRET": "w", "LOG_LEVEL": "debug", "PORT": "0x1f90", "CBR_TIMEOUT": "1m30s",
 			"CBR_MAX_ATTEMPTS": "7", "CBR_INCREMENTAL": "F", "DRY_RUN": "1", "WAIT_FOR_AVAILABLE": "true",
-			"IDEMPOTENCY_TTL": "2h", "IDEMPOTENCY_MAX_RECORDS": "5", "MAX_BODY_BYTES": "4096",
+			"IDEMPOTENCY_TTL": "2h", "IDEMPOTENCY_LOCK_TTL": "90s", "IDEMPOTENCY_MAX_RECORDS": "5", "MAX_BODY_BYTES": "4096",
 		},
 	} {
 		for _, key := range envKeys() {
@@ -241,5 +243,45 @@ func TestStoreAndDedupeConfig(t *testing.T) {
 	}
 	if cfg := Default(); cfg.Dedupe != "lookup" || cfg.Store != "" {
 		t.Errorf("defaults: dedupe %q, store set: %v", cfg.Dedupe, cfg.Store != "")
+	}
+}
+
+// IDEMPOTENCY_LOCK_TTL defaults to the function's LockTTL, wires through,
+// and a value that is not a positive duration is reported with the other
+// problems (exit 2).
+func TestLockTTLConfig(t *testing.T) {
+	base := env{"CBR_PROJECT_ID": cbrtest.DefaultProjectID, "CBR_TOKEN": "tok"}
+	cfg, err := Load(base.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.FunctionConfig().LockTTL, function.Defaults().LockTTL; got != want {
+		t.Errorf("default lock %v, want the function's default %v", got, want)
+	}
+	e := env{"IDEMPOTENCY_LOCK_TTL": "90s"}
+	for k, v := range base {
+		e[k] = v
+	}
+	if cfg, err = Load(e.get); err != nil || cfg.FunctionConfig().LockTTL != 90*time.Second {
+		t.Errorf("IDEMPOTENCY_LOCK_TTL=90s: lock %v, %v", cfg.FunctionConfig().LockTTL, err)
+	}
+	for value, want := range map[string]string{
+		"0s":      "IDEMPOTENCY_LOCK_TTL: must be positive",
+		"-1m":     "IDEMPOTENCY_LOCK_TTL: must be positive",
+		"15":      `IDEMPOTENCY_LOCK_TTL: cannot parse "15"`,
+		"a while": `IDEMPOTENCY_LOCK_TTL: cannot parse "a while"`,
+	} {
+		e := env{"IDEMPOTENCY_LOCK_TTL": value, "CBR_VAULT_ROUTES": "bad"}
+		for k, v := range base {
+			e[k] = v
+		}
+		_, err := Load(e.get)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "CBR_VAULT_ROUTES") {
+			t.Errorf("IDEMPOTENCY_LOCK_TTL=%q: %v, want %q among the problems", value, err, want)
+		}
+		if code := ExitCode(err); code != 2 {
+			t.Errorf("IDEMPOTENCY_LOCK_TTL=%q: exit code %d, want 2", value, code)
+		}
 	}
 }

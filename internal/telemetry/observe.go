@@ -66,16 +66,17 @@ func (t *Telemetry) StartTrigger(ctx context.Context, tr *events.Trigger) (conte
 	}
 	ctx, span := t.tracer.Start(ctx, "trigger "+kind, trace.WithSpanKind(spanKind))
 	if span.IsRecording() {
+		ref := tr.Ref.Short()
 		attrs := []attribute.KeyValue{
 			attribute.String("faas.trigger", t.opts.FaaSTrigger),
 			attribute.Bool("faas.coldstart", cold),
-			attribute.String("cloudevents.event_id", tr.Ref.ID),
-			attribute.String("cloudevents.event_source", tr.Ref.Source),
-			attribute.String("cloudevents.event_type", tr.Ref.Type),
+			attribute.String("cloudevents.event_id", ref.ID),
+			attribute.String("cloudevents.event_source", ref.Source),
+			attribute.String("cloudevents.event_type", ref.Type),
 			attribute.String(attrTriggerKind, kind),
 		}
-		if tr.Ref.Subject != "" {
-			attrs = append(attrs, attribute.String("cloudevents.event_subject", tr.Ref.Subject))
+		if ref.Subject != "" {
+			attrs = append(attrs, attribute.String("cloudevents.event_subject", ref.Subject))
 		}
 		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
 			attrs = append(attrs, attribute.String("faas.invocation_id", lc.AwsRequestID))
@@ -305,8 +306,10 @@ type store struct {
 	t *Telemetry
 }
 
+// count counts err, unless it is an answer rather than a failure: in
+// progress, or a step refused because its lease was lost.
 func (s *store) count(ctx context.Context, op string, err error) {
-	if err != nil && !errors.Is(err, function.ErrInProgress) {
+	if err != nil && !errors.Is(err, function.ErrInProgress) && !errors.Is(err, function.ErrLeaseLost) {
 		s.t.m.storeErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op)))
 	}
 }
@@ -319,22 +322,22 @@ func (s *store) Begin(ctx context.Context, key string, lockUntil time.Time) (fun
 }
 
 // Complete implements function.Store.
-func (s *store) Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
-	err := s.Store.Complete(ctx, key, result, expiry, deliver)
+func (s *store) Complete(ctx context.Context, key, lease string, result []byte, expiry time.Time, deliver bool) error {
+	err := s.Store.Complete(ctx, key, lease, result, expiry, deliver)
 	s.count(ctx, "complete", err)
 	return err
 }
 
 // Settle implements function.Store.
-func (s *store) Settle(ctx context.Context, key string, delivered bool) error {
-	err := s.Store.Settle(ctx, key, delivered)
+func (s *store) Settle(ctx context.Context, key, lease string, delivered bool) error {
+	err := s.Store.Settle(ctx, key, lease, delivered)
 	s.count(ctx, "settle", err)
 	return err
 }
 
 // Release implements function.Store.
-func (s *store) Release(ctx context.Context, key string, partial []byte, expiry time.Time) error {
-	err := s.Store.Release(ctx, key, partial, expiry)
+func (s *store) Release(ctx context.Context, key, lease string, partial []byte, expiry time.Time) error {
+	err := s.Store.Release(ctx, key, lease, partial, expiry)
 	s.count(ctx, "release", err)
 	return err
 }

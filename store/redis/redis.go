@@ -4,18 +4,22 @@
 // several instances is handled once. It is configured by
 // IDEMPOTENCY_STORE=redis://[user:password@]host:port/db (rediss:// for TLS).
 //
-// Each key is one Redis string, "restorepoint:" followed by the trigger key,
+// Each key is one Redis string, "restorepoint:" followed by the digest of the
+// trigger key (events.Ref.Digest: 64 hex digits, whatever the event),
 // whose value is compact: one letter for the state, then its data.
 //
-//	L<lockUntil>                 in progress until lockUntil (Unix ms); PX = the lock
+//	L<lockUntil>:<lease>         in progress until lockUntil (Unix ms); PX = the lock
 //	P<partial>                   a partial result to resume from; PX = its expiry
 //	D<result>                    completed and delivered; PX = IDEMPOTENCY_TTL
 //	U<result>                    completed, not delivered, nobody delivering it
-//	H<until>:<result>            completed, held for delivery until (Unix ms)
+//	H<until>:<lease>:<result>    completed, held for delivery until (Unix ms)
 //
+// <lease> is the holder's lease (function.NewLease: 32 hex digits, never a
+// colon), so that the value says who may complete, settle or release it.
 // A claim is SET NX PX (in the Begin script, which also reads what an
-// earlier attempt left); Complete, Settle and the hand-over of an undelivered
-// result are Lua scripts, so that each step is one atomic round trip.
+// earlier attempt left); Complete, Settle, Release and the hand-over of an
+// undelivered result are Lua scripts, each a compare-and-set on the lease
+// (see function.Store), so that each step is one atomic round trip.
 // Expired locks and records vanish by their PX. Times of holds are those of
 // the instances' clocks.
 //
@@ -47,7 +51,7 @@ type Store struct {
 	addr   string
 	// The scripts, made by New rather than at package init (NewScript
 	// hashes its source), so that linking the store costs nothing at start.
-	begin, complete, settle *goredis.Script
+	begin, complete, settle, release *goredis.Script
 }
 
 // Options tune a Store; the zero value is ready to use.
@@ -113,8 +117,9 @@ func New(rawURL string, o Options) (*Store, error) {
 	}
 	return &Store{client: goredis.NewClient(opts), now: now, addr: opts.Addr,
 		begin:    goredis.NewScript(beginScript),
-		complete: goredis.NewScript(completeScript),
-		settle:   goredis.NewScript(settleScript)}, nil
+		complete: goredis.NewScript(leaseLua + completeScript),
+		settle:   goredis.NewScript(leaseLua + settleScript),
+		release:  goredis.NewScript(leaseLua + releaseScript)}, nil
 }
 
 // Addr is the server's host:port (never the password), for logs.
@@ -144,12 +149,12 @@ func (s *Store) ms(t time.Time) int64 { return max(t.Sub(s.now()).Milliseconds()
 func unixMS(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // beginScript claims KEYS[1] with SET NX PX, or reads what an earlier
-// attempt left. ARGV: lock PX, lockUntil (Unix ms), now (Unix ms). Returns
-// {state, result}: 0 claimed fresh, 1 claimed with a partial result,
-// 2 in progress, 3 completed and delivered, 4 completed and handed over
-// for delivery.
+// attempt left. ARGV: lock PX, lockUntil (Unix ms), now (Unix ms), the new
+// lease. Returns {state, result}: 0 claimed fresh, 1 claimed with a partial
+// result, 2 in progress, 3 completed and delivered, 4 completed and handed
+// over for delivery.
 const beginScript = `
-local lock = 'L' .. ARGV[2]
+local lock = 'L' .. ARGV[2] .. ':' .. ARGV[4]
 if redis.call('SET', KEYS[1], lock, 'NX', 'PX', ARGV[1]) then return {0, ''} end
 local v = redis.call('GET', KEYS[1])
 if not v then
@@ -165,52 +170,87 @@ elseif state == 'D' then
 elseif state == 'H' then
   local sep = string.find(v, ':', 2, true)
   if tonumber(string.sub(v, 2, sep - 1)) > tonumber(ARGV[3]) then return {2, ''} end
-  v = 'U' .. string.sub(v, sep + 1)
+  v = 'U' .. string.sub(v, string.find(v, ':', sep + 1, true) + 1)
   state = 'U'
 end
 if state == 'U' then
-  redis.call('SET', KEYS[1], 'H' .. ARGV[2] .. ':' .. string.sub(v, 2), 'KEEPTTL')
+  redis.call('SET', KEYS[1], 'H' .. ARGV[2] .. ':' .. ARGV[4] .. ':' .. string.sub(v, 2), 'KEEPTTL')
   return {4, string.sub(v, 2)}
 end
 return {2, ''}
 `
 
-// completeScript stores a completed result. ARGV: result, expiry PX,
-// deliver ("1": held for delivery until the lock of Begin ran out).
+// leaseLua is put before the scripts of the steps that need a lease. Its
+// holder(v) returns the lease, the hold (Unix ms) and, for H, the result of
+// a record someone holds (L or H); nil for the others.
+const leaseLua = `
+local function holder(v)
+  local state = string.sub(v, 1, 1)
+  if state ~= 'L' and state ~= 'H' then return nil end
+  local sep = string.find(v, ':', 2, true)
+  if not sep then return nil end
+  local hold = string.sub(v, 2, sep - 1)
+  if state == 'L' then return string.sub(v, sep + 1), hold end
+  local sep2 = string.find(v, ':', sep + 1, true)
+  if not sep2 then return nil end
+  return string.sub(v, sep + 1, sep2 - 1), hold, string.sub(v, sep2 + 1)
+end
+`
+
+// completeScript stores a completed result, if KEYS[1] is held with the
+// lease or gone. ARGV: lease, result, expiry PX, deliver ("1": held for
+// delivery with the lease, until the lock of Begin runs out). Returns 1, or
+// 0 when the lease was lost.
 const completeScript = `
-if ARGV[3] == '1' then
-  local hold = '0'
-  local v = redis.call('GET', KEYS[1])
-  if v and string.sub(v, 1, 1) == 'L' then hold = string.sub(v, 2) end
-  redis.call('SET', KEYS[1], 'H' .. hold .. ':' .. ARGV[1], 'PX', ARGV[2])
+local v = redis.call('GET', KEYS[1])
+local hold = '0'
+if v then
+  local lease, held = holder(v)
+  if lease ~= ARGV[1] then return 0 end
+  hold = held
+end
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[1], 'H' .. hold .. ':' .. ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
 else
-  redis.call('SET', KEYS[1], 'D' .. ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], 'D' .. ARGV[2], 'PX', ARGV[3])
 end
 return 1
 `
 
-// settleScript ends a delivery. ARGV: delivered ("1" or "0").
+// settleScript ends a delivery held with the lease. ARGV: lease, delivered
+// ("1" or "0"). Returns 1 (also when there is nothing to settle), or 0 when
+// the lease was lost.
 const settleScript = `
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local state = string.sub(v, 1, 1)
-local result
-if state == 'H' then
-  result = string.sub(v, string.find(v, ':', 2, true) + 1)
-elseif state == 'U' then
-  result = string.sub(v, 2)
-else
-  return 0
-end
-if ARGV[1] == '1' then state = 'D' else state = 'U' end
+if not v then return 1 end
+local lease, _, result = holder(v)
+if lease ~= ARGV[1] then return 0 end
+if not result then return 1 end
+local state = 'U'
+if ARGV[2] == '1' then state = 'D' end
 redis.call('SET', KEYS[1], state .. result, 'KEEPTTL')
+return 1
+`
+
+// releaseScript drops KEYS[1], if held with the lease or gone, or leaves a
+// partial result. ARGV: lease, "1" when there is a partial result, the
+// partial result, its expiry PX. Returns 1, or 0 when the lease was lost.
+const releaseScript = `
+local v = redis.call('GET', KEYS[1])
+if v and holder(v) ~= ARGV[1] then return 0 end
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], 'P' .. ARGV[3], 'PX', ARGV[4])
+elseif v then
+  redis.call('DEL', KEYS[1])
+end
 return 1
 `
 
 // Begin implements function.Store.
 func (s *Store) Begin(ctx context.Context, key string, lockUntil time.Time) (function.Claim, error) {
+	lease := function.NewLease()
 	out, err := s.begin.Run(ctx, s.client, []string{Prefix + key},
-		s.ms(lockUntil), unixMS(lockUntil), unixMS(s.now())).Slice()
+		s.ms(lockUntil), unixMS(lockUntil), unixMS(s.now()), lease).Slice()
 	if err != nil {
 		return function.Claim{}, s.fail("begin", err)
 	}
@@ -220,15 +260,15 @@ func (s *Store) Begin(ctx context.Context, key string, lockUntil time.Time) (fun
 	}
 	switch state {
 	case 0:
-		return function.Claim{}, nil
+		return function.Claim{Lease: lease}, nil
 	case 1:
-		return function.Claim{Result: result}, nil
+		return function.Claim{Lease: lease, Result: result}, nil
 	case 2:
 		return function.Claim{}, function.ErrInProgress
 	case 3:
 		return function.Claim{Result: result, Completed: true}, nil
 	default:
-		return function.Claim{Result: result, Completed: true, Deliver: true}, nil
+		return function.Claim{Lease: lease, Result: result, Completed: true, Deliver: true}, nil
 	}
 }
 
@@ -248,42 +288,40 @@ func beginReply(out []any) (int64, []byte, error) {
 	return state, []byte(result), nil
 }
 
-// Complete implements function.Store.
-func (s *Store) Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
-	d := "0"
-	if deliver {
-		d = "1"
-	}
-	if err := s.complete.Run(ctx, s.client, []string{Prefix + key}, result, s.ms(expiry), d).Err(); err != nil {
-		return s.fail("complete", err)
+// fenced runs a step's script, whose answer is 1 when it acted and 0 when
+// the lease was lost (function.ErrLeaseLost).
+func (s *Store) fenced(ctx context.Context, step string, script *goredis.Script, key string, args ...any) error {
+	n, err := script.Run(ctx, s.client, []string{Prefix + key}, args...).Int64()
+	switch {
+	case err != nil:
+		return s.fail(step, err)
+	case n == 0:
+		return function.ErrLeaseLost
 	}
 	return nil
+}
+
+// flag is a boolean argument of a script.
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// Complete implements function.Store.
+func (s *Store) Complete(ctx context.Context, key, lease string, result []byte, expiry time.Time, deliver bool) error {
+	return s.fenced(ctx, "complete", s.complete, key, lease, result, s.ms(expiry), flag(deliver))
 }
 
 // Settle implements function.Store.
-func (s *Store) Settle(ctx context.Context, key string, delivered bool) error {
-	d := "0"
-	if delivered {
-		d = "1"
-	}
-	if err := s.settle.Run(ctx, s.client, []string{Prefix + key}, d).Err(); err != nil {
-		return s.fail("settle", err)
-	}
-	return nil
+func (s *Store) Settle(ctx context.Context, key, lease string, delivered bool) error {
+	return s.fenced(ctx, "settle", s.settle, key, lease, flag(delivered))
 }
 
 // Release implements function.Store.
-func (s *Store) Release(ctx context.Context, key string, partial []byte, expiry time.Time) error {
-	var err error
-	if partial == nil {
-		err = s.client.Del(ctx, Prefix+key).Err()
-	} else {
-		err = s.client.Set(ctx, Prefix+key, append([]byte("P"), partial...), time.Duration(s.ms(expiry))*time.Millisecond).Err()
-	}
-	if err != nil {
-		return s.fail("release", err)
-	}
-	return nil
+func (s *Store) Release(ctx context.Context, key, lease string, partial []byte, expiry time.Time) error {
+	return s.fenced(ctx, "release", s.release, key, lease, flag(partial != nil), partial, s.ms(expiry))
 }
 
 var _ function.Store = (*Store)(nil)

@@ -3,10 +3,14 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/function/storetest"
@@ -40,14 +44,14 @@ type prefixed struct {
 func (p prefixed) Begin(ctx context.Context, key string, lockUntil time.Time) (function.Claim, error) {
 	return p.s.Begin(ctx, p.prefix+key, lockUntil)
 }
-func (p prefixed) Complete(ctx context.Context, key string, result []byte, expiry time.Time, deliver bool) error {
-	return p.s.Complete(ctx, p.prefix+key, result, expiry, deliver)
+func (p prefixed) Complete(ctx context.Context, key, lease string, result []byte, expiry time.Time, deliver bool) error {
+	return p.s.Complete(ctx, p.prefix+key, lease, result, expiry, deliver)
 }
-func (p prefixed) Settle(ctx context.Context, key string, delivered bool) error {
-	return p.s.Settle(ctx, p.prefix+key, delivered)
+func (p prefixed) Settle(ctx context.Context, key, lease string, delivered bool) error {
+	return p.s.Settle(ctx, p.prefix+key, lease, delivered)
 }
-func (p prefixed) Release(ctx context.Context, key string, partial []byte, expiry time.Time) error {
-	return p.s.Release(ctx, p.prefix+key, partial, expiry)
+func (p prefixed) Release(ctx context.Context, key, lease string, partial []byte, expiry time.Time) error {
+	return p.s.Release(ctx, p.prefix+key, lease, partial, expiry)
 }
 
 func TestCheckURL(t *testing.T) {
@@ -102,20 +106,54 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// Records are compact: the state letter, the lock time or the result.
+// Records are compact, in the format the package doc lists: the state
+// letter, the lock time or hold and the holder's lease, the result.
 func TestRecordsAreCompact(t *testing.T) {
 	srv := redistest.MustStart(t)
 	s, _ := redis.New(srv.URL, redis.Options{})
 	defer s.Close()
+	opts, err := goredis.ParseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := goredis.NewClient(opts)
+	defer raw.Close()
 	ctx := context.Background()
-	if _, err := s.Begin(ctx, "src\x00id", time.Now().Add(time.Minute)); err != nil {
+	const key, result = "src\x00id", `{"id":"r"}`
+	value := func() string {
+		t.Helper()
+		v, err := raw.Get(ctx, redis.Prefix+key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	lockUntil := time.Now().Add(time.Minute)
+	claim, err := s.Begin(ctx, key, lockUntil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, "src\x00id", []byte(`{"id":"r"}`), time.Now().Add(time.Hour), false); err != nil {
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(claim.Lease) {
+		t.Fatalf("lease %q, want 32 hex digits", claim.Lease)
+	}
+	hold := strconv.FormatInt(lockUntil.UnixMilli(), 10)
+	if v, want := value(), "L"+hold+":"+claim.Lease; v != want {
+		t.Fatalf("in progress: %q, want %q", v, want)
+	}
+	if err := s.Complete(ctx, key, claim.Lease, []byte(result), time.Now().Add(time.Hour), true); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.Begin(ctx, "src\x00id", time.Now().Add(time.Minute))
-	if err != nil || !c.Completed || string(c.Result) != `{"id":"r"}` {
+	if v, want := value(), "H"+hold+":"+claim.Lease+":"+result; v != want {
+		t.Fatalf("held for delivery: %q, want %q", v, want)
+	}
+	if err := s.Settle(ctx, key, claim.Lease, true); err != nil {
+		t.Fatal(err)
+	}
+	if v, want := value(), "D"+result; v != want {
+		t.Fatalf("delivered: %q, want %q", v, want)
+	}
+	c, err := s.Begin(ctx, key, time.Now().Add(time.Minute))
+	if err != nil || !c.Completed || string(c.Result) != result || c.Lease != "" {
 		t.Fatalf("Begin = %+v, %v", c, err)
 	}
 }
