@@ -47,8 +47,8 @@ func nameTag(digest string) string { return digest[:nameTagLen] }
 // the name, and it is how restore points restorepoint made are told apart.
 func KeyMarker(digest string) string { return "[rp:" + digest[:markerLen] + "]" }
 
-// The brackets of a key marker, as keyMarker writes them (a test holds
-// Marked to every marker keyMarker makes).
+// The brackets of a key marker, as KeyMarker writes them (a test holds
+// Marked to every marker KeyMarker makes).
 const (
 	markerOpen  = "[rp:"
 	markerClose = "]"

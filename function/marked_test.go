@@ -11,7 +11,7 @@ import (
 // TestMarked: Marked tells the descriptions restorepoint writes (ending in
 // a key marker) from others, whatever else they say.
 func TestMarked(t *testing.T) {
-	marker := function.KeyMarker("src\x00id")
+	marker := function.KeyMarker(events.Ref{Source: "src", ID: "id"}.Digest())
 	for desc, want := range map[string]bool{
 		marker:                                 true,
 		"Backup of server web-1 " + marker:     true,
@@ -51,8 +51,8 @@ func FuzzMarked(f *testing.F) {
 			return // a description CBR would refuse
 		}
 		for _, r := range plan.Requests {
-			if d := r.Parameters.Description; !function.Marked(d) || !strings.HasSuffix(d, function.KeyMarker(tr.Ref.Key())) {
-				t.Fatalf("description %q is not marked with %s", d, function.KeyMarker(tr.Ref.Key()))
+			if d := r.Parameters.Description; !function.Marked(d) || !strings.HasSuffix(d, function.KeyMarker(tr.Ref.Digest())) {
+				t.Fatalf("description %q is not marked with %s", d, function.KeyMarker(tr.Ref.Digest()))
 			}
 		}
 	})

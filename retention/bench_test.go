@@ -9,7 +9,6 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
-	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/iam"
 	"github.com/restorepoint/restorepoint/retention"
 )
@@ -34,7 +33,7 @@ func BenchmarkPrune1000(b *testing.B) {
 	seeds := make([]cbrtest.Seed, 250)
 	for i := range seeds {
 		seeds[i] = cbrtest.Seed{VaultID: cbrtest.ExampleVaultID, Name: fmt.Sprintf("pre-deploy-%d", i),
-			Description: "Before deploying " + function.KeyMarker(fmt.Sprint("/ci\x00", i)),
+			Description: "Before deploying " + markerOf(fmt.Sprint("/ci\x00", i)),
 			CreatedAt:   now.Add(-time.Duration(i+1) * time.Hour)}
 	}
 	requests := 0

@@ -68,12 +68,12 @@ func newWorld(t testing.TB) *world {
 	for i := range 12 {
 		key := fmt.Sprintf("/ci\x00deploy-%d", i)
 		b := seed(t, srv, cbrtest.ExampleVaultID, 24*(12-i), fmt.Sprintf("pre-deploy-shop-%d", i),
-			"Before deploying shop "+function.KeyMarker(key), cbrtest.ExampleServerID)
+			"Before deploying shop "+markerOf(key), cbrtest.ExampleServerID)
 		w.ours = append(w.ours, b...)
 	}
 	w.locked = w.ours[2].ID
 	srv.SetBackupLocked(w.locked, true)
-	newest := seed(t, srv, cbrtest.ExampleVaultID, 0, "pre-deploy-shop-12", "Before "+function.KeyMarker("/ci\x00deploy-12"), cbrtest.ExampleServerID)
+	newest := seed(t, srv, cbrtest.ExampleVaultID, 0, "pre-deploy-shop-12", "Before "+markerOf("/ci\x00deploy-12"), cbrtest.ExampleServerID)
 	w.protecting = newest[0].ID
 	for i, desc := range []string{
 		"Backup by another tool",
@@ -85,11 +85,11 @@ func newWorld(t testing.TB) *world {
 		w.decoys = append(w.decoys, b[0].ID)
 	}
 	for i := range 2 {
-		b := seed(t, srv, cbrtest.ExampleVaultID, 300+i, "tagged-web-1", "x "+function.KeyMarker(fmt.Sprint("web", i)), cbrtest.DemoServerID)
+		b := seed(t, srv, cbrtest.ExampleVaultID, 300+i, "tagged-web-1", "x "+markerOf(fmt.Sprint("web", i)), cbrtest.DemoServerID)
 		w.otherResource = append(w.otherResource, b[0].ID)
 	}
 	for i := range 8 {
-		b := seed(t, srv, cbrtest.WeeklyVaultID, 500+i, "tagged-db-1", "x "+function.KeyMarker(fmt.Sprint("db", i)), cbrtest.WeeklyServerID)
+		b := seed(t, srv, cbrtest.WeeklyVaultID, 500+i, "tagged-db-1", "x "+markerOf(fmt.Sprint("db", i)), cbrtest.WeeklyServerID)
 		w.far = append(w.far, b[0].ID)
 	}
 	return w
@@ -423,3 +423,7 @@ func TestNewRefuses(t *testing.T) {
 		t.Error("no client: no error")
 	}
 }
+
+// markerOf is the key marker of a trigger with id s, as restorepoint
+// writes it at the end of the descriptions it sends.
+func markerOf(s string) string { return function.KeyMarker(events.Ref{Source: "test", ID: s}.Digest()) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/internal/app"
 )
@@ -20,7 +21,7 @@ func pruneEnv(t *testing.T) (*cbrtest.Server, env) {
 	t.Cleanup(srv.Close)
 	for i := range 4 {
 		if _, err := srv.SeedCheckpoints(cbrtest.Seed{VaultID: cbrtest.ExampleVaultID, Resources: []string{cbrtest.ExampleServerID},
-			Description: "Before deploying " + function.KeyMarker(fmt.Sprint("/ci\x00", i)),
+			Description: "Before deploying " + markerOf(fmt.Sprint("/ci\x00", i)),
 			CreatedAt:   time.Now().Add(-time.Duration(4-i) * 24 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -116,3 +117,7 @@ func linesStarting(out, prefix string) int {
 	}
 	return n
 }
+
+// markerOf is the key marker of a trigger with id s, as restorepoint
+// writes it at the end of the descriptions it sends.
+func markerOf(s string) string { return function.KeyMarker(events.Ref{Source: "test", ID: s}.Digest()) }

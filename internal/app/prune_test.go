@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/retention"
 )
@@ -109,7 +110,7 @@ func TestAppPruner(t *testing.T) {
 	a := newApp(env{"RETENTION": "keep_last=1", "CBR_DEFAULT_VAULT_ID": cbrtest.ExampleVaultID})
 	for i := range 3 {
 		if _, err := srv.SeedCheckpoints(cbrtest.Seed{VaultID: cbrtest.ExampleVaultID, Resources: []string{cbrtest.ExampleServerID},
-			Description: "x " + function.KeyMarker(string(rune('a'+i))), CreatedAt: time.Now().Add(-time.Duration(i+1) * time.Hour)}); err != nil {
+			Description: "x " + markerOf(string(rune('a'+i))), CreatedAt: time.Now().Add(-time.Duration(i+1) * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,3 +123,7 @@ func TestAppPruner(t *testing.T) {
 		t.Fatalf("pass %+v, %v; %d backups left", rep, err, len(srv.Backups()))
 	}
 }
+
+// markerOf is the key marker of a trigger with id s, as restorepoint
+// writes it at the end of the descriptions it sends.
+func markerOf(s string) string { return function.KeyMarker(events.Ref{Source: "test", ID: s}.Digest()) }
