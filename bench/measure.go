@@ -211,10 +211,11 @@ func lambdaColdStart(ctx context.Context, ps *procs, rie, bootstrap, name, emula
 	return d, nil
 }
 
-// runGoBench runs the in-process benchmarks of both programs.
+// runGoBench runs the in-process benchmarks of both programs, and the
+// prune pass over 1,000 backups in the emulator.
 func runGoBench(ctx context.Context, goCmd, root, benchtime string) ([]benchResult, error) {
-	cmd := exec.CommandContext(ctx, goCmd, "test", "-run", "^$", "-bench", "^(BenchmarkPipeline|BenchmarkFloor)$",
-		"-benchmem", "-benchtime", benchtime, "-count", "1", "./function/", "./bench/floor/")
+	cmd := exec.CommandContext(ctx, goCmd, "test", "-run", "^$", "-bench", "^(BenchmarkPipeline|BenchmarkFloor|BenchmarkPrune1000)$",
+		"-benchmem", "-benchtime", benchtime, "-count", "1", "./function/", "./bench/floor/", "./retention/")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {

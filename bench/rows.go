@@ -120,11 +120,30 @@ func buildRows(res results, levels []int) []row {
 		rows = append(rows, r)
 	}
 
+	rows = append(rows, pruneRow(res))
+
 	rows = append(rows, row{figure: "stripped bootstrap, linux/arm64, lambda.norpc", unit: "MB", decimals: 2,
 		rp: num(float64(res.size["restorepoint"]) / mb), floor: num(float64(res.size["floor"]) / mb),
 		sdk: num(float64(res.size[sdkName]) / mb), ahead: lower,
 		target: fmt.Sprintf("≤ %.0f MB", targetBootstrap/mb), met: met(float64(res.size["restorepoint"]) <= targetBootstrap)})
 	return rows
+}
+
+// pruneRow is the row of BenchmarkPrune1000: one retention pass over a
+// vault of 1,000 backups in the emulator (one list, paged, and a DELETE per
+// backup removed), in milliseconds; restorepoint alone does this.
+func pruneRow(res results) row {
+	r := row{figure: "prune pass, vault of 1,000 backups, 40 deleted (BenchmarkPrune1000)", unit: "ms", decimals: 1}
+	b, ok := findBench(res.gobench, "Prune1000")
+	switch {
+	case ok:
+		r.rp = num(b.nsPerOp / 1e6)
+	case res.goBenchErr != "":
+		r.rp = missing("not measured: " + res.goBenchErr)
+	default:
+		r.rp = missing("not measured")
+	}
+	return r
 }
 
 // runtimeColdStart is the row of a cold start under a runtime API (the
@@ -170,6 +189,10 @@ func benchTable(res results) string {
 	if b, ok := findBench(res.gobench, "Floor"); ok {
 		cells = append(cells, []string{"floor, server.tagged", f(b.nsPerOp), f(b.bytesPerOp), f(b.allocsPerOp)})
 	}
+	if b, ok := findBench(res.gobench, "Prune1000"); ok {
+		cells = append(cells, []string{"restorepoint, prune pass over 1,000 backups (whole pass, emulator over loopback)",
+			f(b.nsPerOp), f(b.bytesPerOp), f(b.allocsPerOp)})
+	}
 	return markdown(cells, []bool{false, true, true, true})
 }
 
@@ -191,7 +214,7 @@ func report(rows []row, detail string, m machineInfo, o options, took time.Durat
 	fmt.Fprintf(&b, "\nLoad: %d measured events per run after %d warm-up events, %d runs per receiver and level, "+
 		"each with a fresh emulator and receiver; events/s is the median run, latencies are over all %d events "+
 		"of a level. MB = 10^6 bytes.\n\n", o.events, o.warmup, o.reps, o.events*o.reps)
-	b.WriteString("Per-event cost inside the process (`go test -bench 'BenchmarkPipeline|BenchmarkFloor' -benchmem`):\n\n")
+	b.WriteString("Per-event cost inside the process, and one prune pass (`go test -bench 'BenchmarkPipeline|BenchmarkFloor|BenchmarkPrune1000' -benchmem`):\n\n")
 	b.WriteString(detail)
 	return b.String()
 }

@@ -132,3 +132,19 @@ func TestRotate(t *testing.T) {
 		t.Errorf("rotate changed its argument: %s", names(rs))
 	}
 }
+
+// The prune pass of BenchmarkPrune1000 has a row of its own, in
+// milliseconds, or says why it was not measured.
+func TestPruneRow(t *testing.T) {
+	r := pruneRow(results{gobench: []benchResult{{name: "Prune1000", nsPerOp: 16.6e6}}})
+	if !r.rp.ok || r.rp.v != 16.6 || r.unit != "ms" || !strings.Contains(r.figure, "1,000 backups") {
+		t.Errorf("row %+v", r)
+	}
+	if r := pruneRow(results{goBenchErr: "go test failed"}); r.rp.ok || !strings.Contains(r.rp.note, "go test failed") {
+		t.Errorf("row without a run %+v", r)
+	}
+	detail := benchTable(results{gobench: []benchResult{{name: "Prune1000", nsPerOp: 16.6e6, allocsPerOp: 3}}})
+	if !strings.Contains(detail, "prune pass over 1,000 backups") {
+		t.Errorf("detail %q", detail)
+	}
+}

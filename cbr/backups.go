@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/restorepoint/restorepoint/failure"
 )
@@ -157,4 +158,32 @@ func decodeBackupList(data []byte) (*BackupList, error) {
 		out.Count = len(out.Backups)
 	}
 	return out, nil
+}
+
+// ErrNotFound is wrapped, with CBR's *APIError, by the error of DeleteBackup
+// when CBR answers 404: the backup is already gone (deleted by an earlier
+// attempt whose answer was lost, or by someone else).
+var ErrNotFound = errors.New("not found")
+
+// DeleteBackup deletes backup id through
+// DELETE /v3/{project_id}/backups/{backup_id} (204, no body). Deleting is
+// idempotent (a second delete finds nothing), so the call is retried like
+// every call; a 404 is an error wrapping ErrNotFound: the backup is gone
+// either way. A backup CBR will not delete (a locked one) answers an
+// *APIError with CBR's code and message. It needs the permission
+// cbr:backups:delete.
+func (c *Client) DeleteBackup(ctx context.Context, id string) error {
+	if strings.TrimSpace(id) == "" {
+		return fmt.Errorf("cbr: delete backup: %w", &failure.FieldError{Field: "backup_id", Rule: "required"})
+	}
+	target := c.endpoint + "/v3/" + url.PathEscape(c.projectID) + "/backups/" + url.PathEscape(id)
+	err := c.call(ctx, http.MethodDelete, target, nil, func([]byte) error { return nil })
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("cbr: delete backup %s: %w: %w", id, ErrNotFound, err)
+	}
+	if err != nil {
+		return fmt.Errorf("cbr: delete backup %s: %w", id, err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -70,6 +71,58 @@ func FuzzDecodeBackupList(f *testing.F) {
 		}
 		if enc2, _ := json.Marshal(again); !bytes.Equal(enc, enc2) {
 			t.Fatalf("round trip not stable:\n%s\n%s", enc, enc2)
+		}
+	})
+}
+
+func FuzzDecodeVault(f *testing.F) {
+	f.Add([]byte(`{"vault":{"id":"v","name":"n","project_id":"p","resources":[{"id":"r","type":"OS::Nova::Server","name":"web","protect_status":"available"}],"billing":{"allocated":200,"used":"12","status":"available","object_type":"server"}}}`))
+	f.Add([]byte(`{"vault":{"id":"v","resources":null,"billing":{"allocated":null}}}`))
+	f.Add([]byte(`{"vault":{"id":""}}`))
+	f.Add([]byte(`{"vault":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := decodeVault(data)
+		if err != nil {
+			return
+		}
+		if v.ID == "" {
+			t.Fatalf("vault without id from %q", data)
+		}
+		enc, err := json.Marshal(struct {
+			Vault *Vault `json:"vault"`
+		}{v})
+		if err != nil {
+			t.Fatalf("re-encode of decoded %q: %v", data, err)
+		}
+		again, err := decodeVault(enc)
+		if err != nil {
+			t.Fatalf("decode of re-encoded %s: %v", enc, err)
+		}
+		if enc2, _ := json.Marshal(struct {
+			Vault *Vault `json:"vault"`
+		}{again}); !bytes.Equal(enc, enc2) {
+			t.Fatalf("round trip not stable:\n%s\n%s", enc, enc2)
+		}
+	})
+}
+
+func FuzzDecodeAddResources(f *testing.F) {
+	f.Add([]byte(`{"add_resource_ids":["a","b"]}`))
+	f.Add([]byte(`{"add_resource_ids":[]}`))
+	f.Add([]byte(`{"add_resource_ids":null}`))
+	f.Add([]byte(`{"add_resource_ids":[1]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ids, err := decodeAddResources(data)
+		if err != nil {
+			return
+		}
+		if ids == nil {
+			t.Fatalf("nil ids without an error from %q", data)
+		}
+		enc, _ := json.Marshal(map[string][]string{"add_resource_ids": ids})
+		again, err := decodeAddResources(enc)
+		if err != nil || !slices.Equal(ids, again) {
+			t.Fatalf("round trip of %s: %v, %v", enc, again, err)
 		}
 	})
 }

@@ -14,8 +14,8 @@ import (
 // re-authorised retry after a 401 included.
 type Attempt struct {
 	// Operation names the API call: "create_checkpoint", "get_checkpoint",
-	// "list_backups", or the method and the last path segment of another
-	// request.
+	// "list_backups", "delete_backup", "get_vault", "add_resources", or the
+	// method and the last path segment of another request.
 	Operation string
 	// Method is the HTTP method.
 	Method string
@@ -75,6 +75,12 @@ func operationOf(method, target string) string {
 		return "get_checkpoint"
 	case method == http.MethodGet && last == "backups":
 		return "list_backups"
+	case method == http.MethodDelete && len(segs) > 1 && segs[len(segs)-2] == "backups":
+		return "delete_backup"
+	case method == http.MethodGet && len(segs) > 1 && segs[len(segs)-2] == "vaults":
+		return "get_vault"
+	case method == http.MethodPost && last == "addresources":
+		return "add_resources"
 	}
 	return strings.ToLower(method) + "_" + last
 }

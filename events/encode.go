@@ -29,6 +29,10 @@ func (c *Created) AppendJSON(b []byte) []byte {
 	b = appendList(b, c.Resources, ResourceRef.appendJSON)
 	b = append(b, `,"skipped_resources":`...)
 	b = appendList(b, c.SkippedResources, SkippedResource.appendJSON)
+	if len(c.AssociatedResources) > 0 {
+		b = append(b, `,"associated_resources":`...)
+		b = appendList(b, c.AssociatedResources, ResourceRef.appendJSON)
+	}
 	b = append(b, `,"duplicate":`...)
 	b = strconv.AppendBool(b, c.Duplicate)
 	b = append(b, `,"dry_run":`...)

@@ -46,7 +46,7 @@ func TestCreatedAppendJSONIsEncodingJSON(t *testing.T) {
 	cases := map[string]*Created{
 		"every field":             full,
 		"empty":                   {},
-		"empty lists":             {Checkpoints: []Checkpoint{}, Resources: []ResourceRef{}, SkippedResources: []SkippedResource{}, Requests: []json.RawMessage{}},
+		"empty lists":             {Checkpoints: []Checkpoint{}, Resources: []ResourceRef{}, SkippedResources: []SkippedResource{}, AssociatedResources: []ResourceRef{}, Requests: []json.RawMessage{}},
 		"bare ids":                {Trigger: Ref{ID: "1", Source: "/s", Type: TypeServerTagged, Delivery: "d"}, Resources: []ResourceRef{{ID: "r", Bare: true}}},
 		"checkpoint without JSON": {Checkpoints: []Checkpoint{{ID: "c"}}},
 	}
@@ -73,6 +73,9 @@ func FuzzCreatedAppendJSON(f *testing.F) {
 			Resources:        []ResourceRef{{ID: id, Name: name}, {ID: vault, Type: subject}},
 			SkippedResources: []SkippedResource{{ID: id, Type: source, Name: name, Code: code, Reason: subject}},
 			Duplicate:        dup,
+		}
+		if dup { // with and without associated resources
+			c.AssociatedResources = []ResourceRef{{ID: vault, Type: code, Name: name}}
 		}
 		want, err := json.Marshal(c)
 		if err != nil {

@@ -33,6 +33,9 @@ const (
 	TypeCheckpointCreated = "io.restorepoint.checkpoint.created"
 	TypeCheckpointFailed  = "io.restorepoint.checkpoint.failed"
 	TypeTriggerIgnored    = "io.restorepoint.trigger.ignored"
+	// TypeBackupDeleted is a backup restorepoint made and its retention
+	// (RETENTION) removed.
+	TypeBackupDeleted = "io.restorepoint.backup.deleted"
 )
 
 // Extension attribute names read from trigger events.
@@ -175,8 +178,11 @@ type Created struct {
 	Resources []ResourceRef `json:"resources"`
 	// SkippedResources are every skipped resource of every checkpoint.
 	SkippedResources []SkippedResource `json:"skipped_resources"`
-	Duplicate        bool              `json:"duplicate"`
-	DryRun           bool              `json:"dry_run"`
+	// AssociatedResources are the resources associated with the vault
+	// before backing up (CBR_ASSOCIATE=true); omitted when none.
+	AssociatedResources []ResourceRef `json:"associated_resources,omitempty"`
+	Duplicate           bool          `json:"duplicate"`
+	DryRun              bool          `json:"dry_run"`
 	// Requests are the planned request bodies, on a dry run only.
 	Requests []json.RawMessage `json:"requests,omitempty"`
 }
@@ -259,8 +265,27 @@ type Ignored struct {
 	Reason  string `json:"reason"`
 }
 
-// Result is what a trigger came to: exactly one of Created, Failed and Ignored
-// is set, as Type says.
+// BackupDeleted is the data of io.restorepoint.backup.deleted: a backup
+// restorepoint made, deleted by its retention, and the rule that chose it.
+type BackupDeleted struct {
+	BackupID string `json:"backup_id"`
+	// Resource is the resource the backup is of.
+	Resource     ResourceRef `json:"resource"`
+	CheckpointID string      `json:"checkpoint_id"`
+	VaultID      string      `json:"vault_id"`
+	// CreatedAt is the backup's creation time as CBR reported it.
+	CreatedAt string `json:"created_at"`
+	// AgeSeconds is the backup's age when it was chosen, in whole seconds.
+	AgeSeconds int64 `json:"age_seconds"`
+	// Rule is the retention rule that chose it: "keep_last=7" or "max_age=720h".
+	Rule string `json:"rule"`
+	// AlreadyGone says CBR answered 404: the backup was gone already (an
+	// earlier attempt of the same pass, or someone else, deleted it).
+	AlreadyGone bool `json:"already_gone,omitempty"`
+}
+
+// Result is what a trigger (or a retention pass) came to: exactly one of
+// Created, Failed, Ignored and Deleted is set, as Type says.
 type Result struct {
 	// Type is the result event type.
 	Type string
@@ -275,6 +300,7 @@ type Result struct {
 	Created *Created
 	Failed  *Failed
 	Ignored *Ignored
+	Deleted *BackupDeleted
 }
 
 // Data returns the event data of the result.
@@ -284,6 +310,8 @@ func (r Result) Data() any {
 		return r.Created
 	case r.Failed != nil:
 		return r.Failed
+	case r.Deleted != nil:
+		return r.Deleted
 	default:
 		return r.Ignored
 	}

@@ -47,6 +47,34 @@ func nameTag(digest string) string { return digest[:nameTagLen] }
 // the name, and it is how restore points restorepoint made are told apart.
 func KeyMarker(digest string) string { return "[rp:" + digest[:markerLen] + "]" }
 
+// The brackets of a key marker, as KeyMarker writes them (a test holds
+// Marked to every marker KeyMarker makes).
+const (
+	markerOpen  = "[rp:"
+	markerClose = "]"
+)
+
+// Marked reports whether description ends in a key marker ("[rp:", 24
+// lower-case hex digits, "]"), as the description of every restore point
+// restorepoint makes does: it tells the backups restorepoint made from any
+// other, whatever their names. Retention touches only those.
+func Marked(description string) bool {
+	const n = len(markerOpen) + markerLen + len(markerClose)
+	if len(description) < n {
+		return false
+	}
+	m := description[len(description)-n:]
+	if !strings.HasPrefix(m, markerOpen) || !strings.HasSuffix(m, markerClose) {
+		return false
+	}
+	for _, c := range []byte(m[len(markerOpen) : n-len(markerClose)]) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // withMarker returns desc shortened so that desc, a space and marker fit in
 // otc.MaxDescription characters, followed by them.
 func withMarker(desc, marker string) string {

@@ -11,6 +11,7 @@ import (
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte(`{"id":"r","checkpoints":[{"id":"c","status":"protecting","vault":{"skipped_resources":[]}}]}`))
 	f.Add([]byte(`{"id":"r"}`))
+	f.Add([]byte(`{"id":"r","checkpoints":[],"associated":[{"id":"s","type":"OS::Nova::Server","name":"web"}],"skipped":[{"id":"d","type":"OS::Cinder::Volume","name":"","code":"BackupService.6114","reason":"full"}]}`))
 	f.Add([]byte(`{"checkpoints":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeRecord(data)
@@ -18,7 +19,8 @@ func FuzzDecodeRecord(f *testing.F) {
 			return
 		}
 		asResult := func(r storedResult) events.Result {
-			return events.Result{ID: r.ID, Created: &events.Created{Checkpoints: r.Checkpoints}}
+			return events.Result{ID: r.ID, Created: &events.Created{Checkpoints: r.Checkpoints,
+				AssociatedResources: r.Associated, SkippedResources: r.Skipped}}
 		}
 		enc := encodeRecord(asResult(r))
 		again, err := decodeRecord(enc)

@@ -71,6 +71,10 @@ type Config struct {
 	// CreateAttempts bounds the creates of one restore point whose answers
 	// are lost (CBR_MAX_ATTEMPTS); a lookup comes before each retry.
 	CreateAttempts int
+	// Associate associates the resources a trigger names that are not in
+	// the vault with it before backing them up (CBR_ASSOCIATE; see
+	// associate). The CheckpointAPI must then be a VaultAPI too.
+	Associate bool
 }
 
 // Defaults returns the configuration restorepoint runs with when nothing is set.
@@ -289,7 +293,7 @@ func (f *Function) duplicate(ctx context.Context, t events.Trigger, plan Plan, c
 	rec, err := decodeRecord(claim.Result)
 	var stored events.Result
 	if err == nil {
-		stored, err = createdResult(t, plan, rec.ID, rec.Checkpoints)
+		stored, err = rec.result(t, plan)
 	}
 	if err != nil {
 		if claim.Deliver {
@@ -407,6 +411,11 @@ func (f *Function) create(ctx context.Context, t events.Trigger, plan Plan, done
 		res, _ = createdResult(t, plan, "", nil)
 	}
 	created := res.Created
+	if f.cfg.Associate {
+		if plan, err = f.associate(ctx, plan, created); err != nil {
+			return res, err
+		}
+	}
 	start, found := len(created.Checkpoints), 0
 	for i := start; i < len(plan.Requests); i++ {
 		var cp *cbr.CheckpointCreate

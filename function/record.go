@@ -14,9 +14,17 @@ import (
 // trigger's and its plan's, and is made again for each delivery
 // (createdResult), so that a record stays small: it lives for
 // IDEMPOTENCY_TTL, in memory or in a shared store.
+//
+// A result that associated resources with the vault, or skipped any, keeps
+// those lists too: a resource the vault refused to associate is in no
+// checkpoint's answer (see Function.associate).
 type storedResult struct {
 	ID          string              `json:"id"`
 	Checkpoints []events.Checkpoint `json:"checkpoints"`
+	// Associated and Skipped are the result's associated_resources and
+	// skipped_resources; absent when empty.
+	Associated []events.ResourceRef     `json:"associated,omitempty"`
+	Skipped    []events.SkippedResource `json:"skipped,omitempty"`
 }
 
 // encodeRecord encodes the storedResult of a created result.
@@ -31,7 +39,24 @@ func encodeRecord(r events.Result) []byte {
 		}
 		b = append(b, cp.JSON...)
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	b = appendRecordList(b, "associated", r.Created.AssociatedResources)
+	b = appendRecordList(b, "skipped", r.Created.SkippedResources)
+	return append(b, '}')
+}
+
+// appendRecordList appends ,"name":list unless list is empty. The lists are
+// rare (association, skipped resources), so encoding/json is quick enough.
+func appendRecordList[T any](b []byte, name string, list []T) []byte {
+	if len(list) == 0 {
+		return b
+	}
+	enc, err := json.Marshal(list)
+	if err != nil { // cannot happen: structs of strings
+		return b
+	}
+	b = append(b, `,"`+name+`":`...)
+	return append(b, enc...)
 }
 
 // decodeRecord decodes what encodeRecord made.
@@ -41,6 +66,19 @@ func decodeRecord(b []byte) (storedResult, error) {
 		return storedResult{}, fmt.Errorf("decode idempotency record: %w", err)
 	}
 	return s, nil
+}
+
+// result is the created result of t, planned as plan, that s records.
+func (s storedResult) result(t events.Trigger, plan Plan) (events.Result, error) {
+	r, err := createdResult(t, plan, s.ID, s.Checkpoints)
+	if err != nil {
+		return r, err
+	}
+	if s.Skipped != nil {
+		r.Created.SkippedResources = s.Skipped
+	}
+	r.Created.AssociatedResources = s.Associated
+	return r, nil
 }
 
 // createdResult is the created result of t, planned as plan, with the

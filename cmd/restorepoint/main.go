@@ -11,6 +11,8 @@
 //	                            show what an event (or HTTP request) would do, without calling the API
 //	restorepoint rules check FILE
 //	                            validate a rules file (a binary built with RULES=1)
+//	restorepoint prune [--dry-run] [--vault ID]...
+//	                            delete the restore points RETENTION no longer keeps
 //	restorepoint version
 //	restorepoint help [env]
 //
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runExplain(ctx, args, getenv, stdin, stdout, stderr)
 	case "rules":
 		return runRules(args, stdout, stderr)
+	case "prune":
+		return runPrune(ctx, args, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "restorepoint", version)
 		return nil
@@ -85,6 +89,9 @@ Usage:
                                 --request) would do, without calling the API
   restorepoint rules check FILE validate a rules file (RULES_FILE; needs a
                                 binary built with RULES=1)
+  restorepoint prune [--dry-run] [--vault ID]...
+                                delete the restore points restorepoint made that
+                                RETENTION no longer keeps (--dry-run: list them)
   restorepoint version          print the version
   restorepoint help env         list every environment variable
   restorepoint COMMAND -h       help on a command

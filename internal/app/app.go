@@ -22,6 +22,7 @@ type App struct {
 	version string
 	logger  *slog.Logger
 	creds   credentials
+	client  *cbr.Client
 	fn      *function.Function
 	core    *handler.Core
 	store   *redis.Store // nil: records in memory
@@ -84,7 +85,7 @@ func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App,
 		}
 		core.Sink = tel.Sink(s)
 	}
-	return &App{cfg: cfg, version: version, logger: logger, creds: creds, fn: fn, core: core, store: store, tel: tel}, nil
+	return &App{cfg: cfg, version: version, logger: logger, creds: creds, client: client, fn: fn, core: core, store: store, tel: tel}, nil
 }
 
 // Logger returns the app's logger.

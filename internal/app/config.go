@@ -20,6 +20,7 @@ import (
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/retention"
 	"github.com/restorepoint/restorepoint/store/redis"
 )
 
@@ -76,6 +77,11 @@ type Config struct {
 	Dedupe         string        `envconfig:"CBR_DEDUPE" default:"lookup" desc:"lookup: before creating, find the trigger's restore point in CBR (one GET backups each; needs cbr:backups:list); off: only after a lost answer"`
 	MaxBodyBytes   int64         `envconfig:"MAX_BODY_BYTES" default:"1048576" desc:"largest request body accepted"`
 	MaxBatchEvents int           `envconfig:"MAX_BATCH_EVENTS" default:"100" desc:"most events in one CloudEvents batch (application/cloudevents-batch+json); a larger batch is refused whole with 413"`
+
+	// Housekeeping (internal/app/prune.go).
+	Associate           bool   `envconfig:"CBR_ASSOCIATE" default:"false" desc:"true: a resource a trigger names with its type (a tagged server; volumes and SFS Turbo shares in resource_details) that is not in the vault is associated with it first (one vault read per such trigger; needs cbr:vaults:get and cbr:vaults:addResources)"`
+	Retention           string `envconfig:"RETENTION" desc:"what restorepoint prune keeps of the restore points restorepoint made, per resource: keep_last=N (the N newest available), max_age=AGE (30d or a Go duration such as 720h), or both, e.g. keep_last=7,max_age=30d"`
+	RetentionMaxDeletes int    `envconfig:"RETENTION_MAX_DELETES" default:"50" desc:"most backups one prune pass deletes"`
 
 	FunctionGraphMode string `envconfig:"FUNCTIONGRAPH_MODE" default:"http" desc:"http: serve on PORT (HTTP function); event: answer FunctionGraph's custom runtime API (event function)"`
 	RuntimeAPIAddr    string `envconfig:"RUNTIME_API_ADDR" desc:"host:port of FunctionGraph's custom runtime API, set by FunctionGraph (FUNCTIONGRAPH_MODE=event)"`
@@ -344,6 +350,14 @@ func (c Config) problems() []error {
 	if c.MaxBatchEvents < 1 {
 		bad("MAX_BATCH_EVENTS: must be at least 1")
 	}
+	if c.Retention != "" {
+		if _, err := retention.ParsePolicy(c.Retention); err != nil {
+			bad("RETENTION: %v", err)
+		}
+	}
+	if c.RetentionMaxDeletes < 1 {
+		bad("RETENTION_MAX_DELETES: must be at least 1")
+	}
 	switch c.FunctionGraphMode {
 	case ModeHTTP:
 	case ModeEvent:
@@ -499,6 +513,7 @@ func (c Config) FunctionConfig() function.Config {
 		MaxRecords:       c.MaxRecords,
 		Dedupe:           c.Dedupe,
 		CreateAttempts:   c.MaxAttempts,
+		Associate:        c.Associate,
 	}
 }
 

@@ -173,6 +173,9 @@ func outcomeLabel(o handler.Outcome) string {
 var cbrRoutes = map[string]string{
 	"create_checkpoint": "/v3/{project_id}/checkpoints",
 	"get_checkpoint":    "/v3/{project_id}/checkpoints/{checkpoint_id}",
+	"get_vault":         "/v3/{project_id}/vaults/{vault_id}",
+	"add_resources":     "/v3/{project_id}/vaults/{vault_id}/addresources",
+	"delete_backup":     "/v3/{project_id}/backups/{backup_id}",
 }
 
 // CBRAttempt is the cbr.WithObserver function: it counts the attempt and,
