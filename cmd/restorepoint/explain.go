@@ -75,7 +75,7 @@ environment as the function; credentials are not needed.`)
 	if err != nil {
 		return err
 	}
-	ruleSet, err := app.LoadRules(cfg.RulesFile)
+	ruleSet, err := app.LoadRules(cfg.RulesFile, app.NewLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}

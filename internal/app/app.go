@@ -46,7 +46,7 @@ func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App,
 	for _, opt := range opts {
 		opt(&o)
 	}
-	ruleSet, err := LoadRules(cfg.RulesFile)
+	ruleSet, err := LoadRules(cfg.RulesFile, logger)
 	if err != nil {
 		return nil, err
 	}

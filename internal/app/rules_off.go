@@ -2,7 +2,11 @@
 
 package app
 
-import "github.com/restorepoint/restorepoint/handler"
+import (
+	"log/slog"
+
+	"github.com/restorepoint/restorepoint/handler"
+)
 
 // RulesBuiltIn reports whether the rules engine (CEL) is linked: only in a
 // binary built with the build tag rules (make build RULES=1).
@@ -11,7 +15,7 @@ const RulesBuiltIn = false
 // LoadRules is not available without the build tag rules: a set RULES_FILE
 // is a configuration problem (Config.Check reports it), so there is nothing
 // to load.
-func LoadRules(file string) (handler.Rules, error) {
+func LoadRules(file string, logger *slog.Logger) (handler.Rules, error) {
 	if file == "" {
 		return nil, nil
 	}

@@ -5,6 +5,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/restorepoint/restorepoint/handler"
@@ -18,11 +19,11 @@ const RulesBuiltIn = true
 // LoadRules loads and compiles the rules file (RULES_FILE); "" is no rules.
 // A file that cannot be read or compiled is a *ConfigError naming
 // RULES_FILE and listing every problem (rule, field and CEL's message).
-func LoadRules(file string) (handler.Rules, error) {
+func LoadRules(file string, logger *slog.Logger) (handler.Rules, error) {
 	if file == "" {
 		return nil, nil
 	}
-	set, err := rules.Load(file)
+	set, err := rules.Load(file, rules.WithLogger(logger))
 	if err != nil {
 		return nil, rulesProblem(err)
 	}
