@@ -26,6 +26,10 @@ const (
 	TypeServerTagged        = "io.restorepoint.server.tagged"
 	TypeDeployPre           = "io.restorepoint.deploy.pre"
 	TypeCheckpointRequested = "io.restorepoint.checkpoint.requested"
+	// TypeFollow asks for a follow pass: every restore point not yet at its
+	// end is read again, and those that ended are reported (a schedule's
+	// trigger: EventBridge, a FunctionGraph timer, a Knative PingSource).
+	TypeFollow = "io.restorepoint.follow"
 )
 
 // Result event types.
@@ -33,6 +37,13 @@ const (
 	TypeCheckpointCreated = "io.restorepoint.checkpoint.created"
 	TypeCheckpointFailed  = "io.restorepoint.checkpoint.failed"
 	TypeTriggerIgnored    = "io.restorepoint.trigger.ignored"
+	// TypeCheckpointAvailable says a restore point became usable: every
+	// resource's backup is available. A restore point whose backup of a
+	// resource ended in error is reported as TypeCheckpointFailed, with the
+	// data of a Completion.
+	TypeCheckpointAvailable = "io.restorepoint.checkpoint.available"
+	// TypeFollowDone answers a follow pass: what it found and reported.
+	TypeFollowDone = "io.restorepoint.follow.done"
 	// TypeBackupDeleted is a backup restorepoint made and its retention
 	// (RETENTION) removed.
 	TypeBackupDeleted = "io.restorepoint.backup.deleted"
@@ -49,7 +60,9 @@ type Kind string
 
 // Trigger kinds.
 const (
-	KindServerTagged        Kind = "server.tagged"
+	KindServerTagged Kind = "server.tagged"
+	// KindFollow asks for a follow pass (TypeFollow).
+	KindFollow              Kind = "follow"
 	KindDeployPre           Kind = "deploy.pre"
 	KindCheckpointRequested Kind = "checkpoint.requested"
 	// KindIgnored is a recognised event that asks for nothing (a tag deletion,
@@ -117,10 +130,29 @@ type Trigger struct {
 	TraceParent string
 	// IgnoreReason says why an event of KindIgnored asks for nothing.
 	IgnoreReason string
+	// Gate asks that every delivery of the trigger be answered from the
+	// state of its restore point: pending, available or failed.
+	Gate bool
+	// Review is the GitHub deployment waiting for this trigger's restore
+	// point (a custom deployment protection rule), when one is.
+	Review *Review
 
 	ServerTagged        *ServerTagged
 	DeployPre           *DeployPre
 	CheckpointRequested *CheckpointRequested
+}
+
+// Review is a GitHub deployment held by restorepoint's custom deployment
+// protection rule: restorepoint approves it once the restore point is
+// available and rejects it when it failed (or when there is nothing to back
+// up), by posting to CallbackURL with an installation token.
+type Review struct {
+	InstallationID int64  `json:"installation_id"`
+	CallbackURL    string `json:"callback_url"`
+	Environment    string `json:"environment"`
+	// Rejection, when not "", rejects the deployment at once with this
+	// comment: there is no restore point to wait for.
+	Rejection string `json:"rejection,omitempty"`
 }
 
 // ServerTagged is the data of io.restorepoint.server.tagged: a server got tags.
@@ -284,8 +316,59 @@ type BackupDeleted struct {
 	AlreadyGone bool `json:"already_gone,omitempty"`
 }
 
+// Completion is the data of io.restorepoint.checkpoint.available and, for a
+// restore point that ended in error, of io.restorepoint.checkpoint.failed:
+// how a restore point restorepoint made ended.
+type Completion struct {
+	// Trigger is the event that asked for it; only Marker when the restore
+	// point was found in CBR by its marker alone.
+	Trigger Ref `json:"trigger"`
+	// Marker is the key marker its descriptions end with ("[rp:…]").
+	Marker  string `json:"marker"`
+	VaultID string `json:"vault_id"`
+	// CheckpointIDs are the restore point's checkpoints (several for a
+	// trigger of more than 256 resources).
+	CheckpointIDs []string `json:"checkpoint_ids"`
+	// Resources are each resource's backup and how it ended.
+	Resources []BackupState `json:"resources"`
+	// CreatedAt is when CBR made it, CompletedAt when restorepoint saw it
+	// end; Seconds the time between.
+	CreatedAt   time.Time `json:"created_at"`
+	CompletedAt time.Time `json:"completed_at"`
+	Seconds     float64   `json:"duration_seconds"`
+	// Error says what failed, for a failed restore point.
+	Error *Failure `json:"error,omitempty"`
+}
+
+// BackupState is one resource's backup in a restore point.
+type BackupState struct {
+	ID           string `json:"id"`
+	Type         string `json:"type,omitempty"`
+	Name         string `json:"name,omitempty"`
+	CheckpointID string `json:"checkpoint_id"`
+	BackupID     string `json:"backup_id,omitempty"`
+	Status       string `json:"status"`
+}
+
+// FollowReport is the data of io.restorepoint.follow.done: what one follow
+// pass did.
+type FollowReport struct {
+	// Pending counts the restore points still being made after the pass.
+	Pending int `json:"pending"`
+	// Available and Failed count the restore points the pass saw end.
+	Available int `json:"available"`
+	Failed    int `json:"failed"`
+	// Reviews counts the GitHub deployment reviews posted.
+	Reviews int `json:"reviews"`
+	// Deleted counts the backups retention removed, when it ran.
+	Deleted int `json:"deleted,omitempty"`
+	// Errors says what could not be done; it is tried again next pass.
+	Errors []string `json:"errors,omitempty"`
+}
+
 // Result is what a trigger (or a retention pass) came to: exactly one of
-// Created, Failed, Ignored and Deleted is set, as Type says.
+// Created, Failed, Ignored, Deleted, Completed and Followed is set, as Type
+// says (a failed Completion has Type TypeCheckpointFailed).
 type Result struct {
 	// Type is the result event type.
 	Type string
@@ -297,10 +380,12 @@ type Result struct {
 	// idempotency record so that a duplicate's result has the same id.
 	ID string
 
-	Created *Created
-	Failed  *Failed
-	Ignored *Ignored
-	Deleted *BackupDeleted
+	Created   *Created
+	Failed    *Failed
+	Ignored   *Ignored
+	Deleted   *BackupDeleted
+	Completed *Completion
+	Followed  *FollowReport
 }
 
 // Data returns the event data of the result.
@@ -312,6 +397,10 @@ func (r Result) Data() any {
 		return r.Failed
 	case r.Deleted != nil:
 		return r.Deleted
+	case r.Completed != nil:
+		return r.Completed
+	case r.Followed != nil:
+		return r.Followed
 	default:
 		return r.Ignored
 	}

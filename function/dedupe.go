@@ -54,25 +54,33 @@ const (
 	markerClose = "]"
 )
 
-// Marked reports whether description ends in a key marker ("[rp:", 24
-// lower-case hex digits, "]"), as the description of every restore point
-// restorepoint makes does: it tells the backups restorepoint made from any
-// other, whatever their names. Retention touches only those.
-func Marked(description string) bool {
+// MarkerOf returns the 24 hex digits of the key marker description ends in
+// ("[rp:", 24 lower-case hex digits, "]"), as the description of every
+// restore point restorepoint makes does; ok is false when it ends in none.
+func MarkerOf(description string) (marker string, ok bool) {
 	const n = len(markerOpen) + markerLen + len(markerClose)
 	if len(description) < n {
-		return false
+		return "", false
 	}
 	m := description[len(description)-n:]
 	if !strings.HasPrefix(m, markerOpen) || !strings.HasSuffix(m, markerClose) {
-		return false
+		return "", false
 	}
-	for _, c := range []byte(m[len(markerOpen) : n-len(markerClose)]) {
+	hex := m[len(markerOpen) : n-len(markerClose)]
+	for _, c := range []byte(hex) {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
+			return "", false
 		}
 	}
-	return true
+	return hex, true
+}
+
+// Marked reports whether description ends in a key marker (MarkerOf): it
+// tells the backups restorepoint made from any other, whatever their
+// names. Retention touches only those.
+func Marked(description string) bool {
+	_, ok := MarkerOf(description)
+	return ok
 }
 
 // withMarker returns desc shortened so that desc, a space and marker fit in

@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,10 +73,33 @@ type Config struct {
 	// CreateAttempts bounds the creates of one restore point whose answers
 	// are lost (CBR_MAX_ATTEMPTS); a lookup comes before each retry.
 	CreateAttempts int
+	// FollowTTL is how long a restore point is followed, and its end kept
+	// for gates (FOLLOW_TTL).
+	FollowTTL time.Duration
 	// Associate associates the resources a trigger names that are not in
 	// the vault with it before backing them up (CBR_ASSOCIATE; see
 	// associate). The CheckpointAPI must then be a VaultAPI too.
 	Associate bool
+}
+
+// Vaults returns the vaults the configuration names, each once, in this
+// order: DefaultVaultID, the vaults of VaultRoutes (by their tag values),
+// AllowedVaults. Retention and the follow pass's search in CBR cover them.
+func (c Config) Vaults() []string {
+	var out []string
+	add := func(v string) {
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	add(c.DefaultVaultID)
+	for _, value := range slices.Sorted(maps.Keys(c.VaultRoutes)) {
+		add(c.VaultRoutes[value])
+	}
+	for _, v := range c.AllowedVaults {
+		add(v)
+	}
+	return out
 }
 
 // Defaults returns the configuration restorepoint runs with when nothing is set.
@@ -89,6 +114,7 @@ func Defaults() Config {
 		MaxRecords:     10000,
 		Dedupe:         DedupeLookup,
 		CreateAttempts: 4,
+		FollowTTL:      7 * 24 * time.Hour,
 	}
 }
 
@@ -101,7 +127,10 @@ type Function struct {
 	newID func() string
 	sleep func(context.Context, time.Duration) error
 
-	planObserver PlanObserver // WithPlanObserver
+	planObserver PlanObserver                  // WithPlanObserver
+	follows      FollowStore                   // WithFollows
+	track        func(context.Context, Follow) // WithTracker
+	reviewer     Reviewer                      // WithReviewer
 }
 
 // Option changes how a Function is built.
@@ -154,12 +183,18 @@ func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
 	if cfg.CreateAttempts <= 0 {
 		cfg.CreateAttempts = d.CreateAttempts
 	}
+	if cfg.FollowTTL <= 0 {
+		cfg.FollowTTL = d.FollowTTL
+	}
 	f := &Function{cfg: cfg, api: api, now: time.Now, newID: uuid.NewString, sleep: otc.Sleep}
 	for _, opt := range opts {
 		opt(f)
 	}
 	if f.store == nil {
 		f.store = NewBoundedMemoryStore(f.now, f.cfg.MaxRecords)
+	}
+	if f.follows == nil {
+		f.follows = NewMemoryFollows(f.now)
 	}
 	return f
 }
@@ -193,6 +228,11 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 	case err != nil:
 		return f.deliver(ctx, deliver, f.failed(t, plan.VaultID, err))
 	case plan.IgnoreReason != "":
+		if t.Review != nil {
+			// A deployment held for a restore point there will not be:
+			// rejected, saying why, never left to pass silently.
+			f.reject(ctx, t, plan.IgnoreReason)
+		}
 		return f.deliver(ctx, deliver, events.Result{
 			Type:        events.TypeTriggerIgnored,
 			ID:          ResultID(t.Ref.Digest(), events.TypeTriggerIgnored),
@@ -261,12 +301,15 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		if errors.Is(err, ErrLeaseLost) {
 			// The record is another attempt's now: leave it alone.
 			res, sendErr := f.deliver(ctx, deliver, res)
+			f.tracked(ctx, t, res)
 			return res, joinLeaseLost(sendErr, storeError("complete", err))
 		}
 		_ = f.store.Release(storeCtx, key, claim.Lease, nil, time.Time{})
 		return f.deliver(ctx, deliver, res)
 	}
-	return f.deliverHeld(ctx, key, claim.Lease, deliver, res, res)
+	answer, err := f.deliverHeld(ctx, key, claim.Lease, deliver, res, res)
+	f.tracked(ctx, t, answer)
+	return answer, err
 }
 
 // storeError describes the error of a store step, saying which step a lost

@@ -24,21 +24,28 @@ var fixedNow = time.Date(2026, 11, 27, 10, 15, 0, 0, time.UTC)
 
 // env is a function wired to an emulator over loopback HTTP.
 type env struct {
-	srv *cbrtest.Server
-	fn  *function.Function
+	srv    *cbrtest.Server
+	client *cbr.Client
+	fn     *function.Function
 }
 
 func newEnv(t *testing.T, cfg function.Config, opts cbrtest.Options, fnOpts ...function.Option) *env {
 	t.Helper()
 	srv := cbrtest.NewServer(opts)
 	t.Cleanup(srv.Close)
+	return newEnvOn(t, srv, cfg, fnOpts...)
+}
+
+// newEnvOn is newEnv on an emulator already running: another instance.
+func newEnvOn(t *testing.T, srv *cbrtest.Server, cfg function.Config, fnOpts ...function.Option) *env {
+	t.Helper()
 	client, err := cbr.New(srv.URL, cbrtest.DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)},
 		cbr.WithBackoff(time.Millisecond, 5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fnOpts = append([]function.Option{function.WithClock(func() time.Time { return fixedNow })}, fnOpts...)
-	return &env{srv: srv, fn: function.New(cfg, client, fnOpts...)}
+	return &env{srv: srv, client: client, fn: function.New(cfg, client, fnOpts...)}
 }
 
 func tagged(id string, tags map[string]string) events.Trigger {

@@ -50,6 +50,13 @@ func TestBoundedMemoryStoreContract(t *testing.T) {
 	})
 }
 
+func TestMemoryFollowsContract(t *testing.T) {
+	storetest.RunFollows(t, func(t *testing.T) storetest.FollowHarness {
+		clk := &clock{now: fixedNow}
+		return storetest.FollowHarness{Follows: function.NewMemoryFollows(clk.Now), Now: clk.Now, Advance: clk.Advance}
+	})
+}
+
 func TestIdempotencyTTL(t *testing.T) {
 	clk := &clock{now: fixedNow}
 	// Without the lookup, so that only the record answers duplicates

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 )
 
@@ -361,4 +362,99 @@ func concurrentDeliverers(t *testing.T, h Harness) {
 	if deliverers, waited := raceBegins(t, h, "k", n, handed); deliverers != 1 || waited != n-1 {
 		t.Fatalf("%d concurrent Begins on an undelivered result: %d handed it, %d waited; want 1 and %d", n, deliverers, waited, n-1)
 	}
+}
+
+// FollowHarness is one FollowStore under test and its clock.
+type FollowHarness struct {
+	// Follows is a new, empty store.
+	Follows function.FollowStore
+	// Now and Advance are as in Harness.
+	Now     func() time.Time
+	Advance func(d time.Duration)
+}
+
+// RunFollows holds a FollowStore to its contract; newHarness is called once
+// per subtest, and the subtests run one after another (a store's list of
+// restore points being followed is one for the whole store).
+func RunFollows(t *testing.T, newHarness func(t *testing.T) FollowHarness) {
+	pending := func(marker string) function.Follow {
+		return function.Follow{Marker: marker, VaultID: "v", Checkpoints: []string{"cp-" + marker}}
+	}
+	following := func(t *testing.T, h FollowHarness) []string {
+		t.Helper()
+		list, err := h.Follows.Following(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var markers []string
+		for _, f := range list {
+			markers = append(markers, f.Marker)
+		}
+		return markers
+	}
+	t.Run("FollowOnce", func(t *testing.T) {
+		h := newHarness(t)
+		must(t, h.Follows.Follow(ctx, pending("a"), h.Now().Add(TTL)))
+		changed := pending("a")
+		changed.VaultID = "other"
+		must(t, h.Follows.Follow(ctx, changed, h.Now().Add(TTL)))
+		got, ok, err := h.Follows.Followed(ctx, "a")
+		if err != nil || !ok || got.VaultID != "v" || got.Checkpoints[0] != "cp-a" {
+			t.Fatalf("Followed = %+v, %v, %v; want the first record, kept", got, ok, err)
+		}
+		if _, ok, err := h.Follows.Followed(ctx, "b"); ok || err != nil {
+			t.Fatalf("Followed(unknown) = %v, %v", ok, err)
+		}
+	})
+	t.Run("DoneLeavesTheList", func(t *testing.T) {
+		h := newHarness(t)
+		must(t, h.Follows.Follow(ctx, pending("a"), h.Now().Add(TTL)))
+		must(t, h.Follows.Follow(ctx, pending("b"), h.Now().Add(TTL)))
+		if got := following(t, h); fmt.Sprint(got) != "[a b]" {
+			t.Fatalf("Following = %v, want [a b]", got)
+		}
+		done := pending("a")
+		done.Completion = &events.Completion{VaultID: "v"}
+		must(t, h.Follows.Update(ctx, done, h.Now().Add(TTL)))
+		half := pending("b") // ended, not yet delivered: still followed
+		half.Completion = &events.Completion{VaultID: "v"}
+		must(t, h.Follows.Update(ctx, half, h.Now().Add(TTL)))
+		if got := following(t, h); fmt.Sprint(got) != "[a b]" {
+			t.Fatalf("Following = %v, want both (neither delivered)", got)
+		}
+		done.Delivered = true
+		must(t, h.Follows.Update(ctx, done, h.Now().Add(TTL)))
+		if got := following(t, h); fmt.Sprint(got) != "[b]" {
+			t.Fatalf("Following = %v, want [b] once a is done", got)
+		}
+		if got, ok, _ := h.Follows.Followed(ctx, "a"); !ok || !got.Done() || got.Completion == nil {
+			t.Fatalf("Followed(a) = %+v, %v; want the done record, for gates", got, ok)
+		}
+	})
+	t.Run("ReviewKeepsItFollowed", func(t *testing.T) {
+		h := newHarness(t)
+		f := pending("r")
+		f.Review = &events.Review{InstallationID: 1, CallbackURL: "https://api.github.com/x", Environment: "prod"}
+		f.Completion, f.Delivered = &events.Completion{}, true
+		must(t, h.Follows.Follow(ctx, f, h.Now().Add(TTL)))
+		if got := following(t, h); fmt.Sprint(got) != "[r]" {
+			t.Fatalf("Following = %v, want [r] until reviewed", got)
+		}
+		f.Reviewed = true
+		must(t, h.Follows.Update(ctx, f, h.Now().Add(TTL)))
+		if got := following(t, h); len(got) != 0 {
+			t.Fatalf("Following = %v, want none", got)
+		}
+	})
+	t.Run("Expiry", func(t *testing.T) {
+		h := newHarness(t)
+		must(t, h.Follows.Follow(ctx, pending("e"), h.Now().Add(Lock)))
+		h.Advance(Lock + Lock/4)
+		if _, ok, _ := h.Follows.Followed(ctx, "e"); ok {
+			t.Fatal("Followed after the record expired")
+		}
+		if got := following(t, h); len(got) != 0 {
+			t.Fatalf("Following = %v after expiry, want none", got)
+		}
+	})
 }

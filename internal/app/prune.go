@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/restorepoint/restorepoint/events"
@@ -18,31 +16,10 @@ import (
 // not set: there is nothing to prune by.
 var ErrNoRetention = errors.New("RETENTION: not set: pruning needs a policy, e.g. RETENTION=keep_last=7,max_age=30d")
 
-// RetentionVaults returns the vaults restorepoint is configured with, each
-// once, in this order: CBR_DEFAULT_VAULT_ID, the vaults of CBR_VAULT_ROUTES
-// (in the order of their tag values), CBR_ALLOWED_VAULTS.
-func (c Config) RetentionVaults() []string {
-	var out []string
-	add := func(v string) {
-		if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	add(c.DefaultVaultID)
-	routes, _ := parseRoutes(c.VaultRoutes)
-	for _, value := range slices.Sorted(maps.Keys(routes)) {
-		add(routes[value])
-	}
-	for _, v := range c.FunctionConfig().AllowedVaults {
-		add(v)
-	}
-	return out
-}
-
 // PruneOptions say what one pruner covers.
 type PruneOptions struct {
 	// Vaults, when not empty, are the vaults pruned instead of those the
-	// configuration names (Config.RetentionVaults).
+	// configuration names (function.Config.Vaults).
 	Vaults []string
 	// DryRun decides and reports without deleting anything.
 	DryRun bool
@@ -64,7 +41,7 @@ func (a *App) Pruner(opts PruneOptions) (*retention.Pruner, error) {
 	}
 	vaults := opts.Vaults
 	if len(vaults) == 0 {
-		vaults = a.cfg.RetentionVaults()
+		vaults = a.cfg.FunctionConfig().Vaults()
 	}
 	if len(vaults) == 0 {
 		return nil, UsageError{Err: errors.New("no vault to prune: set CBR_DEFAULT_VAULT_ID, CBR_VAULT_ROUTES or CBR_ALLOWED_VAULTS, or name one with --vault")}

@@ -47,15 +47,15 @@ func TestRetentionConfigProblems(t *testing.T) {
 	}
 }
 
-func TestRetentionVaults(t *testing.T) {
+func TestConfiguredVaults(t *testing.T) {
 	cfg := Default()
 	cfg.DefaultVaultID = "d"
 	cfg.VaultRoutes = "weekly:w, daily:x, monthly:d"
 	cfg.AllowedVaults = "a, w ,d"
-	if got, want := cfg.RetentionVaults(), []string{"d", "x", "w", "a"}; !slices.Equal(got, want) {
-		t.Errorf("RetentionVaults = %v, want %v", got, want)
+	if got, want := cfg.FunctionConfig().Vaults(), []string{"d", "x", "w", "a"}; !slices.Equal(got, want) {
+		t.Errorf("Vaults = %v, want %v", got, want)
 	}
-	if got := Default().RetentionVaults(); len(got) != 0 {
+	if got := Default().FunctionConfig().Vaults(); len(got) != 0 {
 		t.Errorf("no vaults configured: %v", got)
 	}
 }

@@ -29,9 +29,11 @@ package redis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +41,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Prefix is put before every trigger key.
@@ -139,7 +142,13 @@ func (s *Store) Close() error { return s.client.Close() }
 // fail wraps a go-redis error with the step; go-redis errors name the
 // address at most, never the password.
 func (s *Store) fail(step string, err error) error {
-	return fmt.Errorf("redis %s %s: %w", step, s.addr, err)
+	var redisErr goredis.Error
+	if !errors.As(err, &redisErr) {
+		// A network failure: said without the server's address, which
+		// the start line names.
+		err = &otc.TransportError{Err: err}
+	}
+	return fmt.Errorf("redis %s: %w", step, err)
 }
 
 // ms returns the milliseconds from now until t, at least 1 (PX must be positive).
@@ -324,4 +333,107 @@ func (s *Store) Release(ctx context.Context, key, lease string, partial []byte, 
 	return s.fenced(ctx, "release", s.release, key, lease, flag(partial != nil), partial, s.ms(expiry))
 }
 
-var _ function.Store = (*Store)(nil)
+// followPrefix is put before the marker of a followed restore point; the
+// set followingKey lists the markers not done.
+const (
+	followPrefix = Prefix + "follow:"
+	followingKey = Prefix + "following"
+)
+
+// Follow implements function.FollowStore: SET NX, and the marker into the
+// set of restore points followed.
+func (s *Store) Follow(ctx context.Context, f function.Follow, expiry time.Time) error {
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.SetNX(ctx, followPrefix+f.Marker, raw, time.Duration(s.ms(expiry))*time.Millisecond)
+		if !f.Done() {
+			p.SAdd(ctx, followingKey, f.Marker)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.fail("follow", err)
+	}
+	return nil
+}
+
+// Followed implements function.FollowStore.
+func (s *Store) Followed(ctx context.Context, marker string) (function.Follow, bool, error) {
+	raw, err := s.client.Get(ctx, followPrefix+marker).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return function.Follow{}, false, nil
+	}
+	if err != nil {
+		return function.Follow{}, false, s.fail("followed", err)
+	}
+	var f function.Follow
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return function.Follow{}, false, s.fail("followed", err)
+	}
+	return f, true, nil
+}
+
+// Following implements function.FollowStore: the records of the set's
+// markers; markers whose record expired are taken off the set.
+func (s *Store) Following(ctx context.Context) ([]function.Follow, error) {
+	markers, err := s.client.SMembers(ctx, followingKey).Result()
+	if err != nil || len(markers) == 0 {
+		if err != nil {
+			return nil, s.fail("following", err)
+		}
+		return nil, nil
+	}
+	keys := make([]string, len(markers))
+	for i, m := range markers {
+		keys[i] = followPrefix + m
+	}
+	values, err := s.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, s.fail("following", err)
+	}
+	var out []function.Follow
+	var gone []any
+	for i, v := range values {
+		raw, ok := v.(string)
+		var f function.Follow
+		if !ok || json.Unmarshal([]byte(raw), &f) != nil || f.Done() {
+			gone = append(gone, markers[i])
+			continue
+		}
+		out = append(out, f)
+	}
+	if len(gone) > 0 {
+		_ = s.client.SRem(ctx, followingKey, gone...).Err()
+	}
+	slices.SortFunc(out, func(a, b function.Follow) int { return strings.Compare(a.Marker, b.Marker) })
+	return out, nil
+}
+
+// Update implements function.FollowStore.
+func (s *Store) Update(ctx context.Context, f function.Follow, expiry time.Time) error {
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, followPrefix+f.Marker, raw, time.Duration(s.ms(expiry))*time.Millisecond)
+		if f.Done() {
+			p.SRem(ctx, followingKey, f.Marker)
+		} else {
+			p.SAdd(ctx, followingKey, f.Marker)
+		}
+		return nil
+	})
+	if err != nil {
+		return s.fail("update follow", err)
+	}
+	return nil
+}
+
+var (
+	_ function.Store       = (*Store)(nil)
+	_ function.FollowStore = (*Store)(nil)
+)

@@ -35,6 +35,20 @@ func TestContract(t *testing.T) {
 	})
 }
 
+// The follow records: one server for each subtest, since the list of
+// restore points followed is one for the whole store.
+func TestFollowsContract(t *testing.T) {
+	storetest.RunFollows(t, func(t *testing.T) storetest.FollowHarness {
+		srv := redistest.MustStart(t)
+		s, err := redis.New(srv.URL, redis.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return storetest.FollowHarness{Follows: s, Now: time.Now, Advance: time.Sleep}
+	})
+}
+
 // prefixed keeps the subtests' keys apart on the one server.
 type prefixed struct {
 	s      *redis.Store
