@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 
@@ -23,6 +24,8 @@ func kindOfType(typ string) (Kind, bool) {
 		return KindDeployPre, true
 	case TypeCheckpointRequested:
 		return KindCheckpointRequested, true
+	case TypeFollow:
+		return KindFollow, true
 	}
 	return "", false
 }
@@ -30,6 +33,10 @@ func kindOfType(typ string) (Kind, bool) {
 // decodeData decodes raw, the data at path of a trigger of the given kind,
 // into t.
 func decodeData(t *Trigger, kind Kind, raw []byte, path string) error {
+	if kind == KindFollow { // a schedule's tick: its data says nothing more
+		t.Kind = kind
+		return nil
+	}
 	o, err := parseObject(raw, path)
 	if err != nil {
 		return err
@@ -39,8 +46,14 @@ func decodeData(t *Trigger, kind Kind, raw []byte, path string) error {
 		t.ServerTagged, err = decodeServerTagged(o)
 	case KindDeployPre:
 		t.DeployPre, err = decodeDeployPre(o)
+		if err == nil {
+			t.Gate = t.Gate || t.DeployPre.Gate
+		}
 	case KindCheckpointRequested:
 		t.CheckpointRequested, err = decodeCheckpointRequested(o)
+		if err == nil {
+			t.Gate = t.Gate || t.CheckpointRequested.Gate
+		}
 	}
 	if err != nil {
 		return err
@@ -235,6 +248,9 @@ func decodeCheckpointRequested(o object) (*CheckpointRequested, error) {
 	if c.Wait, err = o.bool("wait"); err != nil {
 		return nil, err
 	}
+	if c.Gate, err = o.bool("gate"); err != nil {
+		return nil, err
+	}
 	inner := o
 	if o.present("checkpoint") {
 		if inner, err = parseObject(o.fields["checkpoint"], o.at("checkpoint")); err != nil {
@@ -249,9 +265,9 @@ func decodeCheckpointRequested(o object) (*CheckpointRequested, error) {
 		return nil, fieldErr(inner.at("vault_id"), "required, a string")
 	}
 	if o.present("checkpoint") {
-		c.Body, err = compact(o.fields["checkpoint"], "")
+		c.Body, err = compact(o.fields["checkpoint"])
 	} else {
-		c.Body, err = compact(o.src, "wait")
+		c.Body, err = compact(o.src, "wait", "gate")
 	}
 	if err != nil {
 		return nil, fieldErr(inner.path, "must be a JSON object")
@@ -259,10 +275,10 @@ func decodeCheckpointRequested(o object) (*CheckpointRequested, error) {
 	return &c, nil
 }
 
-// compact returns the JSON object raw without insignificant space and,
-// if drop is not "", without its top-level member drop. Member order is kept.
-func compact(raw []byte, drop string) (json.RawMessage, error) {
-	if drop == "" {
+// compact returns the JSON object raw without insignificant space and
+// without its top-level members named in drop. Member order is kept.
+func compact(raw []byte, drop ...string) (json.RawMessage, error) {
+	if len(drop) == 0 {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, raw); err != nil {
 			return nil, err
@@ -285,7 +301,7 @@ func compact(raw []byte, drop string) (json.RawMessage, error) {
 			return nil, err
 		}
 		key, _ := tok.(string)
-		if key == drop {
+		if slices.Contains(drop, key) {
 			continue
 		}
 		if buf.Len() > 1 {

@@ -74,6 +74,16 @@ func decodeCloudEvent(ce cloudEvent) (Trigger, error) {
 	if t.DryRun, err = dryRun(extension(ce.extensions, ExtensionDryRun)); err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
+	if ce.typ == KnativePingType {
+		// A PingSource's tick: its data says what it asks for.
+		if o, err := parseObject(ce.data, "data"); err == nil && o.present("restorepoint") {
+			if v, _ := o.string("restorepoint"); v == "follow" {
+				t.Kind = KindFollow
+				return t, nil
+			}
+		}
+		return Trigger{Ref: t.Ref}, fieldErr("data", `a PingSource's data must be {"restorepoint":"follow"}`)
+	}
 	if kind, ok := kindOfType(ce.typ); ok {
 		if err := decodeData(&t, kind, ce.data, "data"); err != nil {
 			return Trigger{Ref: t.Ref}, err
@@ -104,6 +114,10 @@ func decodeCloudEvent(ce cloudEvent) (Trigger, error) {
 	}
 	return t, nil
 }
+
+// KnativePingType is the type of a Knative PingSource's events; one whose
+// data is {"restorepoint":"follow"} asks for a follow pass.
+const KnativePingType = "dev.knative.sources.ping"
 
 // extension returns the extension name, looked up without regard to case.
 func extension(ext map[string]any, name string) any {
@@ -145,9 +159,11 @@ func traceParentOf(ext map[string]any) string {
 // Decode sniffs a raw JSON payload and decodes it: a structured CloudEvent
 // (it has "specversion", see DecodeEvent), an AWS EventBridge event (it has
 // "detail-type", see DecodeEventBridge), a FunctionGraph CTS trigger
-// payload (it has "cts", see DecodeCTS) or a FunctionGraph timer trigger
-// payload (it has "trigger_type", see DecodeTimer). It serves
-// `restorepoint explain` and the Lambda and FunctionGraph front doors.
+// payload (it has "cts", see DecodeCTS), a FunctionGraph timer trigger
+// payload (it has "trigger_type", see DecodeTimer) or a Flagger webhook (it
+// has "checksum" and "namespace": a gate). It serves `restorepoint explain`,
+// the HTTP front door's application/json bodies and the Lambda and
+// FunctionGraph front doors.
 //
 // A structured CloudEvent is decoded as DecodeStructured does.
 func Decode(payload []byte) (Trigger, error) {
@@ -164,9 +180,12 @@ func Decode(payload []byte) (Trigger, error) {
 		return decodeCTS(o)
 	case o.present("trigger_type"):
 		return decodeTimer(o)
+	case o.present("checksum") && o.present("namespace"):
+		return decodeFlagger(o)
 	}
 	return Trigger{}, fieldErr(rootField, "must be a CloudEvent (with specversion), "+
-		"an EventBridge event (with detail-type), a CTS trigger (with cts) or a timer trigger (with trigger_type)")
+		"an EventBridge event (with detail-type), a CTS trigger (with cts), a timer trigger (with trigger_type) "+
+		"or a Flagger webhook (with name, namespace and checksum)")
 }
 
 // DecodeStructured decodes a CloudEvent in the structured JSON format, as

@@ -175,6 +175,7 @@ type DeployPre struct {
 	Incremental *bool         `json:"incremental,omitempty"`
 	AutoTrigger *bool         `json:"auto_trigger,omitempty"`
 	Wait        bool          `json:"wait,omitempty"`
+	Gate        bool          `json:"gate,omitempty"`
 	Name        string        `json:"name,omitempty"`
 	Description string        `json:"description,omitempty"`
 }
@@ -198,6 +199,8 @@ type CheckpointRequested struct {
 	Body json.RawMessage
 	// Wait asks to wait until the checkpoint is available (top-level "wait":true).
 	Wait bool
+	// Gate asks to be answered as a gate (top-level "gate":true).
+	Gate bool
 }
 
 // Created is the data of io.restorepoint.checkpoint.created.

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/restorepoint/restorepoint/otc"
@@ -69,8 +70,97 @@ func DecodeGitHub(h Header, body []byte) (Trigger, error) {
 		return ignored(t, "GitHub ping: the webhook is set up"), nil
 	case "deployment":
 		return decodeGitHubDeployment(t, body)
+	case "deployment_protection_rule":
+		return decodeGitHubProtectionRule(t, body)
 	}
-	return ignored(t, fmt.Sprintf("GitHub event %q is not handled (only deployment)", event)), nil
+	return ignored(t, fmt.Sprintf("GitHub event %q is not handled (only deployment and deployment_protection_rule)", event)), nil
+}
+
+// GitHubTypeProtectionRule is the Ref.Type of a deployment protection rule's
+// request: a deployment waits for restorepoint's review.
+const GitHubTypeProtectionRule = GitHubTypePrefix + "deployment_protection_rule"
+
+// decodeGitHubProtectionRule decodes a deployment_protection_rule event of
+// restorepoint's GitHub App: with action "requested", a deployment to an
+// environment waits for the app's review. It becomes a KindDeployPre
+// trigger as a deployment's does (from deployment.payload.restorepoint),
+// carrying the Review to post once its restore point ended; without
+// payload.restorepoint it is KindIgnored with the Review, and the deployment
+// is rejected saying what to configure (a rule may map it instead). The Ref
+// is Source "github/repositories/<repository.id>", ID "<deployment.id>/<environment>".
+func decodeGitHubProtectionRule(t Trigger, body []byte) (Trigger, error) {
+	o, err := parseObject(body, "")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	action, err := o.requiredString("action")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	repo, err := o.requiredMember("repository")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	repoID, err := repo.requiredID("id")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	fullName, err := repo.requiredString("full_name")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	env, err := o.requiredString("environment")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	dep, err := o.requiredMember("deployment")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	depID, err := dep.requiredID("id")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	t.Ref.Source, t.Ref.ID, t.Ref.Subject = GitHubSourcePrefix+repoID, depID+"/"+env, fullName
+	if action != "requested" {
+		return ignored(t, fmt.Sprintf("GitHub deployment protection rule for %s: action %q is not requested", env, action)), nil
+	}
+	callback, err := o.requiredString("deployment_callback_url")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	inst, err := o.requiredMember("installation")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	instID, err := inst.requiredID("id")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	n, _ := strconv.ParseInt(instID, 10, 64)
+	t.Review = &Review{InstallationID: n, CallbackURL: callback, Environment: env}
+	sha, err := dep.string("sha")
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	if t.Time, err = flexTime(dep, "created_at"); err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	params, ok, err := githubParams(dep)
+	if err != nil {
+		return Trigger{Ref: t.Ref}, err
+	}
+	if !ok {
+		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s to %s has no payload.%s and no rule maps it",
+			depID, fullName, env, GitHubPayloadKey)), nil
+	}
+	d, err := decodeDeployParams(params)
+	if err != nil {
+		return Trigger{Ref: t.Ref, Review: t.Review}, err
+	}
+	d.Service, d.Environment, d.Version = fullName, env, sha
+	t.Kind, t.DeployPre = KindDeployPre, d
+	return t, nil
 }
 
 func ignored(t Trigger, reason string) Trigger {
@@ -193,6 +283,9 @@ func decodeDeployParams(o object) (*DeployPre, error) {
 		return nil, err
 	}
 	if d.Wait, err = o.bool("wait"); err != nil {
+		return nil, err
+	}
+	if d.Gate, err = o.bool("gate"); err != nil {
 		return nil, err
 	}
 	if d.Name, err = o.string("name"); err != nil {

@@ -134,10 +134,10 @@ func (f *Function) tracked(ctx context.Context, t events.Trigger, res events.Res
 	_ = f.Record(ctx, fl)
 }
 
-// reject rejects the deployment waiting for t, which makes no restore
+// Reject rejects the deployment waiting for t, which makes no restore
 // point, with reason; a review that cannot be posted now is recorded for the
 // next follow pass.
-func (f *Function) reject(ctx context.Context, t events.Trigger, reason string) {
+func (f *Function) Reject(ctx context.Context, t events.Trigger, reason string) {
 	r := *t.Review
 	r.Rejection = "restorepoint: no restore point is made for this deployment, so it is rejected: " + reason +
 		". Say what to back up in the deployment's payload.restorepoint, or map the environment with a rule (RULES_FILE)."

@@ -231,7 +231,7 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		if t.Review != nil {
 			// A deployment held for a restore point there will not be:
 			// rejected, saying why, never left to pass silently.
-			f.reject(ctx, t, plan.IgnoreReason)
+			f.Reject(ctx, t, plan.IgnoreReason)
 		}
 		return f.deliver(ctx, deliver, events.Result{
 			Type:        events.TypeTriggerIgnored,

@@ -55,6 +55,8 @@ type Core struct {
 	Rules Rules
 	// Observer, when not nil, watches every trigger (metrics, traces).
 	Observer Observer
+	// Follower, when not nil, answers gates and runs follow passes.
+	Follower Follower
 }
 
 // Outcome is what became of one trigger.
@@ -75,6 +77,9 @@ type Outcome struct {
 	// idempotency store refused to record it because another attempt had
 	// taken the trigger over (function.ErrLeaseLost).
 	Warning error
+	// Pending, for a gate, is its restore point still being made: answered
+	// with a status that senders retry, and what is pending.
+	Pending *function.Gate
 }
 
 // Retry reports whether the platform should deliver the trigger again: when
@@ -82,6 +87,9 @@ type Outcome struct {
 // store or the sink down, a payload of no known shape), or else its failed
 // result, is retryable. failure.Class.Retryable decides, and nothing else.
 func (o Outcome) Retry() bool {
+	if o.Pending != nil {
+		return true
+	}
 	if o.Err != nil {
 		return failure.Retryable(o.Err)
 	}
@@ -175,6 +183,10 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 		decodeErr = checkRef(t.Ref)
 	}
 	if decodeErr != nil {
+		if t.Review != nil && c.Follower != nil {
+			// A deployment held for a restore point there will not be.
+			c.Follower.Reject(ctx, t, decodeErr.Error())
+		}
 		// Nothing of a trigger that does not run is echoed whole.
 		t.Ref = t.Ref.Short()
 		res = events.Result{
@@ -186,10 +198,15 @@ func (c *Core) run(ctx context.Context, t events.Trigger, decodeErr error, rule 
 		if sendErr := d.deliver(ctx, res); sendErr != nil {
 			err = fmt.Errorf("result sink: %w", sendErr)
 		}
+	} else if t.Kind == events.KindFollow {
+		res, err = c.followPass(ctx)
 	} else {
 		res, err = c.Function.Handle(ctx, t, d.deliver)
 	}
 	out := d.outcome(res, err)
+	if t.Gate && out.Err == nil && res.Created != nil && !res.Created.DryRun {
+		out = c.gate(ctx, t, res.Created, out)
+	}
 	took := time.Since(start)
 	c.log(ctx, t, rule, out, took)
 	if end != nil {
@@ -342,6 +359,14 @@ func outcomeName(o Outcome) string {
 		return "ignored"
 	case o.Status == http.StatusConflict:
 		return "in_progress"
+	case o.Pending != nil:
+		return "pending"
+	case r.Completed != nil && r.Completed.Error == nil:
+		return "available"
+	case r.Completed != nil:
+		return "failed"
+	case r.Followed != nil:
+		return "followed"
 	}
 	return "error"
 }

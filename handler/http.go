@@ -14,7 +14,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/iam"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // HTTPOptions configures the HTTP front door.
@@ -70,6 +72,7 @@ func NewHTTP(core *Core, opts HTTPOptions) http.Handler {
 	h := &httpHandler{core: core, opts: opts}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{$}", h.receive)
+	mux.HandleFunc("GET /{$}", h.poll)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -112,19 +115,8 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 		h.refuse(r.Context(), w, http.StatusBadRequest, "request body could not be read", "reading body", err)
 		return
 	}
-	secret := h.opts.WebhookSecret
-	if h.opts.WebhookSecrets != nil {
-		if secret, err = h.opts.WebhookSecrets(r.Context()); err != nil {
-			w.Header().Set("Retry-After", "1")
-			h.refuse(r.Context(), w, http.StatusServiceUnavailable, "service unavailable", "webhook secret", err)
-			return
-		}
-	}
 	sender := events.Sender(events.Header(r.Header))
-	if err := authenticate(secret.Reveal(), h.opts.Open, r, sender, body); err != nil {
-		// Nothing of the body is read or logged: it is not known to come
-		// from the holder of the secret.
-		h.refuse(r.Context(), w, http.StatusUnauthorized, errUnauthenticated.Error(), "request refused", err, "sender", sender)
+	if !h.authenticated(w, r, sender, body) {
 		return
 	}
 	ctx := r.Context()
@@ -135,7 +127,62 @@ func (h *httpHandler) receive(w http.ResponseWriter, r *http.Request) {
 		h.receiveBatch(ctx, w, r.Header, body)
 		return
 	}
-	h.reply(ctx, w, h.core.RunDecoded(ctx, h.core.DecodeRequest(ctx, r.Header, body)))
+	d := h.core.DecodeRequest(ctx, r.Header, body)
+	if r.URL.Query().Get("gate") == "1" {
+		d.Trigger.Gate = true // ?gate=1: answered as a gate
+	}
+	h.reply(ctx, w, h.core.RunDecoded(ctx, d))
+}
+
+// authenticated answers a request that does not come from the holder of the
+// webhook secret (see authenticate) and reports whether it does.
+func (h *httpHandler) authenticated(w http.ResponseWriter, r *http.Request, sender string, body []byte) bool {
+	secret := h.opts.WebhookSecret
+	if h.opts.WebhookSecrets != nil {
+		var err error
+		if secret, err = h.opts.WebhookSecrets(r.Context()); err != nil {
+			w.Header().Set("Retry-After", "1")
+			h.refuse(r.Context(), w, http.StatusServiceUnavailable, "service unavailable", "webhook secret", err)
+			return false
+		}
+	}
+	if err := authenticate(secret.Reveal(), h.opts.Open, r, sender, body); err != nil {
+		// Nothing of the body is read or logged: it is not known to come
+		// from the holder of the secret.
+		h.refuse(r.Context(), w, http.StatusUnauthorized, errUnauthenticated.Error(), "request refused", err, "sender", sender)
+		return false
+	}
+	return true
+}
+
+// poll answers a read-only gate poll, GET /?gate=1&source=…&id=… (or the
+// trigger's Ce-Source and Ce-Id headers): the state of the restore point of
+// the CloudEvent with that source and id, creating nothing.
+func (h *httpHandler) poll(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("gate") != "1" {
+		writeError(w, http.StatusMethodNotAllowed, "GET / is a gate poll: GET /?gate=1&source=…&id=…; send triggers with POST")
+		return
+	}
+	if !h.authenticated(w, r, "", nil) {
+		return
+	}
+	ref := events.Ref{Source: q.Get("source"), ID: q.Get("id")}
+	if ref.Source == "" && ref.ID == "" {
+		ref = events.Ref{Source: r.Header.Get("Ce-Source"), ID: r.Header.Get("Ce-Id")}
+	}
+	switch {
+	case ref.Source == "" || ref.ID == "":
+		writeError(w, http.StatusBadRequest, "a gate poll names the trigger: ?gate=1&source=…&id=…, or the headers Ce-Source and Ce-Id")
+		return
+	case checkRef(ref) != nil:
+		writeError(w, http.StatusBadRequest, checkRef(ref).Error())
+		return
+	}
+	o := h.core.Poll(r.Context(), ref)
+	h.core.logger().InfoContext(r.Context(), "gate poll", "source", otc.Shorten(ref.Source), "id", otc.Shorten(ref.ID),
+		"outcome", outcomeName(o), "status", o.Status)
+	h.reply(r.Context(), w, o)
 }
 
 // refuse answers a request that was not authenticated with status and a
@@ -201,6 +248,10 @@ func (h *httpHandler) reply(ctx context.Context, w http.ResponseWriter, o Outcom
 	} else if o.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
+	if o.Pending != nil {
+		writeJSON(w, o.Status, pendingBody(o.Pending))
+		return
+	}
 	if o.Event == nil || o.Err != nil {
 		msg := "internal error"
 		if o.Err != nil {
@@ -211,6 +262,19 @@ func (h *httpHandler) reply(ctx context.Context, w http.ResponseWriter, o Outcom
 	}
 	if err := writeEventResponse(ctx, w, o.Event, o.Status); err != nil {
 		h.core.logger().WarnContext(ctx, "writing reply", "error", err)
+	}
+}
+
+// pendingBody says what a pending gate waits for.
+func pendingBody(g *function.Gate) map[string]any {
+	fl := g.Follow
+	return map[string]any{
+		"status":         string(function.GatePending),
+		"trigger":        fl.Trigger.Short(),
+		"marker":         function.KeyMarker(fl.Marker),
+		"vault_id":       fl.VaultID,
+		"checkpoint_ids": fl.Checkpoints,
+		"message":        "the restore point is still being made: ask again after Retry-After",
 	}
 }
 

@@ -44,6 +44,7 @@ type Action struct {
 	Description string
 	Incremental *bool
 	Wait        bool
+	Gate        bool
 	Reason      string
 }
 
@@ -115,14 +116,17 @@ func (r *rule) cancelled(ctx context.Context) error {
 func (a *Action) set(key string, val ref.Val) *problem {
 	fail := func(msg string) *problem { return &problem{Field: "action." + key, Message: msg} }
 	switch key {
-	case "incremental", "wait":
+	case "incremental", "wait", "gate":
 		b, ok := val.(types.Bool)
 		if !ok {
 			return fail("must be a bool, got " + typeName(val))
 		}
-		if key == "wait" {
+		switch key {
+		case "wait":
 			a.Wait = bool(b)
-		} else {
+		case "gate":
+			a.Gate = bool(b)
+		default:
 			v := bool(b)
 			a.Incremental = &v
 		}
@@ -245,7 +249,8 @@ func (m *Match) Trigger(base events.Trigger) (events.Trigger, error) {
 	fail := func(field, msg string) (events.Trigger, error) {
 		return events.Trigger{}, (&problem{Rule: m.Rule, Field: "action." + field, Message: msg}).fieldError()
 	}
-	t := events.Trigger{Ref: base.Ref, Time: base.Time, DryRun: base.DryRun, TraceParent: base.TraceParent}
+	t := events.Trigger{Ref: base.Ref, Time: base.Time, DryRun: base.DryRun, TraceParent: base.TraceParent,
+		Gate: base.Gate || a.Gate, Review: base.Review}
 	if a.ID != "" {
 		if len(a.ID) > maxIDLength || !otc.Printable(a.ID) {
 			return fail("id", fmt.Sprintf("must be printable text of at most %d bytes", maxIDLength))
@@ -414,11 +419,11 @@ func (s *Set) Evaluate(ctx context.Context, h http.Header, body []byte) (t event
 		if errors.As(err, &fe) {
 			name = ruleOf(fe)
 		}
-		return events.Trigger{Ref: base.Ref, Time: base.Time, TraceParent: base.TraceParent}, name, err
+		return events.Trigger{Ref: base.Ref, Time: base.Time, TraceParent: base.TraceParent, Review: base.Review}, name, err
 	}
 	t, err = m.Trigger(base)
 	if err != nil {
-		return events.Trigger{Ref: base.Ref, Time: base.Time, TraceParent: base.TraceParent}, m.Rule, err
+		return events.Trigger{Ref: base.Ref, Time: base.Time, TraceParent: base.TraceParent, Review: base.Review}, m.Rule, err
 	}
 	return t, m.Rule, nil
 }

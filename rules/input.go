@@ -149,7 +149,7 @@ const DefaultRefSource = "webhook"
 // traceparent); else Source DefaultRefSource and ID events.BodyID of the body.
 func (in Input) Base() events.Trigger {
 	if t, ok, err := events.DecodeWebhook(events.Header(in.header), in.body); ok && err == nil {
-		return events.Trigger{Ref: t.Ref, Time: t.Time}
+		return events.Trigger{Ref: t.Ref, Time: t.Time, Review: t.Review, Gate: t.Gate}
 	}
 	id, _ := in.Attributes["id"].(string)
 	source, _ := in.Attributes["source"].(string)

@@ -251,6 +251,7 @@ type actionSpec struct {
 	Description *string `yaml:"description"`
 	Incremental *string `yaml:"incremental"`
 	Wait        *string `yaml:"wait"`
+	Gate        *string `yaml:"gate"`
 	Reason      *string `yaml:"reason"`
 }
 
@@ -277,15 +278,16 @@ var actionFields = []struct {
 	{"description", kindString, func(a *actionSpec) *string { return a.Description }},
 	{"incremental", kindBool, func(a *actionSpec) *string { return a.Incremental }},
 	{"wait", kindBool, func(a *actionSpec) *string { return a.Wait }},
+	{"gate", kindBool, func(a *actionSpec) *string { return a.Gate }},
 	{"reason", kindString, func(a *actionSpec) *string { return a.Reason }},
 }
 
 // allowed lists the action fields each type takes; required, the ones it needs.
 var (
 	allowed = map[string][]string{
-		TypeDeployPre:           {"id", "subject", "vault_id", "resources", "name", "description", "incremental", "wait"},
+		TypeDeployPre:           {"id", "subject", "vault_id", "resources", "name", "description", "incremental", "wait", "gate"},
 		TypeServerTagged:        {"id", "subject", "vault_id", "resources", "wait"},
-		TypeCheckpointRequested: {"id", "subject", "vault_id", "resources", "name", "description", "incremental", "wait"},
+		TypeCheckpointRequested: {"id", "subject", "vault_id", "resources", "name", "description", "incremental", "wait", "gate"},
 		TypeIgnore:              {"id", "subject", "reason"},
 	}
 	required = map[string][]string{
@@ -298,7 +300,7 @@ var (
 // Parse compiles a rules file; name is used in errors. Every expression is
 // parsed and type-checked against the variables headers, attributes and
 // data: match must yield a bool; id, subject, vault_id, name, description
-// and reason a string; incremental and wait a bool; resources a list
+// and reason a string; incremental, wait and gate a bool; resources a list
 // (expressions over data, which is dyn, are checked when evaluated).
 // Unknown keys, missing fields, fields the action type does not take and
 // duplicate names are errors too. All problems are reported at once, in a
@@ -574,7 +576,7 @@ func ruleAt(starts []int, line int) int {
 
 // yamlTypeNames turns yaml.v3's Go type names into the file's words.
 var yamlTypeNames = strings.NewReplacer(
-	"in type rules.actionSpec", "in action (fields: type, id, subject, vault_id, resources, name, description, incremental, wait, reason)",
+	"in type rules.actionSpec", "in action (fields: type, id, subject, vault_id, resources, name, description, incremental, wait, gate, reason)",
 	"in type rules.ruleSpec", "in rule (fields: name, match, action)",
 	"in type rules.fileSpec", "at the top (field: rules)",
 	"into rules.actionSpec", "into action (a mapping)",

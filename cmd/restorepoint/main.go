@@ -11,6 +11,9 @@
 //	                            show what an event (or HTTP request) would do, without calling the API
 //	restorepoint rules check FILE
 //	                            validate a rules file (a binary built with RULES=1)
+//	restorepoint follow         one follow pass: report the restore points that ended
+//	restorepoint gate --url URL --event FILE [--timeout D]
+//	                            hold a deploy until its restore point is available
 //	restorepoint prune [--dry-run] [--vault ID]...
 //	                            delete the restore points RETENTION no longer keeps
 //	restorepoint version
@@ -66,6 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runExplain(ctx, args, getenv, stdin, stdout, stderr)
 	case "rules":
 		return runRules(args, stdout, stderr)
+	case "follow":
+		return runFollow(ctx, args, getenv, stdout, stderr)
+	case "gate":
+		return runGate(ctx, args, getenv, stdout, stderr)
 	case "prune":
 		return runPrune(ctx, args, getenv, stdout, stderr)
 	case "version", "--version":
@@ -89,6 +96,11 @@ Usage:
                                 --request) would do, without calling the API
   restorepoint rules check FILE validate a rules file (RULES_FILE; needs a
                                 binary built with RULES=1)
+  restorepoint follow           one follow pass: report the restore points that
+                                ended, review the deployments waiting for them
+  restorepoint gate --url URL --event FILE [--timeout D]
+                                send a trigger as a gate and wait until its
+                                restore point is available (CI jobs, deploy hooks)
   restorepoint prune [--dry-run] [--vault ID]...
                                 delete the restore points restorepoint made that
                                 RETENTION no longer keeps (--dry-run: list them)

@@ -46,7 +46,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	a.LogStart("serving", "addr", ln.Addr().String())
+	a.LogStart("serving", "addr", ln.Addr().String(), "follow", cfg.Follow)
+	if cfg.Follow == "on" {
+		go a.RunFollower(ctx)
+	}
 	err = app.Serve(ctx, ln, a.HTTPHandler())
 	shutdownTelemetry(a)
 	return err

@@ -27,6 +27,8 @@ type App struct {
 	core    *handler.Core
 	store   *redis.Store // nil: records in memory
 	tel     *telemetry.Telemetry
+	// background follows restore points in the background of serve (RunFollower).
+	background *function.Background
 }
 
 // NewLogger returns the JSON logger on w at the configured level.
@@ -76,8 +78,24 @@ func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App,
 		}
 		records = store
 	}
-	fn := function.New(cfg.FunctionConfig(), client, function.WithStore(tel.Store(records)), function.WithPlanObserver(tel.Planned))
-	core := &handler.Core{Function: fn, Source: cfg.ResultSource, Logger: logger, Rules: ruleSet, Observer: tel}
+	var follows function.FollowStore = function.NewMemoryFollows(time.Now)
+	if store != nil {
+		follows = store
+	}
+	a := &App{cfg: cfg, version: version, logger: logger, creds: creds, client: client, store: store, tel: tel}
+	fnOpts := []function.Option{function.WithStore(tel.Store(records)), function.WithPlanObserver(tel.Planned),
+		function.WithFollows(follows), function.WithTracker(func(ctx context.Context, fl function.Follow) { a.background.Track(ctx, fl) })}
+	if cfg.GitHubAppID != 0 {
+		r, err := newReviewer(cfg)
+		if err != nil {
+			return nil, err
+		}
+		fnOpts = append(fnOpts, function.WithReviewer(r))
+	}
+	a.fn = function.New(cfg.FunctionConfig(), client, fnOpts...)
+	a.core = &handler.Core{Function: a.fn, Source: cfg.ResultSource, Logger: logger, Rules: ruleSet, Observer: tel, Follower: a}
+	a.background = function.NewBackground(a.fn, a.DeliverResult, a.logPass)
+	core := a.core
 	if sink := cfg.Sink(); sink != "" {
 		s, err := handler.NewHTTPSink(sink, httpClient)
 		if err != nil {
@@ -85,7 +103,7 @@ func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App,
 		}
 		core.Sink = tel.Sink(s)
 	}
-	return &App{cfg: cfg, version: version, logger: logger, creds: creds, client: client, fn: fn, core: core, store: store, tel: tel}, nil
+	return a, nil
 }
 
 // Logger returns the app's logger.

@@ -6,10 +6,12 @@
 package app
 
 import (
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/restorepoint/restorepoint/cbr"
 	"github.com/restorepoint/restorepoint/function"
+	"github.com/restorepoint/restorepoint/githubapp"
 	"github.com/restorepoint/restorepoint/handler"
 	"github.com/restorepoint/restorepoint/iam"
 	"github.com/restorepoint/restorepoint/retention"
@@ -82,6 +85,13 @@ type Config struct {
 	Associate           bool   `envconfig:"CBR_ASSOCIATE" default:"false" desc:"true: a resource a trigger names with its type (a tagged server; volumes and SFS Turbo shares in resource_details) that is not in the vault is associated with it first (one vault read per such trigger; needs cbr:vaults:get and cbr:vaults:addResources)"`
 	Retention           string `envconfig:"RETENTION" desc:"what restorepoint prune keeps of the restore points restorepoint made, per resource: keep_last=N (the N newest available), max_age=AGE (30d or a Go duration such as 720h), or both, e.g. keep_last=7,max_age=30d"`
 	RetentionMaxDeletes int    `envconfig:"RETENTION_MAX_DELETES" default:"50" desc:"most backups one prune pass deletes"`
+
+	Follow                  string        `envconfig:"FOLLOW" default:"on" desc:"on: restorepoint serve follows every restore point it makes to its end in the background and reports it (io.restorepoint.checkpoint.available or .failed); off: only follow passes do (io.restorepoint.follow, restorepoint follow)"`
+	FollowTTL               time.Duration `envconfig:"FOLLOW_TTL" default:"168h" desc:"how long a restore point is followed before it is given up"`
+	GitHubAppID             int64         `envconfig:"GITHUB_APP_ID" desc:"GitHub App id: restorepoint reviews deployments its deployment protection rule holds (deployment_protection_rule webhooks)"`
+	GitHubAppPrivateKey     iam.Secret    `envconfig:"GITHUB_APP_PRIVATE_KEY" desc:"the GitHub App's private key (PEM), with GITHUB_APP_ID"`
+	GitHubAppPrivateKeyFile string        `envconfig:"GITHUB_APP_PRIVATE_KEY_FILE" desc:"file holding the GitHub App's private key, instead of GITHUB_APP_PRIVATE_KEY"`
+	GitHubAPIURL            string        `envconfig:"GITHUB_API_URL" default:"https://api.github.com" desc:"GitHub's REST API: https://HOST/api/v3 for GitHub Enterprise Server"`
 
 	FunctionGraphMode string `envconfig:"FUNCTIONGRAPH_MODE" default:"http" desc:"http: serve on PORT (HTTP function); event: answer FunctionGraph's custom runtime API (event function)"`
 	RuntimeAPIAddr    string `envconfig:"RUNTIME_API_ADDR" desc:"host:port of FunctionGraph's custom runtime API, set by FunctionGraph (FUNCTIONGRAPH_MODE=event)"`
@@ -347,6 +357,22 @@ func (c Config) problems() []error {
 	if c.MaxBodyBytes < 1024 {
 		bad("MAX_BODY_BYTES: must be at least 1024")
 	}
+	if c.Follow != "on" && c.Follow != "off" {
+		bad("FOLLOW: must be on or off, not %q", c.Follow)
+	}
+	if c.FollowTTL <= 0 {
+		bad("FOLLOW_TTL: must be positive")
+	}
+	if c.GitHubAppID != 0 {
+		if _, err := c.GitHubAppKey(); err != nil {
+			out = append(out, err)
+		}
+		if err := githubapp.CheckAPIURL(c.GitHubAPIURL); err != nil {
+			bad("GITHUB_API_URL: %v", err)
+		}
+	} else if c.GitHubAppPrivateKey != "" || c.GitHubAppPrivateKeyFile != "" {
+		bad("GITHUB_APP_ID: required with GITHUB_APP_PRIVATE_KEY[_FILE]")
+	}
 	if c.MaxBatchEvents < 1 {
 		bad("MAX_BATCH_EVENTS: must be at least 1")
 	}
@@ -383,6 +409,31 @@ func (c Config) problems() []error {
 	}
 	out = append(out, c.telemetryProblems()...)
 	return out
+}
+
+// GitHubAppKey reads the GitHub App's private key: GITHUB_APP_PRIVATE_KEY
+// or the file GITHUB_APP_PRIVATE_KEY_FILE names. The error names the
+// variable and what is wrong, never the key.
+func (c Config) GitHubAppKey() (*rsa.PrivateKey, error) {
+	name, pem := "GITHUB_APP_PRIVATE_KEY", []byte(c.GitHubAppPrivateKey.Reveal())
+	switch {
+	case c.GitHubAppPrivateKey != "" && c.GitHubAppPrivateKeyFile != "":
+		return nil, errors.New("GITHUB_APP_PRIVATE_KEY: set together with GITHUB_APP_PRIVATE_KEY_FILE: give one")
+	case c.GitHubAppPrivateKeyFile != "":
+		name = "GITHUB_APP_PRIVATE_KEY_FILE"
+		b, err := os.ReadFile(c.GitHubAppPrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot read the file: %v", name, errors.Unwrap(err))
+		}
+		pem = b
+	case c.GitHubAppPrivateKey == "":
+		return nil, errors.New("GITHUB_APP_PRIVATE_KEY: GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE required with GITHUB_APP_ID")
+	}
+	key, err := githubapp.ParsePrivateKey(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return key, nil
 }
 
 // keyProblems checks the access key variables: a well-formed access key,
@@ -514,6 +565,7 @@ func (c Config) FunctionConfig() function.Config {
 		Dedupe:           c.Dedupe,
 		CreateAttempts:   c.MaxAttempts,
 		Associate:        c.Associate,
+		FollowTTL:        c.FollowTTL,
 	}
 }
 

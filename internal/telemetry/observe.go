@@ -134,7 +134,7 @@ func (t *Telemetry) endTrigger(ctx context.Context, span trace.Span, kind string
 // never takes a value from outside.
 func kindLabel(tr *events.Trigger) string {
 	switch tr.Kind {
-	case events.KindServerTagged, events.KindDeployPre, events.KindCheckpointRequested, events.KindIgnored:
+	case events.KindServerTagged, events.KindDeployPre, events.KindCheckpointRequested, events.KindIgnored, events.KindFollow:
 		return string(tr.Kind)
 	}
 	switch tr.Ref.Type {
@@ -151,12 +151,20 @@ func kindLabel(tr *events.Trigger) string {
 // outcomeLabel is the outcome label of a trigger: retried when the platform
 // delivers it again (throttled, unavailable, in progress, sink down),
 // otherwise what its result says: created (dry runs too), duplicate,
-// ignored, invalid (the trigger is malformed or breaks a rule) or failed.
+// ignored, invalid (the trigger is malformed or breaks a rule) or failed; for
+// a gate, pending or available (failed when its restore point failed); for a
+// follow pass, followed.
 func outcomeLabel(o handler.Outcome) string {
 	r := o.Result
 	switch {
+	case o.Pending != nil:
+		return "pending" // a gate answered while its restore point is made: not an error
 	case o.Retry():
 		return "retried"
+	case r.Completed != nil && r.Completed.Error == nil:
+		return "available"
+	case r.Followed != nil:
+		return "followed"
 	case r.Created != nil && r.Created.Duplicate:
 		return "duplicate"
 	case r.Created != nil:
