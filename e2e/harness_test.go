@@ -190,6 +190,9 @@ func newWorld(t *testing.T, opts options) *world {
 		"LOG_LEVEL":        "debug",
 		"PORT":             "0",
 		"METRICS_TOKEN":    secretMetrics,
+		// Following restore points to their end sends more events to the
+		// sink; the tests of it turn it on.
+		"FOLLOW": "off",
 	}
 	if !opts.noWebhook {
 		env["WEBHOOK_SECRET"] = secretWebhook
