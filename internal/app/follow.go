@@ -64,7 +64,9 @@ func (a *App) Poll(ctx context.Context, ref events.Ref) (function.Gate, bool, er
 }
 
 // Reject implements handler.Follower.
-func (a *App) Reject(ctx context.Context, t events.Trigger, reason string) { a.fn.Reject(ctx, t, reason) }
+func (a *App) Reject(ctx context.Context, t events.Trigger, reason string) {
+	a.fn.Reject(ctx, t, reason)
+}
 
 // reviewer posts deployment reviews as the GitHub App GITHUB_APP_ID.
 type reviewer struct{ client *githubapp.Client }
