@@ -51,7 +51,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return app.UsageError{Err: err}
 	}
 
-	emu := cbrtest.New(cbrtest.Options{})
+	// Backups take a second to be made, so that a gate is seen waiting.
+	emu := cbrtest.New(cbrtest.Options{AvailableAfter: demoBackupTime})
 	emuURL, stopEmu, err := listen(ctx, emu)
 	if err != nil {
 		return err
@@ -91,35 +92,155 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopRecv()
+	// Every restore point is followed to its end in the background, as
+	// restorepoint serve does (FOLLOW=on).
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	go a.RunFollower(followCtx)
 
 	client, err := ceclient.NewHTTP(cehttp.WithTarget(recvURL), cehttp.WithHeader("Authorization", "Bearer "+demoWebhookSecret))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "restorepoint demo: CBR emulator %s, receiver %s, result sink %s\n", emuURL, recvURL, sinkURL)
-	for i, step := range demoSteps() {
+	steps := demoSteps()
+	for i, step := range steps {
 		fmt.Fprintf(stdout, "\n%d. %s\n   -> %s  id=%s\n", i+1, step.title, step.event.Type(), step.event.ID())
-		reply, res := client.Request(ctx, step.event)
-		status := 0
-		var hr *cehttp.Result
-		if errors.As(res, &hr) {
-			status = hr.StatusCode
-		} else if !protocol.IsACK(res) {
-			return fmt.Errorf("demo: sending %s: %w", step.event.ID(), res)
+		if err := demoSend(ctx, stdout, client, step.event); err != nil {
+			return err
 		}
-		if reply == nil {
-			fmt.Fprintf(stdout, "   <- HTTP %d, no result event\n", status)
-			continue
-		}
-		fmt.Fprintf(stdout, "   <- HTTP %d  %s  subject=%s\n", status, reply.Type(), reply.Subject())
-		var data bytes.Buffer
-		if err := json.Indent(&data, reply.Data(), "      ", "  "); err != nil {
-			return fmt.Errorf("demo: result data: %w", err)
-		}
-		fmt.Fprintf(stdout, "      %s\n", data.String())
 	}
-	fmt.Fprintf(stdout, "\nThe emulator created %d checkpoints; the result sink received %d result events.\n",
-		emu.CountCreates(), len(sink.Events()))
+
+	gate := demoGate()
+	fmt.Fprintf(stdout, "\n%d. A deploy asks to be held until its restore point is usable (\"gate\": true)\n   -> %s  id=%s\n",
+		len(steps)+1, gate.Type(), gate.ID())
+	status, body, err := demoPost(ctx, recvURL, gate)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "   <- HTTP %d  the backups are being made: ask again later\n      %s\n", status, indent(body))
+	fmt.Fprintf(stdout, "\n%d. The deployer asks again, as curl --retry, Flagger or restorepoint gate do, until it is usable\n", len(steps)+2)
+	for asked := 1; status == http.StatusServiceUnavailable && asked < 60; asked++ {
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+		if status, body, err = demoPost(ctx, recvURL, gate); err != nil {
+			return err
+		}
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("demo: the gate answered %d: %s", status, body)
+	}
+	if err := demoSend(ctx, stdout, client, gate); err != nil {
+		return err
+	}
+
+	// Every restore point made ends in a completion event at the sink.
+	for waited := 0; countTypes(sink, events.TypeCheckpointAvailable) < 3 && waited < 100; waited++ {
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "\nThe result sink received, in the background, when the backups were made:\n")
+	for _, e := range sink.Events() {
+		if e.Type() == events.TypeCheckpointAvailable {
+			var c events.Completion
+			_ = json.Unmarshal(e.Data(), &c)
+			fmt.Fprintf(stdout, "   %s  trigger %s  checkpoints %v  %.1f s\n", e.Type(), c.Trigger.ID, c.CheckpointIDs, c.Seconds)
+		}
+	}
+	fmt.Fprintf(stdout, "\nThe emulator created %d checkpoints; the result sink received %d result events, %d of them completions.\n",
+		emu.CountCreates(), len(sink.Events()), countTypes(sink, events.TypeCheckpointAvailable))
+	return nil
+}
+
+// demoGate is a deploy.pre trigger that asks to be held until its restore
+// point is usable.
+func demoGate() event.Event {
+	e := event.New()
+	e.SetID("demo-5")
+	e.SetSource("demo/ci")
+	e.SetType(events.TypeDeployPre)
+	e.SetTime(time.Now().UTC())
+	_ = e.SetData(event.ApplicationJSON, map[string]any{
+		"service": "billing", "version": "7.0.1", "vault_id": cbrtest.ExampleVaultID, "gate": true,
+		"resources": []string{cbrtest.ExampleServerID},
+	})
+	return e
+}
+
+// demoPost posts e as a structured CloudEvent with the webhook secret and
+// returns the status and the body.
+func demoPost(ctx context.Context, url string, e event.Event) (int, []byte, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", event.ApplicationCloudEventsJSON)
+	req.Header.Set("Authorization", "Bearer "+demoWebhookSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("demo: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer, err
+}
+
+// indent indents JSON for the demo's output (as it is when it is not JSON).
+func indent(b []byte) string {
+	var out bytes.Buffer
+	if json.Indent(&out, bytes.TrimSpace(b), "      ", "  ") != nil {
+		return string(b)
+	}
+	return out.String()
+}
+
+// countTypes counts the sink's events of type typ.
+func countTypes(sink *handlertest.Sink, typ string) int {
+	n := 0
+	for _, e := range sink.Events() {
+		if e.Type() == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// demoBackupTime is how long the demo's backups take to be made.
+const demoBackupTime = time.Second
+
+// demoSend sends e with the CloudEvents client and prints the result event.
+func demoSend(ctx context.Context, stdout io.Writer, client ceclient.Client, e event.Event) error {
+	reply, res := client.Request(ctx, e)
+	status := 0
+	var hr *cehttp.Result
+	if errors.As(res, &hr) {
+		status = hr.StatusCode
+	} else if !protocol.IsACK(res) {
+		return fmt.Errorf("demo: sending %s: %w", e.ID(), res)
+	}
+	if reply == nil {
+		fmt.Fprintf(stdout, "   <- HTTP %d, no result event\n", status)
+		return nil
+	}
+	fmt.Fprintf(stdout, "   <- HTTP %d  %s  subject=%s\n      %s\n", status, reply.Type(), reply.Subject(), indent(reply.Data()))
 	return nil
 }
 

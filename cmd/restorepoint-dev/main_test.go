@@ -39,7 +39,13 @@ func TestDemo(t *testing.T) {
 		"<- HTTP 200  io.restorepoint.trigger.ignored",
 		"<- HTTP 400  io.restorepoint.checkpoint.failed",
 		`"message": "data.service: required`,
-		"The emulator created 2 checkpoints; the result sink received 4 result events.",
+		"<- HTTP 503  the backups are being made: ask again later",
+		`"status": "pending"`,
+		"<- HTTP 200  io.restorepoint.checkpoint.available",
+		"io.restorepoint.checkpoint.available  trigger demo-1",
+		"io.restorepoint.checkpoint.available  trigger demo-2",
+		"io.restorepoint.checkpoint.available  trigger demo-5",
+		"The emulator created 3 checkpoints; the result sink received 8 result events, 3 of them completions.",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
