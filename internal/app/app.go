@@ -86,7 +86,7 @@ func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App,
 	fnOpts := []function.Option{function.WithStore(tel.Store(records)), function.WithPlanObserver(tel.Planned),
 		function.WithFollows(follows), function.WithTracker(func(ctx context.Context, fl function.Follow) { a.background.Track(ctx, fl) })}
 	if cfg.GitHubAppID != 0 {
-		r, err := newReviewer(cfg)
+		r, err := newReviewer(cfg, tel)
 		if err != nil {
 			return nil, err
 		}

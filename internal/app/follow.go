@@ -8,6 +8,7 @@ import (
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/githubapp"
+	"github.com/restorepoint/restorepoint/internal/telemetry"
 )
 
 // The follow-through of the app: the background follower of serve, the
@@ -68,11 +69,15 @@ func (a *App) Reject(ctx context.Context, t events.Trigger, reason string) {
 	a.fn.Reject(ctx, t, reason)
 }
 
-// reviewer posts deployment reviews as the GitHub App GITHUB_APP_ID.
-type reviewer struct{ client *githubapp.Client }
+// reviewer posts deployment reviews as the GitHub App GITHUB_APP_ID, and
+// counts them.
+type reviewer struct {
+	client *githubapp.Client
+	tel    *telemetry.Telemetry
+}
 
 // newReviewer makes the GitHub App of the configuration.
-func newReviewer(cfg Config) (reviewer, error) {
+func newReviewer(cfg Config, tel *telemetry.Telemetry) (reviewer, error) {
 	key, err := cfg.GitHubAppKey()
 	if err != nil {
 		return reviewer{}, &ConfigError{Problems: []error{err}}
@@ -81,7 +86,7 @@ func newReviewer(cfg Config) (reviewer, error) {
 	if err != nil {
 		return reviewer{}, &ConfigError{Problems: []error{fmt.Errorf("GITHUB_APP_ID: %w", err)}}
 	}
-	return reviewer{client: c}, nil
+	return reviewer{client: c, tel: tel}, nil
 }
 
 // Review implements function.Reviewer.
@@ -93,6 +98,12 @@ func (r reviewer) Review(ctx context.Context, rv events.Review, approve bool, co
 	if rv.CallbackURL == "" {
 		return errors.New("the deployment protection rule gave no deployment_callback_url")
 	}
-	return r.client.Review(ctx, rv.InstallationID, rv.CallbackURL,
+	err := r.client.Review(ctx, rv.InstallationID, rv.CallbackURL,
 		githubapp.Review{EnvironmentName: rv.Environment, State: state, Comment: comment})
+	if err != nil {
+		r.tel.Review(ctx, "failed")
+		return err
+	}
+	r.tel.Review(ctx, string(state))
+	return nil
 }

@@ -36,6 +36,7 @@ func teeInstruments(a, b instruments) instruments {
 		cbrDuration:     teeHistogram{a: a.cbrDuration, b: b.cbrDuration},
 		sinkDeliveries:  teeCounter{a: a.sinkDeliveries, b: b.sinkDeliveries},
 		storeErrors:     teeCounter{a: a.storeErrors, b: b.storeErrors},
+		reviews:         teeCounter{a: a.reviews, b: b.reviews},
 	}
 }
 

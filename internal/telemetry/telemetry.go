@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
@@ -154,6 +155,14 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	return t, nil
 }
 
+// Review counts a GitHub deployment review: approved, rejected, or failed
+// (it could not be posted and is kept for the next follow pass).
+func (t *Telemetry) Review(ctx context.Context, state string) {
+	if t.metering {
+		t.m.reviews.Add(ctx, 1, metric.WithAttributes(attribute.String("state", state)))
+	}
+}
+
 // Tracing reports whether spans are exported.
 func (t *Telemetry) Tracing() bool { return t.tracing }
 
@@ -200,13 +209,14 @@ type instruments struct {
 	cbrDuration     metric.Float64Histogram
 	sinkDeliveries  metric.Int64Counter
 	storeErrors     metric.Int64Counter
+	reviews         metric.Int64Counter
 }
 
 // durationBuckets are the histogram bounds of the durations, in seconds.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
 
 func (t *Telemetry) makeInstruments(m metric.Meter) error {
-	var errs [9]error
+	var errs [10]error
 	t.m.triggers, errs[0] = m.Int64Counter("restorepoint.triggers", metric.WithUnit("{trigger}"),
 		metric.WithDescription("Triggers handled, by trigger type and outcome."))
 	t.m.triggerDuration, errs[1] = m.Float64Histogram("restorepoint.trigger.duration", metric.WithUnit("s"),
@@ -225,6 +235,8 @@ func (t *Telemetry) makeInstruments(m metric.Meter) error {
 		metric.WithDescription("Result events sent to the result sink, by outcome (delivered, failed)."))
 	t.m.storeErrors, errs[7] = m.Int64Counter("restorepoint.idempotency.store.errors", metric.WithUnit("{error}"),
 		metric.WithDescription("Failed operations of the idempotency store, by operation."))
+	t.m.reviews, errs[9] = m.Int64Counter("restorepoint.reviews", metric.WithUnit("{review}"),
+		metric.WithDescription("GitHub deployment reviews posted (approved, rejected) or that failed to post (failed: kept for the next pass)."))
 	_, errs[8] = m.Int64ObservableGauge("restorepoint.idempotency.records", metric.WithUnit("{record}"),
 		metric.WithDescription("Idempotency records held by this instance's store."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
