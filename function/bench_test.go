@@ -17,6 +17,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/iam"
@@ -194,4 +195,47 @@ func BenchmarkPipelineLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkFollowPass100 is one follow pass over 100 restore points that
+// ended since the last one, against the emulator over loopback: one GET
+// checkpoint and one backups list each, and the completion delivered. The
+// requests each pass makes are reported (requests/op); a pass with nothing
+// pending makes none (checked at the end).
+func BenchmarkFollowPass100(b *testing.B) {
+	clk := &clock{now: fixedNow}
+	srv := cbrtest.NewServer(cbrtest.Options{Now: clk.Now, AvailableAfter: time.Minute})
+	defer srv.Close()
+	client, err := cbr.New(srv.URL, cbrtest.DefaultProjectID, iam.TokenAuthorizer{Source: iam.NewStatic(cbrtest.DefaultToken)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	deliver := func(context.Context, events.Result) error { return nil }
+	requests := 0
+	for b.Loop() {
+		b.StopTimer()
+		srv.Reset()
+		fn := function.New(function.Config{Dedupe: function.DedupeOff}, client, function.WithClock(clk.Now))
+		for i := range 100 {
+			tr := tagged(fmt.Sprintf("bench-%d", i), map[string]string{"backup-vault": cbrtest.ExampleVaultID})
+			if _, err := fn.Handle(context.Background(), tr, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		clk.Advance(2 * time.Minute)
+		before := len(srv.Requests())
+		b.StartTimer()
+		report, err := fn.FollowPass(context.Background(), deliver, false)
+		b.StopTimer()
+		if err != nil || report.Available != 100 || len(report.Errors) > 0 {
+			b.Fatalf("pass: %+v, %v", report, err)
+		}
+		requests += len(srv.Requests()) - before
+		before = len(srv.Requests())
+		if _, err := fn.FollowPass(context.Background(), deliver, false); err != nil || len(srv.Requests()) != before {
+			b.Fatalf("a pass with nothing pending made %d requests, %v", len(srv.Requests())-before, err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 }
