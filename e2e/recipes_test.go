@@ -118,9 +118,9 @@ func repoYAML(t *testing.T, path string) []map[string]any {
 	}
 }
 
-// dig walks a decoded YAML tree along keys (strings for maps, ints for
+// yamlDig walks a decoded YAML tree along keys (strings for maps, ints for
 // lists) and fails the test when the path is not there.
-func dig(t *testing.T, v any, keys ...any) any {
+func yamlDig(t *testing.T, v any, keys ...any) any {
 	t.Helper()
 	for i, k := range keys {
 		switch k := k.(type) {
@@ -143,18 +143,18 @@ func dig(t *testing.T, v any, keys ...any) any {
 	return v
 }
 
-// str is dig for a string.
-func str(t *testing.T, v any, keys ...any) string {
+// yamlString is yamlDig for a string.
+func yamlString(t *testing.T, v any, keys ...any) string {
 	t.Helper()
-	s, ok := dig(t, v, keys...).(string)
+	s, ok := yamlDig(t, v, keys...).(string)
 	if !ok {
 		t.Fatalf("%v: not a string", keys)
 	}
 	return s
 }
 
-// ofKind returns the one document of docs of this apiVersion and kind.
-func ofKind(t *testing.T, docs []map[string]any, apiVersion, kind string) map[string]any {
+// yamlOfKind returns the one document of docs of this apiVersion and kind.
+func yamlOfKind(t *testing.T, docs []map[string]any, apiVersion, kind string) map[string]any {
 	t.Helper()
 	var found []map[string]any
 	for _, d := range docs {
@@ -172,7 +172,7 @@ func ofKind(t *testing.T, docs []map[string]any, apiVersion, kind string) map[st
 // in-cluster recipes call.
 func knativeService(t *testing.T) map[string]any {
 	t.Helper()
-	return ofKind(t, repoYAML(t, "deploy/knative/service.yaml"), "serving.knative.dev/v1", "Service")
+	return yamlOfKind(t, repoYAML(t, "deploy/knative/service.yaml"), "serving.knative.dev/v1", "Service")
 }
 
 // checkClusterLocalURL checks that u is the cluster-local URL of the Knative
@@ -181,10 +181,10 @@ func checkClusterLocalURL(t *testing.T, u string) {
 	t.Helper()
 	svc := knativeService(t)
 	m := clusterLocalURL.FindStringSubmatch(u)
-	if m == nil || m[1] != str(t, svc, "metadata", "name") {
-		t.Errorf("URL %q is not http://%s.<namespace>.svc.cluster.local/", u, str(t, svc, "metadata", "name"))
+	if m == nil || m[1] != yamlString(t, svc, "metadata", "name") {
+		t.Errorf("URL %q is not http://%s.<namespace>.svc.cluster.local/", u, yamlString(t, svc, "metadata", "name"))
 	}
-	if str(t, svc, "metadata", "labels", "networking.knative.dev/visibility") != "cluster-local" {
+	if yamlString(t, svc, "metadata", "labels", "networking.knative.dev/visibility") != "cluster-local" {
 		t.Error("the Knative Service the recipe calls is not cluster-local")
 	}
 }
@@ -194,9 +194,9 @@ func checkClusterLocalURL(t *testing.T, u string) {
 func serviceEnv(t *testing.T, name string) string {
 	t.Helper()
 	svc := knativeService(t)
-	for _, e := range dig(t, svc, "spec", "template", "spec", "containers", 0, "env").([]any) {
-		if dig(t, e, "name") == name {
-			return str(t, e, "value")
+	for _, e := range yamlDig(t, svc, "spec", "template", "spec", "containers", 0, "env").([]any) {
+		if yamlDig(t, e, "name") == name {
+			return yamlString(t, e, "value")
 		}
 	}
 	t.Fatalf("the Knative Service does not set %s", name)
@@ -310,9 +310,9 @@ func TestDeployGateRecipes(t *testing.T) {
 	})
 }
 
-// runCommand runs a recipe's command, bounded by recipeTimeout, with
+// runRecipeCommand runs a recipe's command, bounded by recipeTimeout, with
 // exactly env (plus PATH).
-func runCommand(env map[string]string, name string, args ...string) ranRecipe {
+func runRecipeCommand(env map[string]string, name string, args ...string) ranRecipe {
 	ctx, cancel := context.WithTimeout(context.Background(), recipeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -360,21 +360,21 @@ func argoCDPreSync(t *testing.T, w *world, dir string) []recipeRun {
 	if len(docs) != 2 {
 		t.Fatalf("%d documents, want a ConfigMap and a Job", len(docs))
 	}
-	cm := ofKind(t, docs, "v1", "ConfigMap")
-	job := ofKind(t, docs, "batch/v1", "Job")
+	cm := yamlOfKind(t, docs, "v1", "ConfigMap")
+	job := yamlOfKind(t, docs, "batch/v1", "Job")
 
 	// Both are PreSync hooks, replaced at the next sync; the ConfigMap is
 	// in an earlier wave.
 	wave := func(doc map[string]any) int {
-		s, _ := dig(t, doc, "metadata", "annotations").(map[string]any)["argocd.argoproj.io/sync-wave"].(string)
+		s, _ := yamlDig(t, doc, "metadata", "annotations").(map[string]any)["argocd.argoproj.io/sync-wave"].(string)
 		n, _ := strconv.Atoi(s)
 		return n
 	}
 	for _, doc := range []map[string]any{cm, job} {
-		if h := str(t, doc, "metadata", "annotations", "argocd.argoproj.io/hook"); h != "PreSync" {
+		if h := yamlString(t, doc, "metadata", "annotations", "argocd.argoproj.io/hook"); h != "PreSync" {
 			t.Errorf("%s: hook %q, want PreSync", doc["kind"], h)
 		}
-		if p := str(t, doc, "metadata", "annotations", "argocd.argoproj.io/hook-delete-policy"); p != "BeforeHookCreation" {
+		if p := yamlString(t, doc, "metadata", "annotations", "argocd.argoproj.io/hook-delete-policy"); p != "BeforeHookCreation" {
 			t.Errorf("%s: hook-delete-policy %q, want BeforeHookCreation", doc["kind"], p)
 		}
 	}
@@ -382,22 +382,22 @@ func argoCDPreSync(t *testing.T, w *world, dir string) []recipeRun {
 		t.Errorf("the ConfigMap's sync wave %d is not before the Job's %d", wave(cm), wave(job))
 	}
 
-	pod := dig(t, job, "spec", "template", "spec")
-	if r := str(t, pod, "restartPolicy"); r != "Never" {
+	pod := yamlDig(t, job, "spec", "template", "spec")
+	if r := yamlString(t, pod, "restartPolicy"); r != "Never" {
 		t.Errorf("restartPolicy %q, want Never", r)
 	}
-	containers := dig(t, pod, "containers").([]any)
+	containers := yamlDig(t, pod, "containers").([]any)
 	if len(containers) != 1 {
 		t.Fatalf("%d containers, want 1", len(containers))
 	}
 	c := containers[0]
-	if img, want := str(t, c, "image"), str(t, knativeService(t), "spec", "template", "spec", "containers", 0, "image"); img != want {
+	if img, want := yamlString(t, c, "image"), yamlString(t, knativeService(t), "spec", "template", "spec", "containers", 0, "image"); img != want {
 		t.Errorf("image %q, want restorepoint's, %q", img, want)
 	}
 	if _, ok := c.(map[string]any)["command"]; ok {
 		t.Error("the container sets a command: the image's entrypoint is restorepoint")
 	}
-	args := anyStrings(dig(t, c, "args"))
+	args := yamlStrings(yamlDig(t, c, "args"))
 	if len(args) == 0 || args[0] != "gate" {
 		t.Fatalf("args %v, want restorepoint gate", args)
 	}
@@ -418,22 +418,22 @@ func argoCDPreSync(t *testing.T, w *world, dir string) []recipeRun {
 	if err != nil {
 		t.Fatalf("--timeout: %v", err)
 	}
-	if d, _ := dig(t, job, "spec", "activeDeadlineSeconds").(int); time.Duration(d)*time.Second <= timeout {
+	if d, _ := yamlDig(t, job, "spec", "activeDeadlineSeconds").(int); time.Duration(d)*time.Second <= timeout {
 		t.Errorf("activeDeadlineSeconds %d does not leave the gate its --timeout %v", d, timeout)
 	}
 
 	// The event file is a key of the ConfigMap, mounted from a volume of it.
 	volumes := map[string]string{} // volume name: ConfigMap name
-	for _, v := range dig(t, pod, "volumes").([]any) {
-		volumes[str(t, v, "name")] = str(t, v, "configMap", "name")
+	for _, v := range yamlDig(t, pod, "volumes").([]any) {
+		volumes[yamlString(t, v, "name")] = yamlString(t, v, "configMap", "name")
 	}
 	var event []byte
-	for _, m := range dig(t, c, "volumeMounts").([]any) {
-		if volumes[str(t, m, "name")] != str(t, cm, "metadata", "name") {
+	for _, m := range yamlDig(t, c, "volumeMounts").([]any) {
+		if volumes[yamlString(t, m, "name")] != yamlString(t, cm, "metadata", "name") {
 			continue
 		}
-		key, ok := strings.CutPrefix(args[flags["event"]], str(t, m, "mountPath")+"/")
-		if data, _ := dig(t, cm, "data").(map[string]any)[key].(string); ok && data != "" {
+		key, ok := strings.CutPrefix(args[flags["event"]], yamlString(t, m, "mountPath")+"/")
+		if data, _ := yamlDig(t, cm, "data").(map[string]any)[key].(string); ok && data != "" {
 			event = []byte(data)
 		}
 	}
@@ -449,16 +449,16 @@ func argoCDPreSync(t *testing.T, w *world, dir string) []recipeRun {
 	// from a Secret (here: the world's secret).
 	env := map[string]string{}
 	reads := restorepointReads(t)
-	for _, e := range dig(t, c, "env").([]any) {
-		name := str(t, e, "name")
+	for _, e := range yamlDig(t, c, "env").([]any) {
+		name := yamlString(t, e, "name")
 		if !reads[name] {
 			t.Errorf("the Job sets %s, which restorepoint does not read", name)
 		}
 		if name == "WEBHOOK_SECRET" {
-			str(t, e, "valueFrom", "secretKeyRef", "name")
+			yamlString(t, e, "valueFrom", "secretKeyRef", "name")
 			env[name] = secretWebhook
 		} else {
-			env[name] = str(t, e, "value")
+			env[name] = yamlString(t, e, "value")
 		}
 	}
 	if _, ok := env["WEBHOOK_SECRET"]; !ok {
@@ -472,7 +472,7 @@ func argoCDPreSync(t *testing.T, w *world, dir string) []recipeRun {
 		}
 		live := slices.Clone(args)
 		live[flags["url"]], live[flags["event"]] = w.proc.url+"/", file
-		return func() ranRecipe { return runCommand(env, binPath, live...) }
+		return func() ranRecipe { return runRecipeCommand(env, binPath, live...) }
 	}
 	const failingID = "shop-failing"
 	return []recipeRun{{
@@ -499,26 +499,26 @@ func argoCDPreSync(t *testing.T, w *world, dir string) []recipeRun {
 // Flagger does (no credentials; asking again while the answer is not 2xx),
 // to w's restorepoint, configured as the cluster-local Knative Service.
 func flaggerConfirmRollout(t *testing.T, w *world, _ string) []recipeRun {
-	canary := ofKind(t, repoYAML(t, "deploy/flagger/canary.yaml"), "flagger.app/v1beta1", "Canary")
+	canary := yamlOfKind(t, repoYAML(t, "deploy/flagger/canary.yaml"), "flagger.app/v1beta1", "Canary")
 	var hook map[string]any
-	for _, h := range dig(t, canary, "spec", "analysis", "webhooks").([]any) {
-		if dig(t, h, "type") == "confirm-rollout" {
+	for _, h := range yamlDig(t, canary, "spec", "analysis", "webhooks").([]any) {
+		if yamlDig(t, h, "type") == "confirm-rollout" {
 			hook = h.(map[string]any)
 		}
 	}
 	if hook == nil {
 		t.Fatal("the Canary has no confirm-rollout webhook")
 	}
-	checkClusterLocalURL(t, str(t, hook, "url"))
+	checkClusterLocalURL(t, yamlString(t, hook, "url"))
 	metadata := map[string]string{}
-	for k, v := range dig(t, hook, "metadata").(map[string]any) {
+	for k, v := range yamlDig(t, hook, "metadata").(map[string]any) {
 		s, ok := v.(string)
 		if !ok {
 			t.Fatalf("metadata %s is not a string: Flagger's metadata are strings", k)
 		}
 		metadata[k] = s
 	}
-	name, namespace := str(t, canary, "metadata", "name"), str(t, canary, "metadata", "namespace")
+	name, namespace := yamlString(t, canary, "metadata", "name"), yamlString(t, canary, "metadata", "namespace")
 	payload := func(checksum string, metadata map[string]string) []byte {
 		b, err := json.Marshal(map[string]any{"name": name, "namespace": namespace, "phase": "Progressing",
 			"checksum": checksum, "metadata": metadata})
@@ -586,14 +586,14 @@ type ciStep struct {
 	urlVar, secretVar, resourcesVar, idVar string
 }
 
-// retryMaxTime matches the curl option bounding how long the step waits.
-var retryMaxTime = regexp.MustCompile(`--retry-max-time (\d+)`)
+// curlRetryMaxTime matches the curl option bounding how long the step waits.
+var curlRetryMaxTime = regexp.MustCompile(`--retry-max-time (\d+)`)
 
 // checkWaitsLongEnough checks that the job's timeout leaves curl its
 // --retry-max-time.
 func checkWaitsLongEnough(t *testing.T, script string, timeout time.Duration) {
 	t.Helper()
-	m := retryMaxTime.FindStringSubmatch(script)
+	m := curlRetryMaxTime.FindStringSubmatch(script)
 	if m == nil {
 		t.Fatal("the script does not bound its wait with --retry-max-time")
 	}
@@ -621,7 +621,7 @@ func ciRuns(t *testing.T, w *world, step ciStep) []recipeRun {
 			env[step.resourcesVar] = resources
 		}
 		return func() ranRecipe {
-			return runCommand(env, step.shell[0], append(slices.Clone(step.shell[1:]), "-c", step.script)...)
+			return runRecipeCommand(env, step.shell[0], append(slices.Clone(step.shell[1:]), "-c", step.script)...)
 		}
 	}
 	return []recipeRun{{
@@ -664,11 +664,11 @@ func gitHubActions(t *testing.T, w *world, _ string) []recipeRun {
 	if len(docs) != 1 {
 		t.Fatalf("%d documents", len(docs))
 	}
-	jobs := dig(t, docs[0], "jobs").(map[string]any)
+	jobs := yamlDig(t, docs[0], "jobs").(map[string]any)
 	var gateJob string
 	var step map[string]any
 	for name, job := range jobs {
-		for _, s := range dig(t, job, "steps").([]any) {
+		for _, s := range yamlDig(t, job, "steps").([]any) {
 			if run, _ := s.(map[string]any)["run"].(string); strings.Contains(run, "?gate=1") {
 				if step != nil {
 					t.Fatal("more than one gate step")
@@ -683,21 +683,21 @@ func gitHubActions(t *testing.T, w *world, _ string) []recipeRun {
 	held := false
 	for name, job := range jobs {
 		needs := job.(map[string]any)["needs"]
-		if name != gateJob && (needs == gateJob || slices.Contains(anyStrings(needs), gateJob)) {
+		if name != gateJob && (needs == gateJob || slices.Contains(yamlStrings(needs), gateJob)) {
 			held = true
 		}
 	}
 	if !held {
 		t.Errorf("no job needs %s: nothing is held", gateJob)
 	}
-	if sh := str(t, step, "shell"); sh != "bash" {
+	if sh := yamlString(t, step, "shell"); sh != "bash" {
 		t.Errorf("shell %q, want bash", sh)
 	}
-	script := str(t, step, "run")
+	script := yamlString(t, step, "run")
 	if strings.Contains(script, "${{") {
 		t.Error("the script holds expressions: they belong in the step's env")
 	}
-	minutes, _ := dig(t, jobs[gateJob], "timeout-minutes").(int)
+	minutes, _ := yamlDig(t, jobs[gateJob], "timeout-minutes").(int)
 	checkWaitsLongEnough(t, script, time.Duration(minutes)*time.Minute)
 
 	expr := regexp.MustCompile(`^\$\{\{ *(vars|secrets)\.[A-Z0-9_]+ *\}\}$`)
@@ -708,7 +708,7 @@ func gitHubActions(t *testing.T, w *world, _ string) []recipeRun {
 			"GITHUB_SERVER_URL": "https://github.com",
 		},
 		resourcesVar: "RESTOREPOINT_RESOURCES", idVar: "GITHUB_RUN_ID"}
-	for k, v := range dig(t, step, "env").(map[string]any) {
+	for k, v := range yamlDig(t, step, "env").(map[string]any) {
 		value, _ := v.(string)
 		switch m := expr.FindStringSubmatch(value); {
 		case m != nil && m[1] == "vars":
@@ -751,18 +751,18 @@ func gitLabCI(t *testing.T, w *world, _ string) []recipeRun {
 	if job == nil {
 		t.Fatal("no job in the stage before-deploy")
 	}
-	stages := anyStrings(dig(t, pipeline, "stages"))
+	stages := yamlStrings(yamlDig(t, pipeline, "stages"))
 	if i := slices.Index(stages, "before-deploy"); i < 0 || i+1 >= len(stages) || stages[i+1] != "deploy" {
 		t.Errorf("stages %v: want before-deploy right before deploy", stages)
 	}
-	if ep := anyStrings(dig(t, job, "image", "entrypoint")); !slices.Equal(ep, []string{""}) {
+	if ep := yamlStrings(yamlDig(t, job, "image", "entrypoint")); !slices.Equal(ep, []string{""}) {
 		t.Errorf("image entrypoint %q: an image whose entrypoint is curl needs [\"\"] to run a script", ep)
 	}
-	timeout, err := time.ParseDuration(str(t, job, "timeout"))
+	timeout, err := time.ParseDuration(yamlString(t, job, "timeout"))
 	if err != nil {
 		t.Fatalf("timeout: %v", err)
 	}
-	script := strings.Join(anyStrings(dig(t, job, "script")), "\n")
+	script := strings.Join(yamlStrings(yamlDig(t, job, "script")), "\n")
 	checkWaitsLongEnough(t, script, timeout)
 
 	s := ciStep{shell: []string{"sh", "-eu"}, script: script,
@@ -773,14 +773,14 @@ func gitLabCI(t *testing.T, w *world, _ string) []recipeRun {
 		},
 		urlVar: "RESTOREPOINT_URL", secretVar: "RESTOREPOINT_WEBHOOK_SECRET",
 		resourcesVar: "RESTOREPOINT_RESOURCES", idVar: "CI_PIPELINE_ID"}
-	for k, v := range dig(t, job, "variables").(map[string]any) {
+	for k, v := range yamlDig(t, job, "variables").(map[string]any) {
 		s.env[k] = v.(string)
 	}
 	return ciRuns(t, w, s)
 }
 
-// anyStrings returns the strings of a YAML list.
-func anyStrings(v any) []string {
+// yamlStrings returns the strings of a YAML list.
+func yamlStrings(v any) []string {
 	var out []string
 	l, _ := v.([]any)
 	for _, x := range l {
