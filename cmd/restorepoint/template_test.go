@@ -293,6 +293,7 @@ func TestKnativeManifests(t *testing.T) {
 		"deploy/knative/sinkbinding.yaml": {"eventing.knative.dev/v1 Broker", "sources.knative.dev/v1 SinkBinding"},
 		"deploy/knative/triggers.yaml":    {"eventing.knative.dev/v1 Trigger"},
 		"deploy/knative/monitoring.yaml":  {"monitoring.coreos.com/v1 PodMonitor", "monitoring.coreos.com/v1 PrometheusRule"},
+		"deploy/knative/ping.yaml":        {"sources.knative.dev/v1 PingSource"}, // TestKnativePingSource
 	}
 	byKind := make(map[string][]map[string]any)
 	for file, kinds := range want {
@@ -336,6 +337,21 @@ func TestKnativeManifests(t *testing.T) {
 			t.Errorf("Service env sets %s, which Knative sets", n)
 		}
 		env[n] = e
+	}
+	// Cluster-local, so that only the Broker, the PingSource and the
+	// cluster reach it: requests need no webhook secret (WEBHOOK_AUTH=none).
+	// The secret, for the webhooks that always need it, and the metrics
+	// token come from Secrets, never as values.
+	if v := yamlAt(t, svc, "metadata", "labels", "networking.knative.dev/visibility"); v != "cluster-local" {
+		t.Errorf("the Service's visibility label is %v, want cluster-local", v)
+	}
+	if e, ok := env["WEBHOOK_AUTH"]; !ok || yamlAt(t, e, "value") != app.WebhookAuthNone {
+		t.Errorf("WEBHOOK_AUTH is %v, want none behind the Broker", e)
+	}
+	for _, n := range []string{"WEBHOOK_SECRET", "METRICS_TOKEN"} {
+		if e, ok := env[n]; !ok || yamlAt(t, e, "valueFrom", "secretKeyRef", "name") == "" {
+			t.Errorf("%s is not taken from a Secret", n)
+		}
 	}
 	// Access keys, not a token; both halves are files in the Secret's
 	// directory, mounted whole (a subPath mount is never updated), so that

@@ -16,33 +16,11 @@ import (
 // documentation names: every environment variable the function is given
 // (user_data) is one restorepoint reads, the function is a custom runtime
 // event function from the zip, with an agency allowed cbr:vaults:backup and
-// cbr:backups:list, and a CTS and a TIMER trigger invoke it. No test applies
-// it.
+// cbr:backups:list, and a CTS trigger and two TIMER triggers (the nightly
+// restore point, the follow pass: TestFunctionGraphFollowTimer) invoke it.
+// No test applies it.
 func TestFunctionGraphTerraform(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "deploy", "functiongraph", "*.tf"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no Terraform files: %v", err)
-	}
-	resources := map[string]map[string]*hclsyntax.Block{}
-	for _, file := range files {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, diags := hclsyntax.ParseConfig(src, file, hcl.InitialPos)
-		if diags.HasErrors() {
-			t.Fatalf("%s: %v", file, diags)
-		}
-		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
-			if b.Type != "resource" || len(b.Labels) != 2 {
-				continue
-			}
-			if resources[b.Labels[0]] == nil {
-				resources[b.Labels[0]] = map[string]*hclsyntax.Block{}
-			}
-			resources[b.Labels[0]][b.Labels[1]] = b
-		}
-	}
+	resources, _ := terraformResources(t)
 	for typ := range resources {
 		switch typ {
 		case "opentelekomcloud_fgs_function_v2", "opentelekomcloud_fgs_trigger_v2",
@@ -142,8 +120,8 @@ func TestFunctionGraphTerraform(t *testing.T) {
 		}
 	}
 	slices.Sort(types)
-	if !slices.Equal(types, []string{"CTS", "TIMER"}) {
-		t.Errorf("triggers %v, want a CTS and a TIMER trigger", types)
+	if !slices.Equal(types, []string{"CTS", "TIMER", "TIMER"}) {
+		t.Errorf("triggers %v, want a CTS trigger, the nightly timer and the follow timer", types)
 	}
 }
 
@@ -159,4 +137,44 @@ func literal(t *testing.T, b *hclsyntax.Block, name string) string {
 		t.Fatalf("%s %s: not a string literal", b.Labels, name)
 	}
 	return v.AsString()
+}
+
+// terraformResources parses deploy/functiongraph/*.tf: its resources by
+// type and name, and the defaults of its variables (var.*).
+func terraformResources(t *testing.T) (map[string]map[string]*hclsyntax.Block, cty.Value) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "deploy", "functiongraph", "*.tf"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Terraform files: %v", err)
+	}
+	resources := map[string]map[string]*hclsyntax.Block{}
+	defaults := map[string]cty.Value{}
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, diags := hclsyntax.ParseConfig(src, file, hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", file, diags)
+		}
+		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			switch {
+			case b.Type == "resource" && len(b.Labels) == 2:
+				if resources[b.Labels[0]] == nil {
+					resources[b.Labels[0]] = map[string]*hclsyntax.Block{}
+				}
+				resources[b.Labels[0]][b.Labels[1]] = b
+			case b.Type == "variable" && len(b.Labels) == 1:
+				if a, ok := b.Body.Attributes["default"]; ok {
+					v, diags := a.Expr.Value(nil)
+					if diags.HasErrors() {
+						t.Fatalf("variable %s: %v", b.Labels[0], diags)
+					}
+					defaults[b.Labels[0]] = v
+				}
+			}
+		}
+	}
+	return resources, cty.ObjectVal(defaults)
 }

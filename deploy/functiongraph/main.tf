@@ -1,6 +1,6 @@
 # restorepoint as a FunctionGraph event function (custom runtime) on Open
-# Telekom Cloud: CTS tag operations on ECS servers and a nightly timer invoke
-# it directly, no API gateway. Build the package first:
+# Telekom Cloud: CTS tag operations on ECS servers, a nightly timer and a
+# follow timer invoke it directly, no API gateway. Build the package first:
 #
 #   make functiongraph-zip   # dist/restorepoint-functiongraph.zip
 #
@@ -40,6 +40,18 @@ variable "nightly_resources" {
   description = "Server IDs the nightly timer backs up"
   type        = list(string)
   default     = []
+}
+
+variable "follow_every" {
+  description = "How often a follow pass reports the restore points that ended (a FunctionGraph Rate: 1m to 60m, 1h to 24h)"
+  type        = string
+  default     = "5m"
+}
+
+variable "result_sink" {
+  description = "URL every result event, completions included, is POSTed to (RESULT_SINK); empty for none"
+  type        = string
+  default     = ""
 }
 
 variable "package" {
@@ -94,6 +106,7 @@ resource "opentelekomcloud_fgs_function_v2" "restorepoint" {
     CBR_REGION           = var.project_name
     CBR_DEFAULT_VAULT_ID = var.default_vault_id
     CBR_ALLOWED_VAULTS   = var.allowed_vaults
+    RESULT_SINK          = var.result_sink
     LOG_LEVEL            = "info"
   })
 }
@@ -124,6 +137,28 @@ resource "opentelekomcloud_fgs_trigger_v2" "nightly" {
         description = "nightly restore point (restorepoint timer)"
         resources   = var.nightly_resources
       }
+    })
+  })
+}
+
+# A follow pass at every tick: each restore point the function made is
+# followed to its end and reported (io.restorepoint.checkpoint.available or
+# .failed) to RESULT_SINK. An event function runs only while invoked, so
+# this timer is what follows through. user_event is a structured CloudEvent
+# of type io.restorepoint.follow; its id and source are replaced by the
+# tick's (functiongraph/timer/<name>, the tick's time).
+resource "opentelekomcloud_fgs_trigger_v2" "follow" {
+  function_urn = opentelekomcloud_fgs_function_v2.restorepoint.urn
+  type         = "TIMER"
+  event_data = jsonencode({
+    name          = "restorepoint_follow"
+    schedule_type = "Rate"
+    schedule      = var.follow_every
+    user_event = jsonencode({
+      specversion = "1.0"
+      id          = "follow"
+      source      = "functiongraph/timer/restorepoint_follow"
+      type        = "io.restorepoint.follow"
     })
   })
 }
