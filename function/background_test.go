@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/function"
 )
 
@@ -42,6 +43,49 @@ func TestBackgroundRecordsAtOnce(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the restore point the trigger made is not recorded 5 s after its answer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A deployment rejected at once whose review GitHub refused is posted by
+// the background follower's next pass, though no restore point is pending
+// to wake it.
+func TestBackgroundPostsARefusedRejection(t *testing.T) {
+	var bg *function.Background
+	reviewer := &reviewRecorder{fail: 1}
+	e := newEnv(t, function.Config{PollInterval: 10 * time.Millisecond, PollMax: 10 * time.Millisecond}, cbrtest.Options{},
+		function.WithReviewer(reviewer),
+		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
+	passes := make(chan events.FollowReport, 100)
+	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, func(r events.FollowReport, _ error) {
+		select {
+		case passes <- r:
+		default:
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { bg.Run(ctx); close(done) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-passes // the first pass found nothing: the follower is idle
+
+	tr := tagged("bg-2", map[string]string{"backup": "off"})
+	tr.Review = &events.Review{InstallationID: 7, CallbackURL: "https://api.github.com/repos/o/r/actions/runs/2/deployment_protection_rule", Environment: "qa"}
+	mustHandle(t, e.fn, tr)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		reviewer.mu.Lock()
+		n := len(reviewer.reviews)
+		reviewer.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused rejection is not posted 5 s later")
 		}
 		time.Sleep(time.Millisecond)
 	}
