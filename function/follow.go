@@ -320,7 +320,8 @@ const followConcurrency = 8
 // (deliver) and reviews those that ended. With search it first looks in CBR
 // for restore points restorepoint made that are still being made (backups
 // carrying a key marker, protecting, in the configured vaults) and follows
-// those it did not know: a pass on a fresh instance loses nothing. The
+// those it did not know: a pass on a fresh instance loses nothing. It reads
+// several restore points at once, so deliver is called concurrently. The
 // report says what it found; an error, only when nothing could be read.
 func (f *Function) FollowPass(ctx context.Context, deliver Deliver, search bool) (events.FollowReport, error) {
 	var report events.FollowReport
