@@ -124,13 +124,19 @@ func (f *Function) tracked(ctx context.Context, t events.Trigger, res events.Res
 	if res.Created == nil || len(res.Created.Checkpoints) == 0 {
 		return
 	}
-	fl := followOf(t, res.Created)
+	// Best effort: a restore point not recorded is found again in CBR by a
+	// follow pass that searches (FollowPass with search).
+	f.handOver(ctx, followOf(t, res.Created))
+}
+
+// handOver gives fl to the tracker (WithTracker), else records it: what a
+// follow pass has to do for it is then done by the next one (the
+// background follower's, woken for it).
+func (f *Function) handOver(ctx context.Context, fl Follow) {
 	if f.track != nil {
 		f.track(ctx, fl)
 		return
 	}
-	// Best effort: a restore point not recorded is found again in CBR by a
-	// follow pass that searches (FollowPass with search).
 	_ = f.Record(ctx, fl)
 }
 
@@ -142,9 +148,13 @@ func (f *Function) Reject(ctx context.Context, t events.Trigger, reason string) 
 	r.Rejection = "restorepoint: no restore point is made for this deployment, so it is rejected: " + reason +
 		". Say what to back up in the deployment's payload.restorepoint, or map the environment with a rule (RULES_FILE)."
 	fl := Follow{Marker: t.Ref.Digest()[:markerLen], Trigger: t.Ref, Review: &r}
-	if err := f.review(ctx, fl); err == nil {
-		fl.Reviewed = true
+	if err := f.review(ctx, fl); err != nil {
+		// Like a restore point being made: a follow pass posts it, and the
+		// background follower has nothing else to wake it for.
+		f.handOver(ctx, fl)
+		return
 	}
+	fl.Reviewed = true
 	_ = f.follows.Update(ctx, fl, f.followExpiry(fl))
 }
 
@@ -310,7 +320,8 @@ const followConcurrency = 8
 // (deliver) and reviews those that ended. With search it first looks in CBR
 // for restore points restorepoint made that are still being made (backups
 // carrying a key marker, protecting, in the configured vaults) and follows
-// those it did not know: a pass on a fresh instance loses nothing. The
+// those it did not know: a pass on a fresh instance loses nothing. It reads
+// several restore points at once, so deliver is called concurrently. The
 // report says what it found; an error, only when nothing could be read.
 func (f *Function) FollowPass(ctx context.Context, deliver Deliver, search bool) (events.FollowReport, error) {
 	var report events.FollowReport

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/internal/app"
@@ -53,10 +54,13 @@ environment (restorepoint help env).`)
 	defer shutdownTelemetry(a)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
+	var printing sync.Mutex // a pass delivers from several goroutines at once
 	deliver := func(ctx context.Context, r events.Result) error {
 		if err := a.DeliverResult(ctx, r); err != nil {
 			return err
 		}
+		printing.Lock()
+		defer printing.Unlock()
 		return enc.Encode(map[string]any{"type": r.Type, "id": r.ID, "data": r.Data()})
 	}
 	report, err := a.FollowPass(ctx, deliver, true)

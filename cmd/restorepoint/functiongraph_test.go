@@ -162,6 +162,8 @@ func TestBootstrapAsFunctionGraphEventFunction(t *testing.T) {
 		}
 	})
 
+	t.Run("TIMER follow pass", func(t *testing.T) { functionGraphFollowPass(t, ctx, bootstrap) })
+
 	t.Run("SIGTERM between invocations", func(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for rt.Polling() == 0 && time.Now().Before(deadline) {

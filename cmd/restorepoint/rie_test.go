@@ -160,6 +160,7 @@ func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {
 	t.Run("credentials secret through the Parameters and Secrets extension", func(t *testing.T) {
 		rieWithCredentialsSecret(t, rie, bootstrap, dir)
 	})
+	t.Run("scheduled follow pass", func(t *testing.T) { rieFollowPass(t, rie, bootstrap, dir) })
 }
 
 // rieWithCredentialsSecret runs the bootstrap under the RIE as template.yaml

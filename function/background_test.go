@@ -1,0 +1,92 @@
+package function_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
+	"github.com/restorepoint/restorepoint/events"
+	"github.com/restorepoint/restorepoint/function"
+)
+
+// The background follower records the restore point a trigger made as soon
+// as the trigger hands it over, not when its next pass comes: a gate poll
+// that follows the trigger's answer finds it, though the follower waits an
+// hour between passes.
+func TestBackgroundRecordsAtOnce(t *testing.T) {
+	var bg *function.Background
+	e := newEnv(t, function.Config{PollInterval: time.Hour, PollMax: time.Hour}, cbrtest.Options{AvailableAfter: time.Hour},
+		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
+	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { bg.Run(ctx); close(done) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	tr := tagged("bg-1", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
+	mustHandle(t, e.fn, tr)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g, found, err := e.fn.Poll(context.Background(), tr.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found {
+			if g.State != function.GatePending {
+				t.Fatalf("poll: %s, want pending", g.State)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restore point the trigger made is not recorded 5 s after its answer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A deployment rejected at once whose review GitHub refused is posted by
+// the background follower's next pass, though no restore point is pending
+// to wake it.
+func TestBackgroundPostsARefusedRejection(t *testing.T) {
+	var bg *function.Background
+	reviewer := &reviewRecorder{fail: 1}
+	e := newEnv(t, function.Config{PollInterval: 10 * time.Millisecond, PollMax: 10 * time.Millisecond}, cbrtest.Options{},
+		function.WithReviewer(reviewer),
+		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
+	passes := make(chan events.FollowReport, 100)
+	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, func(r events.FollowReport, _ error) {
+		select {
+		case passes <- r:
+		default:
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { bg.Run(ctx); close(done) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-passes // the first pass found nothing: the follower is idle
+
+	tr := tagged("bg-2", map[string]string{"backup": "off"})
+	tr.Review = &events.Review{InstallationID: 7, CallbackURL: "https://api.github.com/repos/o/r/actions/runs/2/deployment_protection_rule", Environment: "qa"}
+	mustHandle(t, e.fn, tr)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		reviewer.mu.Lock()
+		n := len(reviewer.reviews)
+		reviewer.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused rejection is not posted 5 s later")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
