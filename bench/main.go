@@ -57,11 +57,38 @@ const (
 	sdkName   = "sdkfn"              // the function written with the official SDKs
 )
 
+// akskEnv are the credentials of the SDK function and of restorepoint: the
+// emulator's demo key pair, so that both sign every request with AK/SK.
+func akskEnv() []string {
+	return []string{"CBR_ACCESS_KEY=" + cbrtest.DemoAccessKey, "CBR_SECRET_KEY=" + cbrtest.DemoSecretKey}
+}
+
 // sdkReceiver is the SDK function built at bin. It signs its requests with
 // the emulator's demo key pair.
 func sdkReceiver(bin string) receiver {
-	return receiver{name: sdkName, bin: bin,
-		env: []string{"CBR_ACCESS_KEY=" + cbrtest.DemoAccessKey, "CBR_SECRET_KEY=" + cbrtest.DemoSecretKey}}
+	return receiver{name: sdkName, bin: bin, env: akskEnv()}
+}
+
+// floorReceiver is the floor built at bin. It sends the emulator's static
+// token: it is the floor, and signs nothing.
+func floorReceiver(bin string) receiver {
+	return receiver{name: "floor", bin: bin, env: []string{"CBR_TOKEN=" + cbrtest.DefaultToken}}
+}
+
+// restorepointEnv is what every restorepoint contender runs with: the demo
+// key pair, as the SDK function signs with, and WEBHOOK_AUTH=none, so that
+// its HTTP front door takes the load generator's events without a
+// WEBHOOK_SECRET, as the SDK function and the floor do (no bearer check).
+// dedupe is CBR_DEDUPE.
+func restorepointEnv(dedupe string) []string {
+	return append(akskEnv(), "WEBHOOK_AUTH=none", "CBR_DEDUPE="+dedupe)
+}
+
+// rpReceiver is "restorepoint serve" built at bin, with in-memory records
+// and the lookup off: the path the earlier runs measured.
+func rpReceiver(bin string) receiver {
+	return receiver{name: "restorepoint", bin: bin, args: []string{"serve"}, check: checkCreated,
+		env: restorepointEnv("off")}
 }
 
 // rotate returns rs rotated left by k, so that each receiver in turn runs
@@ -76,7 +103,7 @@ func rotate(rs []receiver, k int) []receiver {
 func redisReceiver(rp receiver, url string) receiver {
 	r := rp
 	r.name = redisName
-	r.env = []string{"IDEMPOTENCY_STORE=" + url, "CBR_DEDUPE=lookup"}
+	r.env = append(restorepointEnv("lookup"), "IDEMPOTENCY_STORE="+url)
 	return r
 }
 
@@ -205,9 +232,8 @@ func run(o options) error {
 			return err
 		}
 	}
-	rp := receiver{name: "restorepoint", bin: bins.restorepoint, args: []string{"serve"}, check: checkCreated,
-		env: []string{"CBR_DEDUPE=off"}}
-	floor := receiver{name: "floor", bin: bins.floor}
+	rp := rpReceiver(bins.restorepoint)
+	floor := floorReceiver(bins.floor)
 	sdk := sdkReceiver(bins.sdk)
 	receivers := []receiver{rp, floor, sdk}
 	var extra []receiver // measured after the three, at every level
@@ -297,21 +323,26 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		type fn struct{ name, bootstrap, want string }
-		fns := []fn{{rp.name, bins.lambda, "io.restorepoint.checkpoint.created"}, {floor.name, bins.floor, `"ok":true`}}
+		rpLambda := rp
+		rpLambda.bin = bins.lambda
+		type fn struct {
+			r    receiver // its bin is the bootstrap
+			want string
+		}
+		fns := []fn{{rpLambda, "io.restorepoint.checkpoint.created"}, {floor, `"ok":true`}}
 	lambda:
 		for i := range o.colds {
 			for j, f := range fns {
-				d, err := lambdaColdStart(ctx, ps, bins.rie, f.bootstrap, f.name, emuURL, lambdaEvents[2*i+j], f.want)
+				d, err := lambdaColdStart(ctx, ps, bins.rie, f.r, emuURL, lambdaEvents[2*i+j], f.want)
 				if err != nil {
 					if ctx.Err() != nil {
 						return err
 					}
-					res.lambdaNote = f.name + " failed under RIE: " + firstLine(err.Error())
+					res.lambdaNote = f.r.name + " failed under RIE: " + firstLine(err.Error())
 					logf("Lambda cold start: %v", err)
 					break lambda
 				}
-				res.lambda[f.name] = append(res.lambda[f.name], d)
+				res.lambda[f.r.name] = append(res.lambda[f.r.name], d)
 			}
 		}
 		if res.lambdaNote == "" {
@@ -332,7 +363,7 @@ fg:
 	for i := range o.colds {
 		for j, r := range []receiver{rp, floor} {
 			want := map[string]string{rp.name: "io.restorepoint.checkpoint.created", floor.name: `"ok":true`}[r.name]
-			d, err := functionGraphColdStart(ctx, ps, r.bin, r.name, emuURL, fgEvents[2*i+j], want)
+			d, err := functionGraphColdStart(ctx, ps, r, emuURL, fgEvents[2*i+j], want)
 			if err != nil {
 				if ctx.Err() != nil {
 					return err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,21 +17,22 @@ import (
 	"github.com/restorepoint/restorepoint/handler/handlertest"
 )
 
-// receiver is a program under test: restorepoint or the floor.
+// receiver is a program under test: restorepoint, the floor or the SDK
+// function.
 type receiver struct {
 	name  string
 	bin   string
 	args  []string
 	check checkFunc // of a 200 answer; nil accepts any
-	env   []string  // added to env's
+	env   []string  // added to env's: its credentials and settings
 }
 
-// env is the whole environment a receiver runs with.
+// env is the environment every receiver runs with: the emulator to call, its
+// project, and the port to listen on. Credentials come with each receiver.
 func env(emulator string, port int) []string {
 	return []string{
 		"CBR_ENDPOINT=" + emulator,
 		"CBR_PROJECT_ID=" + cbrtest.DefaultProjectID,
-		"CBR_TOKEN=" + cbrtest.DefaultToken,
 		"PORT=" + strconv.Itoa(port),
 	}
 }
@@ -173,11 +175,12 @@ func coldStart(ctx context.Context, ps *procs, r receiver, emulator string, even
 	return d, nil
 }
 
-// lambdaColdStart measures one cold start under the Lambda Runtime Interface
-// Emulator: from just before RIE is started (it starts the bootstrap on the
-// first invocation, as Lambda does) to the end of the first invocation's
-// answer. want must occur in the answer.
-func lambdaColdStart(ctx context.Context, ps *procs, rie, bootstrap, name, emulator string, event []byte, want string) (time.Duration, error) {
+// lambdaColdStart measures one cold start of r, whose bin is a Lambda
+// bootstrap, under the Lambda Runtime Interface Emulator: from just before
+// RIE is started (it starts the bootstrap on the first invocation, as Lambda
+// does, with RIE's environment) to the end of the first invocation's answer.
+// want must occur in the answer.
+func lambdaColdStart(ctx context.Context, ps *procs, rie string, r receiver, emulator string, event []byte, want string) (time.Duration, error) {
 	rport, err := freePort()
 	if err != nil {
 		return 0, err
@@ -189,10 +192,10 @@ func lambdaColdStart(ctx context.Context, ps *procs, rie, bootstrap, name, emula
 	addr := "127.0.0.1:" + strconv.Itoa(rport)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
 	start := time.Now()
-	p, err := ps.start(name+"-rie", env(emulator, 0), nil, rie, "--log-level", "error",
+	p, err := ps.start(r.name+"-rie", append(env(emulator, 0), r.env...), nil, rie, "--log-level", "error",
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(aport),
-		bootstrap)
+		r.bin)
 	if err != nil {
 		return 0, err
 	}
@@ -228,24 +231,25 @@ func runGoBench(ctx context.Context, goCmd, root, benchtime string) ([]benchResu
 	return res, nil
 }
 
-// functionGraphColdStart measures one cold start as a FunctionGraph event
-// function, under the runtime API stand-in (handlertest; FunctionGraph has no
-// emulator of its own): from just before bin is started with
-// FUNCTIONGRAPH_MODE=event and RUNTIME_API_ADDR to the end of the first
-// invocation's answer. want must occur in the answer.
-func functionGraphColdStart(ctx context.Context, ps *procs, bin, name, emulator string, event []byte, want string) (time.Duration, error) {
+// functionGraphColdStart measures one cold start of r as a FunctionGraph
+// event function, under the runtime API stand-in (handlertest; FunctionGraph
+// has no emulator of its own): from just before r.bin is started (without
+// r.args) with FUNCTIONGRAPH_MODE=event and RUNTIME_API_ADDR to the end of
+// the first invocation's answer. want must occur in the answer.
+func functionGraphColdStart(ctx context.Context, ps *procs, r receiver, emulator string, event []byte, want string) (time.Duration, error) {
 	rt := handlertest.NewFunctionGraphRuntimeServer()
 	defer rt.Close()
+	fg := []string{"FUNCTIONGRAPH_MODE=event", "RUNTIME_API_ADDR=" + rt.Addr,
+		"RUNTIME_PROJECT_ID=" + cbrtest.DefaultProjectID, "RUNTIME_TIMEOUT=30"}
 	start := time.Now()
-	p, err := ps.start(name+"-fg", append(env(emulator, 0), "FUNCTIONGRAPH_MODE=event", "RUNTIME_API_ADDR="+rt.Addr,
-		"RUNTIME_PROJECT_ID="+cbrtest.DefaultProjectID, "RUNTIME_TIMEOUT=30"), nil, bin)
+	p, err := ps.start(r.name+"-fg", slices.Concat(env(emulator, 0), r.env, fg), nil, r.bin)
 	if err != nil {
 		return 0, err
 	}
 	defer p.stop()
 	ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	a, err := rt.Invoke(ictx, handlertest.FunctionGraphInvocation{RequestID: "bench-" + name, Body: event})
+	a, err := rt.Invoke(ictx, handlertest.FunctionGraphInvocation{RequestID: "bench-" + r.name, Body: event})
 	d := time.Since(start)
 	if err == nil && (a.Endpoint != "response" || !bytes.Contains(a.Body, []byte(want))) {
 		err = fmt.Errorf("answered on %s without %q: %.300s", a.Endpoint, want, a.Body)

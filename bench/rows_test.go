@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 )
 
 // The Redis store + lookup run adds its rows beside the in-memory run, and
@@ -43,14 +45,29 @@ func TestRowsWithRedisRun(t *testing.T) {
 	}
 }
 
-func TestRedisReceiver(t *testing.T) {
-	rp := receiver{name: "restorepoint", bin: "/bin/rp", args: []string{"serve"}, env: []string{"CBR_DEDUPE=off"}}
-	r := redisReceiver(rp, "redis://127.0.0.1:1/0")
-	if r.name != redisName || r.bin != rp.bin || !slices.Equal(r.env, []string{"IDEMPOTENCY_STORE=redis://127.0.0.1:1/0", "CBR_DEDUPE=lookup"}) {
-		t.Errorf("redisReceiver = %+v", r)
+// Every restorepoint contender signs with the demo key pair, as the SDK
+// function does, and takes events without a webhook secret; the floor sends
+// the token.
+func TestReceiverEnv(t *testing.T) {
+	keys := []string{"CBR_ACCESS_KEY=" + cbrtest.DemoAccessKey, "CBR_SECRET_KEY=" + cbrtest.DemoSecretKey}
+	rp := rpReceiver("/bin/rp")
+	if want := append(slices.Clone(keys), "WEBHOOK_AUTH=none", "CBR_DEDUPE=off"); !slices.Equal(rp.env, want) {
+		t.Errorf("restorepoint env %q, want %q", rp.env, want)
 	}
-	if !slices.Equal(rp.env, []string{"CBR_DEDUPE=off"}) {
+	before := slices.Clone(rp.env)
+	r := redisReceiver(rp, "redis://127.0.0.1:1/0")
+	want := append(slices.Clone(keys), "WEBHOOK_AUTH=none", "CBR_DEDUPE=lookup", "IDEMPOTENCY_STORE=redis://127.0.0.1:1/0")
+	if r.name != redisName || r.bin != rp.bin || !slices.Equal(r.env, want) {
+		t.Errorf("redisReceiver = %+v, want env %q", r, want)
+	}
+	if !slices.Equal(rp.env, before) {
 		t.Errorf("the in-memory receiver changed: %+v", rp)
+	}
+	if sdk := sdkReceiver("/bin/sdk"); !slices.Equal(sdk.env, keys) {
+		t.Errorf("SDK function env %q, want %q", sdk.env, keys)
+	}
+	if fl := floorReceiver("/bin/floor"); !slices.Equal(fl.env, []string{"CBR_TOKEN=" + cbrtest.DefaultToken}) {
+		t.Errorf("floor env %q", fl.env)
 	}
 }
 
@@ -146,5 +163,32 @@ func TestPruneRow(t *testing.T) {
 	detail := benchTable(results{gobench: []benchResult{{name: "Prune1000", nsPerOp: 16.6e6, allocsPerOp: 3}}})
 	if !strings.Contains(detail, "prune pass over 1,000 backups") {
 		t.Errorf("detail %q", detail)
+	}
+}
+
+// A cold start under a runtime API is held to the same ratio to the floor as
+// over HTTP; one not measured says why and has no verdict.
+func TestRuntimeColdStartTarget(t *testing.T) {
+	ms := func(d ...int) []time.Duration {
+		var out []time.Duration
+		for _, v := range d {
+			out = append(out, time.Duration(v)*time.Millisecond)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		rp, floor []time.Duration
+		want      string
+	}{
+		{ms(23, 24, 30), ms(20, 21, 22), "yes"},    // 24 ≤ 1.2 × 21
+		{ms(26, 27, 40), ms(20, 21, 22), "**NO**"}, // 27 > 25.2
+	} {
+		r := runtimeColdStart("cold start, FunctionGraph", map[string][]time.Duration{"restorepoint": c.rp, "floor": c.floor}, "")
+		if r.met == nil || metWord(r.met) != c.want || !strings.Contains(r.target, "1.2× floor") {
+			t.Errorf("%v against %v: target %q met %v, want %s", c.rp, c.floor, r.target, r.met, c.want)
+		}
+	}
+	if r := runtimeColdStart("cold start, Lambda RIE", nil, "no RIE"); r.met != nil || r.rp.ok {
+		t.Errorf("not measured: %+v", r)
 	}
 }

@@ -50,7 +50,7 @@ func TestSDKFunction(t *testing.T) {
 
 	// The same event to the SDK function and to the floor.
 	var bodies [][]byte
-	for _, r := range []receiver{sdkReceiver(sdkBin), {name: "floor", bin: floorBin}} {
+	for _, r := range []receiver{sdkReceiver(sdkBin), floorReceiver(floorBin)} {
 		p, url, err := startReceiver(ctx, ps, r, srv.URL)
 		if err != nil {
 			t.Fatal(err)
