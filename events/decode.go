@@ -14,8 +14,8 @@ import (
 )
 
 // acceptedTypes lists the event types DecodeEvent accepts, for its errors.
-const acceptedTypes = TypeServerTagged + ", " + TypeDeployPre + ", " + TypeCheckpointRequested +
-	", or any type whose data is a CTS record"
+const acceptedTypes = TypeServerTagged + ", " + TypeDeployPre + ", " + TypeCheckpointRequested + ", " + TypeFollow +
+	", " + KnativePingType + " (a follow pass), or any type whose data is a CTS record"
 
 // cloudEvent is what the decoder reads of a CloudEvent, whether it came as an
 // sdk-go event.Event or as structured JSON.
@@ -368,8 +368,8 @@ func decodeEventBridge(o object) (Trigger, error) {
 	kind, ok := kindOfType(t.Ref.Type)
 	if !ok {
 		return Trigger{}, fieldErr("detail-type", fmt.Sprintf(
-			"must be one of %s, %s, %s (the %q prefix is optional)",
-			KindServerTagged, KindDeployPre, KindCheckpointRequested, eventBridgePrefix))
+			"must be one of %s, %s, %s, %s (the %q prefix is optional)",
+			KindServerTagged, KindDeployPre, KindCheckpointRequested, KindFollow, eventBridgePrefix))
 	}
 	if t.Time, err = flexTime(o, "time"); err != nil {
 		return Trigger{}, err

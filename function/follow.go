@@ -148,7 +148,7 @@ func (f *Function) Reject(ctx context.Context, t events.Trigger, reason string) 
 	r.Rejection = "restorepoint: no restore point is made for this deployment, so it is rejected: " + reason +
 		". Say what to back up in the deployment's payload.restorepoint, or map the environment with a rule (RULES_FILE)."
 	fl := Follow{Marker: t.Ref.Digest()[:markerLen], Trigger: t.Ref, Review: &r}
-	if err := f.review(ctx, fl); err != nil {
+	if posted, err := f.reviewOnce(ctx, fl); err != nil || !posted {
 		// Like a restore point being made: a follow pass posts it, and the
 		// background follower has nothing else to wake it for.
 		f.handOver(ctx, fl)
@@ -285,6 +285,34 @@ func (f *Function) review(ctx context.Context, fl Follow) error {
 	return f.reviewer.Review(ctx, r, approve, comment)
 }
 
+// reviewKey is the idempotency key under which fl's review is posted once.
+func reviewKey(marker string) string { return "review:" + marker }
+
+// reviewOnce posts fl's review once across instances sharing the Store: the
+// first to claim it posts it; one that finds it posted reports it posted,
+// one that finds it being posted leaves it (posted false, no error). A
+// review that could not be posted is released for the next pass.
+func (f *Function) reviewOnce(ctx context.Context, fl Follow) (posted bool, err error) {
+	key := reviewKey(fl.Marker)
+	claim, err := f.store.Begin(ctx, key, f.now().Add(time.Minute))
+	switch {
+	case errors.Is(err, ErrInProgress):
+		return false, nil
+	case err != nil:
+		return false, storeError("begin", err)
+	case claim.Completed:
+		return true, nil
+	}
+	if err := f.review(ctx, fl); err != nil {
+		_ = f.store.Release(ctx, key, claim.Lease, nil, time.Time{})
+		return false, err
+	}
+	if err := f.store.Complete(ctx, key, claim.Lease, []byte("posted"), f.now().Add(f.cfg.FollowTTL), false); err != nil {
+		return true, storeError("complete", err)
+	}
+	return true, nil
+}
+
 // advance does what is left for fl: read its end, deliver it, review. It
 // changes fl as it goes, reports whether it did, and returns what failed
 // (tried again next pass).
@@ -304,8 +332,8 @@ func (f *Function) advance(ctx context.Context, fl *Follow, deliver Deliver) (ch
 		errs = append(errs, err)
 	}
 	if fl.Review != nil && !fl.Reviewed && (fl.Delivered || rejected) {
-		err := f.review(ctx, *fl)
-		fl.Reviewed, changed = err == nil, changed || err == nil
+		posted, err := f.reviewOnce(ctx, *fl)
+		fl.Reviewed, changed = posted, changed || posted
 		if err != nil {
 			errs = append(errs, fmt.Errorf("review of %s: %w", fl.Review.Environment, err))
 		}

@@ -231,3 +231,35 @@ func TestFollowReviews(t *testing.T) {
 		t.Fatalf("reviews %q, want staging rejected saying what to configure", reviewer.reviews)
 	}
 }
+
+// Instances sharing the stores review a deployment once, however their
+// passes overlap.
+func TestReviewedOnceAcrossInstances(t *testing.T) {
+	reviewer := &reviewRecorder{}
+	clk := &clock{now: fixedNow}
+	store, follows := function.NewMemoryStore(clk.Now), function.NewMemoryFollows(clk.Now)
+	shared := []function.Option{function.WithClock(clk.Now), function.WithStore(store), function.WithFollows(follows), function.WithReviewer(reviewer)}
+	first := newEnv(t, function.Config{}, cbrtest.Options{Now: clk.Now, AvailableAfter: time.Minute}, shared...)
+	second := newEnvOn(t, first.srv, function.Config{}, shared...)
+	tr := tagged("r-once", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
+	tr.Review = &events.Review{InstallationID: 7, CallbackURL: "https://api.github.com/repos/o/r/actions/runs/1/deployment_protection_rule", Environment: "production"}
+	mustHandle(t, first.fn, tr)
+	clk.Advance(2 * time.Minute)
+	sink := &sinkRecorder{}
+	var wg sync.WaitGroup
+	for _, e := range []*env{first, second, first, second} {
+		wg.Go(func() { _, _ = e.fn.FollowPass(context.Background(), sink.deliver, false) })
+	}
+	wg.Wait()
+	for _, e := range []*env{first, second} {
+		if _, err := e.fn.FollowPass(context.Background(), sink.deliver, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(reviewer.reviews) != 1 || len(sink.results()) != 1 {
+		t.Fatalf("reviews %q, %d completions; want each once", reviewer.reviews, len(sink.results()))
+	}
+	if list, _ := follows.Following(context.Background()); len(list) != 0 {
+		t.Fatalf("still following %+v", list)
+	}
+}

@@ -338,7 +338,8 @@ func (c *Core) log(ctx context.Context, t events.Trigger, rule string, out Outco
 		attrs = append(attrs, slog.String("warning", out.Warning.Error()))
 	}
 	level := slog.LevelInfo
-	if out.Status >= 500 || out.Err != nil || out.Warning != nil {
+	if (out.Status >= 500 && out.Pending == nil) || out.Err != nil || out.Warning != nil {
+		// A pending gate is no error: its restore point is being made.
 		level = slog.LevelWarn
 	}
 	c.logger().LogAttrs(ctx, level, "trigger", attrs...)
@@ -359,6 +360,8 @@ func outcomeName(o Outcome) string {
 		return "ignored"
 	case o.Status == http.StatusConflict:
 		return "in_progress"
+	case o.Status == http.StatusNotFound:
+		return "not_found"
 	case o.Pending != nil:
 		return "pending"
 	case r.Completed != nil && r.Completed.Error == nil:

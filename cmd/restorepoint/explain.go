@@ -114,6 +114,10 @@ func explain(fn *function.Function, d handler.Decoded) (explanation, error) {
 		out.Reason = d.Err.Error()
 		return out, d.Err
 	}
+	if d.Trigger.Kind == events.KindFollow {
+		out.Outcome, out.Reason = "follow", "a follow pass: every restore point not yet at its end is read again and those that ended are reported"
+		return out, nil
+	}
 	plan, err := fn.Plan(d.Trigger)
 	out.VaultID = plan.VaultID
 	if err != nil {
