@@ -544,12 +544,16 @@ func (f *Function) findMarker(ctx context.Context, marker string) (Follow, bool,
 	return Follow{}, false, nil
 }
 
-// MemoryFollows is a FollowStore in the process's memory. Expired records
-// are dropped as new ones arrive.
+// MemoryFollows is a FollowStore in the process's memory, bounded: when it
+// holds its bound of records, expired and done ones are dropped, then the
+// ones that expire first, down to nine tenths of the bound, so that a
+// process that makes restore points nobody follows (FOLLOW=off, no
+// schedule) does not grow without end.
 type MemoryFollows struct {
-	now     func() time.Time
-	mu      sync.Mutex
-	records map[string]memoryFollow
+	now        func() time.Time
+	maxRecords int
+	mu         sync.Mutex
+	records    map[string]memoryFollow
 }
 
 type memoryFollow struct {
@@ -557,29 +561,53 @@ type memoryFollow struct {
 	expiry time.Time
 }
 
-// NewMemoryFollows returns an empty MemoryFollows reading time from now
-// (time.Now when nil).
-func NewMemoryFollows(now func() time.Time) *MemoryFollows {
+// NewMemoryFollows returns an empty MemoryFollows of at most maxRecords
+// records (10,000 when 0) reading time from now (time.Now when nil).
+func NewMemoryFollows(now func() time.Time, maxRecords int) *MemoryFollows {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryFollows{now: now, records: map[string]memoryFollow{}}
+	if maxRecords <= 0 {
+		maxRecords = Defaults().MaxRecords
+	}
+	return &MemoryFollows{now: now, maxRecords: maxRecords, records: map[string]memoryFollow{}}
 }
 
 // Follow implements FollowStore.
 func (m *MemoryFollows) Follow(_ context.Context, f Follow, expiry time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, ok := m.records[f.Marker]; ok {
+		return nil
+	}
+	if len(m.records) >= m.maxRecords {
+		m.evict()
+	}
+	m.records[f.Marker] = memoryFollow{f: clone(f), expiry: expiry}
+	return nil
+}
+
+// evict drops expired and done records, then those that expire first, until
+// nine tenths of the bound are left.
+func (m *MemoryFollows) evict() {
 	now := m.now()
 	for k, r := range m.records {
-		if !now.Before(r.expiry) {
+		if !now.Before(r.expiry) || r.f.Done() {
 			delete(m.records, k)
 		}
 	}
-	if _, ok := m.records[f.Marker]; !ok {
-		m.records[f.Marker] = memoryFollow{f: clone(f), expiry: expiry}
+	keep := m.maxRecords * 9 / 10
+	if len(m.records) <= keep {
+		return
 	}
-	return nil
+	left := make([]memoryFollow, 0, len(m.records))
+	for _, r := range m.records {
+		left = append(left, r)
+	}
+	slices.SortFunc(left, func(a, b memoryFollow) int { return a.expiry.Compare(b.expiry) })
+	for _, r := range left[:len(left)-keep] {
+		delete(m.records, r.f.Marker)
+	}
 }
 
 // Followed implements FollowStore.

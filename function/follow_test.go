@@ -3,6 +3,7 @@ package function_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -237,7 +238,7 @@ func TestFollowReviews(t *testing.T) {
 func TestReviewedOnceAcrossInstances(t *testing.T) {
 	reviewer := &reviewRecorder{}
 	clk := &clock{now: fixedNow}
-	store, follows := function.NewMemoryStore(clk.Now), function.NewMemoryFollows(clk.Now)
+	store, follows := function.NewMemoryStore(clk.Now), function.NewMemoryFollows(clk.Now, 0)
 	shared := []function.Option{function.WithClock(clk.Now), function.WithStore(store), function.WithFollows(follows), function.WithReviewer(reviewer)}
 	first := newEnv(t, function.Config{}, cbrtest.Options{Now: clk.Now, AvailableAfter: time.Minute}, shared...)
 	second := newEnvOn(t, first.srv, function.Config{}, shared...)
@@ -261,5 +262,28 @@ func TestReviewedOnceAcrossInstances(t *testing.T) {
 	}
 	if list, _ := follows.Following(context.Background()); len(list) != 0 {
 		t.Fatalf("still following %+v", list)
+	}
+}
+
+// MemoryFollows holds at most its bound: done and early-expiring records go
+// first.
+func TestMemoryFollowsBounded(t *testing.T) {
+	clk := &clock{now: fixedNow}
+	m := function.NewMemoryFollows(clk.Now, 10)
+	ctx := context.Background()
+	done := function.Follow{Marker: "done", Completion: &events.Completion{}, Delivered: true}
+	_ = m.Follow(ctx, done, fixedNow.Add(time.Hour))
+	for i := range 30 {
+		_ = m.Follow(ctx, function.Follow{Marker: fmt.Sprintf("m%02d", i)}, fixedNow.Add(time.Duration(i)*time.Minute+time.Hour))
+	}
+	list, _ := m.Following(ctx)
+	if len(list) > 10 || len(list) < 9 {
+		t.Fatalf("%d records followed, want at most the bound of 10", len(list))
+	}
+	if _, ok, _ := m.Followed(ctx, "m29"); !ok {
+		t.Error("the newest record was dropped")
+	}
+	if _, ok, _ := m.Followed(ctx, "m00"); ok {
+		t.Error("the record expiring first was kept")
 	}
 }

@@ -194,7 +194,7 @@ func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {
 		f.store = NewBoundedMemoryStore(f.now, f.cfg.MaxRecords)
 	}
 	if f.follows == nil {
-		f.follows = NewMemoryFollows(f.now)
+		f.follows = NewMemoryFollows(f.now, f.cfg.MaxRecords)
 	}
 	return f
 }

@@ -53,7 +53,7 @@ func TestBoundedMemoryStoreContract(t *testing.T) {
 func TestMemoryFollowsContract(t *testing.T) {
 	storetest.RunFollows(t, func(t *testing.T) storetest.FollowHarness {
 		clk := &clock{now: fixedNow}
-		return storetest.FollowHarness{Follows: function.NewMemoryFollows(clk.Now), Now: clk.Now, Advance: clk.Advance}
+		return storetest.FollowHarness{Follows: function.NewMemoryFollows(clk.Now, 0), Now: clk.Now, Advance: clk.Advance}
 	})
 }
 

@@ -78,7 +78,7 @@ func New(cfg Config, logger *slog.Logger, version string, opts ...Option) (*App,
 		}
 		records = store
 	}
-	var follows function.FollowStore = function.NewMemoryFollows(time.Now)
+	var follows function.FollowStore = function.NewMemoryFollows(time.Now, cfg.MaxRecords)
 	if store != nil {
 		follows = store
 	}
