@@ -10,8 +10,6 @@ package cbr
 import (
 	"encoding/json"
 	"time"
-
-	"github.com/restorepoint/restorepoint/otc"
 )
 
 // Checkpoint statuses, as reported in CheckpointCreate.Status.
@@ -94,10 +92,9 @@ type CheckpointCreate struct {
 	// ExtraInfo holds the backup's name, description and retention.
 	ExtraInfo *CheckpointExtraInfoResp `json:"extra_info,omitempty"`
 
-	// Raw is the checkpoint object as decoded, unknown fields included,
-	// compacted and HTML-escaped as encoding/json writes JSON; nil for a
-	// value made locally. It is what a caller reports when it reports the
-	// API's answer unchanged.
+	// Raw is the checkpoint object as the API wrote it, unknown fields
+	// included; nil for a value made locally. It is what a caller reports
+	// when it reports the API's answer unchanged.
 	Raw json.RawMessage `json:"-"`
 }
 
@@ -105,18 +102,10 @@ type CheckpointCreate struct {
 func (c *CheckpointCreate) UnmarshalJSON(b []byte) error {
 	type fields CheckpointCreate // the same fields, without this method
 	var f fields
-	err := json.Unmarshal(b, &f)
-	if err != nil {
+	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
-	// Compact and HTML-safe, as encoding/json would write it inside a
-	// larger document, so that it can be written as it is. An answer
-	// usually is already; only one that is not goes through encoding/json.
-	if otc.JSONCompacted(b) {
-		f.Raw = append(json.RawMessage(nil), b...)
-	} else if f.Raw, err = json.Marshal(json.RawMessage(b)); err != nil {
-		return err
-	}
+	f.Raw = append(json.RawMessage(nil), b...)
 	*c = CheckpointCreate(f)
 	return nil
 }

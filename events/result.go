@@ -21,12 +21,7 @@ func (r Result) Event(source, id string, at time.Time) (event.Event, error) {
 	if r.TraceParent != "" {
 		e.SetExtension(ExtensionTraceParent, r.TraceParent)
 	}
-	if r.Created != nil {
-		// Encoded here rather than by SetData, which would take bytes
-		// for binary data.
-		e.SetDataContentType(event.ApplicationJSON)
-		e.DataEncoded = r.Created.AppendJSON(make([]byte, 0, 1024))
-	} else if err := e.SetData(event.ApplicationJSON, r.Data()); err != nil {
+	if err := e.SetData(event.ApplicationJSON, r.Data()); err != nil {
 		return event.Event{}, fmt.Errorf("result event data: %w", err)
 	}
 	if err := e.Validate(); err != nil {

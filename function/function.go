@@ -288,14 +288,21 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		// ones left.
 		var partial []byte
 		if len(res.Created.Checkpoints) > 0 {
-			partial = encodeRecord(res)
+			var encErr error
+			if partial, encErr = encodeRecord(res); encErr != nil {
+				err = errors.Join(err, encErr)
+			}
 		}
 		if storeErr := f.store.Release(storeCtx, key, claim.Lease, partial, expiry); storeErr != nil {
 			err = errors.Join(err, storeError("release", storeErr))
 		}
 		return f.deliver(ctx, deliver, f.failed(t, plan.VaultID, err))
 	}
-	if err := f.store.Complete(storeCtx, key, claim.Lease, encodeRecord(res), expiry, deliver != nil); err != nil {
+	record, err := encodeRecord(res)
+	if err == nil {
+		err = f.store.Complete(storeCtx, key, claim.Lease, record, expiry, deliver != nil)
+	}
+	if err != nil {
 		// The checkpoints exist: say so, and let a duplicate find out on
 		// its own.
 		if errors.Is(err, ErrLeaseLost) {

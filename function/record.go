@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/restorepoint/restorepoint/events"
-	"github.com/restorepoint/restorepoint/otc"
 )
 
 // storedResult is what the idempotency store keeps of a created result (or
@@ -28,35 +27,13 @@ type storedResult struct {
 }
 
 // encodeRecord encodes the storedResult of a created result.
-func encodeRecord(r events.Result) []byte {
-	b := make([]byte, 0, 128+len(r.Created.Checkpoints)*768)
-	b = append(b, `{"id":`...)
-	b = otc.AppendJSONString(b, r.ID)
-	b = append(b, `,"checkpoints":[`...)
-	for i, cp := range r.Created.Checkpoints {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, cp.JSON...)
+func encodeRecord(r events.Result) ([]byte, error) {
+	b, err := json.Marshal(storedResult{ID: r.ID, Checkpoints: r.Created.Checkpoints,
+		Associated: r.Created.AssociatedResources, Skipped: r.Created.SkippedResources})
+	if err != nil {
+		return nil, fmt.Errorf("encode idempotency record: %w", err)
 	}
-	b = append(b, ']')
-	b = appendRecordList(b, "associated", r.Created.AssociatedResources)
-	b = appendRecordList(b, "skipped", r.Created.SkippedResources)
-	return append(b, '}')
-}
-
-// appendRecordList appends ,"name":list unless list is empty. The lists are
-// rare (association, skipped resources), so encoding/json is quick enough.
-func appendRecordList[T any](b []byte, name string, list []T) []byte {
-	if len(list) == 0 {
-		return b
-	}
-	enc, err := json.Marshal(list)
-	if err != nil { // cannot happen: structs of strings
-		return b
-	}
-	b = append(b, `,"`+name+`":`...)
-	return append(b, enc...)
+	return b, nil
 }
 
 // decodeRecord decodes what encodeRecord made.

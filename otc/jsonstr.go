@@ -1,6 +1,7 @@
-// Package jsonstr decodes and encodes JSON string literals, the common ones
-// without encoding/json, with the same results as encoding/json.
 package otc
+
+// JSON string literals, decoded as encoding/json decodes them: the event
+// decoders read ids, names and types field by field, and most are plain.
 
 import (
 	"bytes"
@@ -38,54 +39,4 @@ func plain(b []byte) bool {
 		}
 	}
 	return utf8.Valid(b)
-}
-
-// AppendJSONString appends s to b as a JSON string, exactly as encoding/json writes it
-// (HTML-safe: <, > and & escaped). Strings of plain printable ASCII, the
-// usual case for ids and names, are copied as they are; any other goes
-// through encoding/json itself.
-func AppendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			quoted, err := json.Marshal(s)
-			if err != nil { // cannot happen for a string
-				quoted = []byte(`""`)
-			}
-			return append(b, quoted...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// JSONCompacted reports whether the valid JSON document b is already written as
-// encoding/json writes raw JSON inside a larger document (json.Marshal of a
-// json.RawMessage): no white space outside strings, and no <, >, &, U+2028
-// or U+2029 inside them. Such a document can be copied as it is.
-func JSONCompacted(b []byte) bool {
-	inString := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case inString:
-			switch c {
-			case '\\':
-				i++ // the escaped character
-			case '"':
-				inString = false
-			case '<', '>', '&':
-				return false
-			case 0xe2: // U+2028 and U+2029 are e2 80 a8 and e2 80 a9
-				if i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xa8 || b[i+2] == 0xa9) {
-					return false
-				}
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			return false
-		}
-	}
-	return true
 }
