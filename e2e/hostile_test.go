@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,7 +10,7 @@ import (
 	"testing"
 
 	cloudevent "github.com/cloudevents/sdk-go/v2/event"
-	goredis "github.com/redis/go-redis/v9"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/restorepoint/restorepoint/cbr/cbrtest"
 	"github.com/restorepoint/restorepoint/events"
@@ -103,9 +102,12 @@ func TestStoredKeysAreDigests(t *testing.T) {
 		reply, status := w.mustSend(exampleEvent(id))
 		expectCreated(t, reply, status, id)
 	}
-	client := goredis.NewClient(&goredis.Options{Addr: redis.Addr})
+	client, err := redigo.DialURL(redis.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer client.Close()
-	keys, err := client.Keys(context.Background(), "*").Result()
+	keys, err := redigo.Strings(client.Do("KEYS", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,9 @@ import (
 // emulator (with its fixed demo credentials), not handlertest, not
 // net/http/httptest, and not the parts of sdk-go only the demo's
 // CloudEvents client needs (the client, its context package, protocol/http
-// and with them go.uber.org/zap; go.uber.org/atomic comes with go-redis, the
-// Redis store). The emulator and demo commands are unknown to it; they are
-// in cmd/restorepoint-dev. Nor does it link the rules engine (CEL,
-// protobuf, ANTLR) unless built with the tag rules.
+// and with them go.uber.org/zap). The emulator and demo commands are
+// unknown to it; they are in cmd/restorepoint-dev. Nor does it link the
+// rules engine (CEL, protobuf, ANTLR) unless built with the tag rules.
 func TestDeployedBinaryIsLean(t *testing.T) {
 	for _, cmd := range []string{"emulator", "demo"} {
 		_, _, err := runCmd(t, "", cmd)
@@ -36,9 +35,9 @@ func TestDeployedBinaryIsLean(t *testing.T) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, " ")
-		// regexp is kept out because compiling patterns at package init
-		// cost every start; go-redis (the Redis store) links it but
-		// compiles its two patterns only when they are used.
+		// regexp is kept out of restorepoint's packages because compiling
+		// patterns at package init costs every start (redigo, the Redis
+		// store's client, compiles one small pattern).
 		if strings.HasPrefix(pkg, "github.com/restorepoint/") && strings.Contains(","+imports+",", ",regexp,") {
 			t.Errorf("%s imports regexp", pkg)
 		}

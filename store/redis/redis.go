@@ -29,16 +29,18 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/otc"
@@ -49,12 +51,12 @@ const Prefix = "restorepoint:"
 
 // Store is a function.Store in Redis. It is safe for concurrent use.
 type Store struct {
-	client *goredis.Client
-	now    func() time.Time
-	addr   string
+	pool *redis.Pool
+	now  func() time.Time
+	addr string
 	// The scripts, made by New rather than at package init (NewScript
 	// hashes its source), so that linking the store costs nothing at start.
-	begin, complete, settle, release *goredis.Script
+	begin, complete, settle, release *redis.Script
 }
 
 // Options tune a Store; the zero value is ready to use.
@@ -65,45 +67,70 @@ type Options struct {
 	Timeout time.Duration
 }
 
+// server is where and how to connect, from the URL.
+type server struct {
+	addr, user, password string
+	db                   int
+	tls                  bool
+	host                 string // for TLS server name verification
+}
+
 // CheckURL reports whether New accepts rawURL, without revealing the
-// password in the error: redis:// or rediss://, a host, an optional
-// numeric database as the path, no query but the ones go-redis knows.
+// password in the error: redis:// or rediss://, a host with an optional
+// port, an optional numeric database as the path, no query, no fragment.
 func CheckURL(rawURL string) error {
 	_, err := parse(rawURL)
 	return err
 }
 
-// parse checks rawURL and returns go-redis options for it.
-func parse(rawURL string) (*goredis.Options, error) {
+// parse checks rawURL and returns the server it names.
+func parse(rawURL string) (server, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, errors.New("not a URL")
+		return server{}, errors.New("not a URL")
 	}
 	switch {
 	case u.Scheme != "redis" && u.Scheme != "rediss":
-		return nil, fmt.Errorf("scheme %q: want redis:// or rediss://", u.Scheme)
-	case u.Hostname() == "":
-		return nil, errors.New("no host")
+		return server{}, fmt.Errorf("scheme %q: want redis:// or rediss://", u.Scheme)
+	case u.Opaque != "" || u.Hostname() == "":
+		return server{}, errors.New("no host")
 	case u.Fragment != "":
-		return nil, errors.New("must not have a fragment")
+		return server{}, errors.New("must not have a fragment")
+	case u.RawQuery != "":
+		return server{}, errors.New("must not have a query")
 	}
+	srv := server{host: u.Hostname(), tls: u.Scheme == "rediss"}
+	port := u.Port()
+	if port == "" {
+		port = "6379"
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return server{}, errors.New("port: want a number from 1 to 65535")
+	}
+	srv.addr = net.JoinHostPort(srv.host, port)
 	if db := strings.Trim(u.Path, "/"); db != "" {
-		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			return nil, fmt.Errorf("database %q: want a number", db)
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return server{}, fmt.Errorf("database %q: want a number", db)
+		}
+		srv.db = n
+	}
+	if u.User != nil {
+		// user:password@ is ACL AUTH; :password@ or password@ (as
+		// redis-cli takes it) is the server's requirepass.
+		srv.user = u.User.Username()
+		if pw, ok := u.User.Password(); ok {
+			srv.password = pw
+		} else {
+			srv.user, srv.password = "", srv.user
 		}
 	}
-	opts, err := goredis.ParseURL(rawURL)
-	if err != nil {
-		// go-redis quotes parts of the URL; say only what kind of problem.
-		return nil, errors.New("not a redis URL go-redis accepts (user:password@host:port/db)")
-	}
-	return opts, nil
+	return srv, nil
 }
 
 // New returns a Store for the Redis server at rawURL. It does not connect:
 // the first command does.
 func New(rawURL string, o Options) (*Store, error) {
-	opts, err := parse(rawURL)
+	srv, err := parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency store: %w", err)
 	}
@@ -111,18 +138,30 @@ func New(rawURL string, o Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
-	opts.MaxRetries = 1
-	opts.DisableIdentity = true // no CLIENT SETINFO: not every server knows it
+	dialOpts := []redis.DialOption{
+		redis.DialConnectTimeout(timeout), redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout),
+		redis.DialDatabase(srv.db), redis.DialUsername(srv.user), redis.DialPassword(srv.password),
+		redis.DialUseTLS(srv.tls), redis.DialTLSHandshakeTimeout(timeout),
+		redis.DialTLSConfig(&tls.Config{ServerName: srv.host, MinVersion: tls.VersionTLS12}),
+	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{client: goredis.NewClient(opts), now: now, addr: opts.Addr,
-		begin:    goredis.NewScript(beginScript),
-		complete: goredis.NewScript(leaseLua + completeScript),
-		settle:   goredis.NewScript(leaseLua + settleScript),
-		release:  goredis.NewScript(leaseLua + releaseScript)}, nil
+	pool := &redis.Pool{
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			return redis.DialContext(ctx, "tcp", srv.addr, dialOpts...)
+		},
+		// As many idle connections as a busy instance keeps using; one
+		// idle past a few minutes may have been dropped by a proxy.
+		MaxIdle:     64,
+		IdleTimeout: 4 * time.Minute,
+	}
+	return &Store{pool: pool, now: now, addr: srv.addr,
+		begin:    redis.NewScript(1, beginScript),
+		complete: redis.NewScript(1, leaseLua+completeScript),
+		settle:   redis.NewScript(1, leaseLua+settleScript),
+		release:  redis.NewScript(1, leaseLua+releaseScript)}, nil
 }
 
 // Addr is the server's host:port (never the password), for logs.
@@ -130,22 +169,46 @@ func (s *Store) Addr() string { return s.addr }
 
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.client.Ping(ctx).Err(); err != nil {
-		return s.fail("ping", err)
-	}
-	return nil
+	_, err := s.do(ctx, "ping", func(c redis.Conn) (any, error) { return redis.DoContext(c, ctx, "PING") })
+	return err
 }
 
 // Close closes the connections.
-func (s *Store) Close() error { return s.client.Close() }
+func (s *Store) Close() error { return s.pool.Close() }
 
-// fail wraps a go-redis error with the step; go-redis errors name the
-// address at most, never the password.
+// do runs one step on a pooled connection. A step that fails on the
+// network (a connection the server or a proxy dropped while it was idle)
+// is tried once more on a new connection: each step is a single command,
+// a script or a MULTI/EXEC, which Redis runs whole or not at all.
+func (s *Store) do(ctx context.Context, step string, f func(redis.Conn) (any, error)) (any, error) {
+	var reply any
+	var err error
+	for try := 0; try < 2; try++ {
+		var c redis.Conn
+		if c, err = s.pool.GetContext(ctx); err == nil {
+			reply, err = f(c)
+			c.Close()
+		}
+		// Not again after an answer of the server, the caller's end, or a
+		// timeout (the step may have run and be slow to answer).
+		var redisErr redis.Error
+		var netErr net.Error
+		if err == nil || errors.As(err, &redisErr) || ctx.Err() != nil || errors.As(err, &netErr) && netErr.Timeout() {
+			break
+		}
+	}
+	if err != nil {
+		return nil, s.fail(step, err)
+	}
+	return reply, nil
+}
+
+// fail wraps a Redis error with the step. Errors of the server (a
+// redis.Error) say what Redis said, never the password; a network failure
+// is said without the server's address, which the start line names.
 func (s *Store) fail(step string, err error) error {
-	var redisErr goredis.Error
+	var redisErr redis.Error
 	if !errors.As(err, &redisErr) {
-		// A network failure: said without the server's address, which
-		// the start line names.
 		err = &otc.TransportError{Err: err}
 	}
 	return fmt.Errorf("redis %s: %w", step, err)
@@ -258,12 +321,13 @@ return 1
 // Begin implements function.Store.
 func (s *Store) Begin(ctx context.Context, key string, lockUntil time.Time) (function.Claim, error) {
 	lease := function.NewLease()
-	out, err := s.begin.Run(ctx, s.client, []string{Prefix + key},
-		s.ms(lockUntil), unixMS(lockUntil), unixMS(s.now()), lease).Slice()
+	reply, err := s.do(ctx, "begin", func(c redis.Conn) (any, error) {
+		return s.begin.DoContext(ctx, c, Prefix+key, s.ms(lockUntil), unixMS(lockUntil), unixMS(s.now()), lease)
+	})
 	if err != nil {
-		return function.Claim{}, s.fail("begin", err)
+		return function.Claim{}, err
 	}
-	state, result, err := beginReply(out)
+	state, result, err := beginReply(reply)
 	if err != nil {
 		return function.Claim{}, s.fail("begin", err)
 	}
@@ -282,28 +346,31 @@ func (s *Store) Begin(ctx context.Context, key string, lockUntil time.Time) (fun
 }
 
 // beginReply decodes the Begin script's answer {state, result}.
-func beginReply(out []any) (int64, []byte, error) {
+func beginReply(reply any) (int64, []byte, error) {
+	out, _ := reply.([]any)
 	if len(out) != 2 {
 		return 0, nil, fmt.Errorf("unexpected answer of %d values", len(out))
 	}
 	state, ok := out[0].(int64)
-	result, ok2 := out[1].(string)
+	result, ok2 := out[1].([]byte)
 	if !ok || !ok2 || state < 0 || state > 4 {
 		return 0, nil, errors.New("unexpected answer")
 	}
 	if state == 0 || state == 2 {
 		return state, nil, nil
 	}
-	return state, []byte(result), nil
+	return state, result, nil
 }
 
 // fenced runs a step's script, whose answer is 1 when it acted and 0 when
 // the lease was lost (function.ErrLeaseLost).
-func (s *Store) fenced(ctx context.Context, step string, script *goredis.Script, key string, args ...any) error {
-	n, err := script.Run(ctx, s.client, []string{Prefix + key}, args...).Int64()
+func (s *Store) fenced(ctx context.Context, step string, script *redis.Script, key string, args ...any) error {
+	n, err := redis.Int64(s.do(ctx, step, func(c redis.Conn) (any, error) {
+		return script.DoContext(ctx, c, append([]any{Prefix + key}, args...)...)
+	}))
 	switch {
 	case err != nil:
-		return s.fail(step, err)
+		return err
 	case n == 0:
 		return function.ErrLeaseLost
 	}
@@ -347,27 +414,24 @@ func (s *Store) Follow(ctx context.Context, f function.Follow, expiry time.Time)
 	if err != nil {
 		return err
 	}
-	_, err = s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.SetNX(ctx, followPrefix+f.Marker, raw, time.Duration(s.ms(expiry))*time.Millisecond)
-		if !f.Done() {
-			p.SAdd(ctx, followingKey, f.Marker)
-		}
-		return nil
-	})
-	if err != nil {
-		return s.fail("follow", err)
+	set := []any{followPrefix + f.Marker, raw, "PX", s.ms(expiry), "NX"}
+	if f.Done() {
+		return s.exec(ctx, "follow", tx{"SET", set})
 	}
-	return nil
+	return s.exec(ctx, "follow", tx{"SET", set}, tx{"SADD", []any{followingKey, f.Marker}})
 }
 
 // Followed implements function.FollowStore.
 func (s *Store) Followed(ctx context.Context, marker string) (function.Follow, bool, error) {
-	raw, err := s.client.Get(ctx, followPrefix+marker).Bytes()
-	if errors.Is(err, goredis.Nil) {
-		return function.Follow{}, false, nil
-	}
+	reply, err := s.do(ctx, "followed", func(c redis.Conn) (any, error) {
+		return redis.DoContext(c, ctx, "GET", followPrefix+marker)
+	})
 	if err != nil {
-		return function.Follow{}, false, s.fail("followed", err)
+		return function.Follow{}, false, err
+	}
+	raw, ok := reply.([]byte)
+	if !ok {
+		return function.Follow{}, false, nil
 	}
 	var f function.Follow
 	if err := json.Unmarshal(raw, &f); err != nil {
@@ -379,34 +443,34 @@ func (s *Store) Followed(ctx context.Context, marker string) (function.Follow, b
 // Following implements function.FollowStore: the records of the set's
 // markers; markers whose record expired are taken off the set.
 func (s *Store) Following(ctx context.Context) ([]function.Follow, error) {
-	markers, err := s.client.SMembers(ctx, followingKey).Result()
+	markers, err := redis.Strings(s.do(ctx, "following", func(c redis.Conn) (any, error) {
+		return redis.DoContext(c, ctx, "SMEMBERS", followingKey)
+	}))
 	if err != nil || len(markers) == 0 {
-		if err != nil {
-			return nil, s.fail("following", err)
-		}
-		return nil, nil
+		return nil, err
 	}
-	keys := make([]string, len(markers))
+	keys := make([]any, len(markers))
 	for i, m := range markers {
 		keys[i] = followPrefix + m
 	}
-	values, err := s.client.MGet(ctx, keys...).Result()
+	values, err := redis.ByteSlices(s.do(ctx, "following", func(c redis.Conn) (any, error) {
+		return redis.DoContext(c, ctx, "MGET", keys...)
+	}))
 	if err != nil {
-		return nil, s.fail("following", err)
+		return nil, err
 	}
 	var out []function.Follow
-	var gone []any
-	for i, v := range values {
-		raw, ok := v.(string)
+	gone := []any{followingKey}
+	for i, raw := range values {
 		var f function.Follow
-		if !ok || json.Unmarshal([]byte(raw), &f) != nil || f.Done() {
+		if raw == nil || json.Unmarshal(raw, &f) != nil || f.Done() {
 			gone = append(gone, markers[i])
 			continue
 		}
 		out = append(out, f)
 	}
-	if len(gone) > 0 {
-		_ = s.client.SRem(ctx, followingKey, gone...).Err()
+	if len(gone) > 1 {
+		_, _ = s.do(ctx, "following", func(c redis.Conn) (any, error) { return redis.DoContext(c, ctx, "SREM", gone...) })
 	}
 	slices.SortFunc(out, func(a, b function.Follow) int { return strings.Compare(a.Marker, b.Marker) })
 	return out, nil
@@ -418,19 +482,40 @@ func (s *Store) Update(ctx context.Context, f function.Follow, expiry time.Time)
 	if err != nil {
 		return err
 	}
-	_, err = s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Set(ctx, followPrefix+f.Marker, raw, time.Duration(s.ms(expiry))*time.Millisecond)
-		if f.Done() {
-			p.SRem(ctx, followingKey, f.Marker)
-		} else {
-			p.SAdd(ctx, followingKey, f.Marker)
-		}
-		return nil
-	})
-	if err != nil {
-		return s.fail("update follow", err)
+	list := "SADD"
+	if f.Done() {
+		list = "SREM"
 	}
-	return nil
+	return s.exec(ctx, "update follow", tx{"SET", []any{followPrefix + f.Marker, raw, "PX", s.ms(expiry)}},
+		tx{list, []any{followingKey, f.Marker}})
+}
+
+// tx is one command of a MULTI/EXEC.
+type tx struct {
+	cmd  string
+	args []any
+}
+
+// exec runs cmds as one transaction.
+func (s *Store) exec(ctx context.Context, step string, cmds ...tx) error {
+	_, err := s.do(ctx, step, func(c redis.Conn) (any, error) {
+		if err := c.Send("MULTI"); err != nil {
+			return nil, err
+		}
+		for _, t := range cmds {
+			if err := c.Send(t.cmd, t.args...); err != nil {
+				return nil, err
+			}
+		}
+		replies, err := redis.Values(redis.DoContext(c, ctx, "EXEC"))
+		for _, r := range replies {
+			if e, ok := r.(redis.Error); ok && err == nil {
+				err = e
+			}
+		}
+		return nil, err
+	})
+	return err
 }
 
 var (

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/restorepoint/restorepoint/function"
 	"github.com/restorepoint/restorepoint/function/storetest"
@@ -69,12 +69,13 @@ func (p prefixed) Release(ctx context.Context, key, lease string, partial []byte
 }
 
 func TestCheckURL(t *testing.T) {
-	for _, good := range []string{"redis://127.0.0.1:6379/0", "rediss://user:pw@cache.example:6380/3", "redis://h"} {
+	for _, good := range []string{"redis://127.0.0.1:6379/0", "rediss://user:pw@cache.example:6380/3", "redis://h", "redis://:pw@h/2", "redis://[::1]:6379"} {
 		if err := redis.CheckURL(good); err != nil {
 			t.Errorf("%s: %v", good, err)
 		}
 	}
-	for _, bad := range []string{"http://h:1/0", "redis://:pw-SECRET-4@/0", "redis://u:pw-SECRET-4@h/x", "::", "redis://h/0#f", "h:6379"} {
+	for _, bad := range []string{"http://h:1/0", "redis://:pw-SECRET-4@/0", "redis://u:pw-SECRET-4@h/x", "::", "redis://h/0#f", "h:6379",
+		"redis://u:pw-SECRET-4@h/0?dial_timeout=1s", "redis://u:pw-SECRET-4@h:99999/0", "redis://u:pw-SECRET-4@h:port/0", "redis:opaque"} {
 		err := redis.CheckURL(bad)
 		if err == nil {
 			t.Errorf("%s: accepted", bad)
@@ -83,6 +84,25 @@ func TestCheckURL(t *testing.T) {
 		if strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%s: error shows the password: %v", bad, err)
 		}
+	}
+}
+
+// Addr names host and port, the default port when the URL has none, and
+// never the password.
+func TestAddr(t *testing.T) {
+	for url, want := range map[string]string{
+		"redis://u:pw@cache.example/1": "cache.example:6379",
+		"rediss://cache.example:6380":  "cache.example:6380",
+		"redis://[::1]:7000":           "[::1]:7000",
+	} {
+		s, err := redis.New(url, redis.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		if got := s.Addr(); got != want {
+			t.Errorf("%s: Addr %q, want %q", url, got, want)
+		}
+		s.Close()
 	}
 }
 
@@ -126,17 +146,16 @@ func TestRecordsAreCompact(t *testing.T) {
 	srv := redistest.MustStart(t)
 	s, _ := redis.New(srv.URL, redis.Options{})
 	defer s.Close()
-	opts, err := goredis.ParseURL(srv.URL)
+	raw, err := redigo.DialURL(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := goredis.NewClient(opts)
 	defer raw.Close()
 	ctx := context.Background()
 	const key, result = "src\x00id", `{"id":"r"}`
 	value := func() string {
 		t.Helper()
-		v, err := raw.Get(ctx, redis.Prefix+key).Result()
+		v, err := redigo.String(raw.Do("GET", redis.Prefix+key))
 		if err != nil {
 			t.Fatal(err)
 		}
