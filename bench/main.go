@@ -184,15 +184,16 @@ type levelStats struct {
 
 // results is everything measured.
 type results struct {
-	load       map[string]map[int]*levelStats // receiver -> senders -> stats
-	cold       map[string][]time.Duration     // receiver -> cold starts
-	lambda     map[string][]time.Duration     // receiver -> cold starts under RIE
-	lambdaNote string                         // why Lambda was not measured
-	fg         map[string][]time.Duration     // receiver -> cold starts under the FunctionGraph runtime API stand-in
-	fgNote     string                         // why FunctionGraph was not measured
-	size       map[string]int64               // receiver -> linux/arm64 binary size
-	gobench    []benchResult
-	goBenchErr string
+	load          map[string]map[int]*levelStats // receiver -> senders -> stats
+	cold          map[string][]time.Duration     // receiver -> cold starts
+	lambda        map[string][]time.Duration     // receiver -> cold starts under RIE
+	lambdaNote    string                         // why Lambda was not measured
+	fg            map[string][]time.Duration     // receiver -> cold starts under the FunctionGraph runtime API stand-in
+	fgNote        string                         // why FunctionGraph was not measured
+	size          map[string]int64               // receiver -> linux/arm64 binary size
+	deployedLines int                            // non-test Go lines of the module's packages cmd/restorepoint links
+	gobench       []benchResult
+	goBenchErr    string
 }
 
 func logf(format string, args ...any) {
@@ -257,6 +258,9 @@ func run(o options) error {
 		if res.size[name], err = fileSize(path); err != nil {
 			return err
 		}
+	}
+	if res.deployedLines, err = deployedLines(ctx, o.goCmd, root); err != nil {
+		return err
 	}
 
 	// Throughput and latency; the order of the receivers rotates from run

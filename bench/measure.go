@@ -214,10 +214,14 @@ func lambdaColdStart(ctx context.Context, ps *procs, rie string, r receiver, emu
 	return d, nil
 }
 
-// runGoBench runs the in-process benchmarks of both programs, and the
-// prune pass over 1,000 backups in the emulator.
+// goBenchPattern selects the in-process benchmarks the report shows.
+const goBenchPattern = "^(BenchmarkPipeline|BenchmarkFloor|BenchmarkPrune1000|BenchmarkFollowPass100)$"
+
+// runGoBench runs the in-process benchmarks of both programs, the prune
+// pass over 1,000 backups and the follow pass over 100 restore points in
+// the emulator.
 func runGoBench(ctx context.Context, goCmd, root, benchtime string) ([]benchResult, error) {
-	cmd := exec.CommandContext(ctx, goCmd, "test", "-run", "^$", "-bench", "^(BenchmarkPipeline|BenchmarkFloor|BenchmarkPrune1000)$",
+	cmd := exec.CommandContext(ctx, goCmd, "test", "-run", "^$", "-bench", goBenchPattern,
 		"-benchmem", "-benchtime", benchtime, "-count", "1", "./function/", "./bench/floor/", "./retention/")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
@@ -258,4 +262,26 @@ func functionGraphColdStart(ctx context.Context, ps *procs, r receiver, emulator
 		return 0, p.failure(err)
 	}
 	return d, nil
+}
+
+// deployedLines counts the lines of the non-test Go files (as the default
+// build selects them: lambda.norpc, no rules, no otlp) of the module's own
+// packages that cmd/restorepoint links.
+func deployedLines(ctx context.Context, goCmd, root string) (int, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "list", "-deps", "-tags", "lambda.norpc",
+		"-f", "{{if .Module}}{{if .Module.Main}}{{range .GoFiles}}{{$.Dir}}/{{.}}\n{{end}}{{end}}{{end}}", "./cmd/restorepoint")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("go list -deps: %w", err)
+	}
+	n := 0
+	for _, path := range strings.Fields(string(out)) {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return 0, err
+		}
+		n += bytes.Count(src, []byte("\n"))
+	}
+	return n, nil
 }

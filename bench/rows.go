@@ -19,7 +19,8 @@ const (
 	targetColdStartRatio  = 1.2  // of the floor's, to the first completed trigger over HTTP, under RIE and the FunctionGraph stand-in
 	targetPeakRSS         = 24e6 // bytes
 	targetBootstrap       = 9e6  // bytes, with the Redis store linked
-	mb                    = 1e6  // MB in this report
+	targetDeployedLines   = 10000
+	mb                    = 1e6 // MB in this report
 )
 
 // buildRows turns the results into the report's rows.
@@ -120,21 +121,32 @@ func buildRows(res results, levels []int) []row {
 		rows = append(rows, r)
 	}
 
-	rows = append(rows, pruneRow(res))
+	rows = append(rows,
+		passRow(res, "Prune1000", "prune pass, vault of 1,000 backups, 40 deleted (BenchmarkPrune1000)"),
+		passRow(res, "FollowPass100", "follow pass, 100 restore points ended (BenchmarkFollowPass100)"))
 
 	rows = append(rows, row{figure: "stripped bootstrap, linux/arm64, lambda.norpc", unit: "MB", decimals: 2,
 		rp: num(float64(res.size["restorepoint"]) / mb), floor: num(float64(res.size["floor"]) / mb),
 		sdk: num(float64(res.size[sdkName]) / mb), ahead: lower,
 		target: fmt.Sprintf("≤ %.0f MB", targetBootstrap/mb), met: met(float64(res.size["restorepoint"]) <= targetBootstrap)})
-	return rows
+	lines := row{figure: "deployed code: non-test Go lines of the module's packages the default build links", unit: "lines",
+		target: fmt.Sprintf("≤ %d (aim)", targetDeployedLines)}
+	if res.deployedLines > 0 {
+		lines.rp, lines.met = num(float64(res.deployedLines)), met(res.deployedLines <= targetDeployedLines)
+	} else {
+		lines.rp = missing("not measured")
+	}
+	return append(rows, lines)
 }
 
-// pruneRow is the row of BenchmarkPrune1000: one retention pass over a
-// vault of 1,000 backups in the emulator (one list, paged, and a DELETE per
-// backup removed), in milliseconds; restorepoint alone does this.
-func pruneRow(res results) row {
-	r := row{figure: "prune pass, vault of 1,000 backups, 40 deleted (BenchmarkPrune1000)", unit: "ms", decimals: 1}
-	b, ok := findBench(res.gobench, "Prune1000")
+// passRow is the row of a whole pass against the emulator over loopback,
+// in milliseconds: BenchmarkPrune1000 (one retention pass over a vault of
+// 1,000 backups: one list, paged, and a DELETE per backup removed) or
+// BenchmarkFollowPass100 (a GET checkpoint and a backups list for each of
+// 100 restore points, and their completions). restorepoint alone does this.
+func passRow(res results, bench, figure string) row {
+	r := row{figure: figure, unit: "ms", decimals: 1}
+	b, ok := findBench(res.gobench, bench)
 	switch {
 	case ok:
 		r.rp = num(b.nsPerOp / 1e6)
@@ -196,6 +208,10 @@ func benchTable(res results) string {
 		cells = append(cells, []string{"restorepoint, prune pass over 1,000 backups (whole pass, emulator over loopback)",
 			f(b.nsPerOp), f(b.bytesPerOp), f(b.allocsPerOp)})
 	}
+	if b, ok := findBench(res.gobench, "FollowPass100"); ok {
+		cells = append(cells, []string{"restorepoint, follow pass over 100 ended restore points (whole pass, emulator over loopback)",
+			f(b.nsPerOp), f(b.bytesPerOp), f(b.allocsPerOp)})
+	}
 	return markdown(cells, []bool{false, true, true, true})
 }
 
@@ -217,7 +233,7 @@ func report(rows []row, detail string, m machineInfo, o options, took time.Durat
 	fmt.Fprintf(&b, "\nLoad: %d measured events per run after %d warm-up events, %d runs per receiver and level, "+
 		"each with a fresh emulator and receiver; events/s is the median run, latencies are over all %d events "+
 		"of a level. MB = 10^6 bytes.\n\n", o.events, o.warmup, o.reps, o.events*o.reps)
-	b.WriteString("Per-event cost inside the process, and one prune pass (`go test -bench 'BenchmarkPipeline|BenchmarkFloor|BenchmarkPrune1000' -benchmem`):\n\n")
+	b.WriteString("Per-event cost inside the process, one prune pass and one follow pass (`go test -bench '" + goBenchPattern + "' -benchmem`):\n\n")
 	b.WriteString(detail)
 	return b.String()
 }

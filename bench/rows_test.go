@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -150,18 +151,35 @@ func TestRotate(t *testing.T) {
 	}
 }
 
-// The prune pass of BenchmarkPrune1000 has a row of its own, in
-// milliseconds, or says why it was not measured.
-func TestPruneRow(t *testing.T) {
-	r := pruneRow(results{gobench: []benchResult{{name: "Prune1000", nsPerOp: 16.6e6}}})
-	if !r.rp.ok || r.rp.v != 16.6 || r.unit != "ms" || !strings.Contains(r.figure, "1,000 backups") {
-		t.Errorf("row %+v", r)
+// The prune pass of BenchmarkPrune1000 and the follow pass of
+// BenchmarkFollowPass100 have rows of their own, in milliseconds, or say
+// why they were not measured.
+func TestPassRows(t *testing.T) {
+	st := &levelStats{throughput: []float64{1000}, lat: []time.Duration{time.Millisecond}, cpu: []float64{50}, sent: 10}
+	res := results{
+		load: map[string]map[int]*levelStats{"restorepoint": {1: st}, "floor": {1: st}, sdkName: {1: st}},
+		cold: map[string][]time.Duration{}, lambda: map[string][]time.Duration{}, size: map[string]int64{},
+		gobench: []benchResult{{name: "Prune1000", nsPerOp: 16.6e6}, {name: "FollowPass100", nsPerOp: 40.2e6}},
 	}
-	if r := pruneRow(results{goBenchErr: "go test failed"}); r.rp.ok || !strings.Contains(r.rp.note, "go test failed") {
+	want := map[string]float64{"1,000 backups": 16.6, "100 restore points": 40.2}
+	for _, r := range buildRows(res, []int{1}) {
+		for part, v := range want {
+			if strings.Contains(r.figure, part) {
+				if !r.rp.ok || r.rp.v != v || r.unit != "ms" {
+					t.Errorf("row %+v, want %v ms", r, v)
+				}
+				delete(want, part)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no rows for %v", want)
+	}
+	if r := passRow(results{goBenchErr: "go test failed"}, "Prune1000", "prune pass"); r.rp.ok || !strings.Contains(r.rp.note, "go test failed") {
 		t.Errorf("row without a run %+v", r)
 	}
-	detail := benchTable(results{gobench: []benchResult{{name: "Prune1000", nsPerOp: 16.6e6, allocsPerOp: 3}}})
-	if !strings.Contains(detail, "prune pass over 1,000 backups") {
+	detail := benchTable(results{gobench: res.gobench})
+	if !strings.Contains(detail, "prune pass over 1,000 backups") || !strings.Contains(detail, "follow pass over 100") {
 		t.Errorf("detail %q", detail)
 	}
 }
@@ -190,5 +208,36 @@ func TestRuntimeColdStartTarget(t *testing.T) {
 	}
 	if r := runtimeColdStart("cold start, Lambda RIE", nil, "no RIE"); r.met != nil || r.rp.ok {
 		t.Errorf("not measured: %+v", r)
+	}
+}
+
+// The deployed code's size is counted from what go list says the default
+// build links: more than a few thousand lines, and no test file.
+func TestDeployedLines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	n, err := deployedLines(context.Background(), "go", "..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 3000 || n > 30000 {
+		t.Errorf("deployed lines %d: not a count of the module's non-test files", n)
+	}
+	st := &levelStats{throughput: []float64{1000}, lat: []time.Duration{time.Millisecond}, cpu: []float64{50}, sent: 10}
+	res := results{
+		load: map[string]map[int]*levelStats{"restorepoint": {1: st}, "floor": {1: st}, sdkName: {1: st}},
+		cold: map[string][]time.Duration{}, lambda: map[string][]time.Duration{}, size: map[string]int64{},
+		deployedLines: n,
+	}
+	rows := buildRows(res, []int{1})
+	last := rows[len(rows)-1]
+	if !strings.Contains(last.figure, "deployed code") || last.rp.v != float64(n) || last.met == nil {
+		t.Errorf("deployed code row %+v, want %d lines against the aim", last, n)
+	}
+	res.deployedLines = 0
+	rows = buildRows(res, []int{1})
+	if last := rows[len(rows)-1]; last.rp.ok {
+		t.Errorf("without a count the row says %+v, want not measured", last)
 	}
 }
