@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"sort"
 	"sync"
 	"time"
 
@@ -604,7 +604,7 @@ func (m *MemoryFollows) evict() {
 	for _, r := range m.records {
 		left = append(left, r)
 	}
-	slices.SortFunc(left, func(a, b memoryFollow) int { return a.expiry.Compare(b.expiry) })
+	sort.Slice(left, func(i, j int) bool { return left[i].expiry.Before(left[j].expiry) })
 	for _, r := range left[:len(left)-keep] {
 		delete(m.records, r.f.Marker)
 	}
@@ -632,7 +632,7 @@ func (m *MemoryFollows) Following(context.Context) ([]Follow, error) {
 			out = append(out, clone(r.f))
 		}
 	}
-	slices.SortFunc(out, func(a, b Follow) int { return strings.Compare(a.Marker, b.Marker) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Marker < out[j].Marker })
 	return out, nil
 }
 

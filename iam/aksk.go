@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -313,11 +314,9 @@ func CanonicalQuery(rawQuery string) (string, error) {
 		}
 		pairs = append(pairs, pair{key, value})
 	}
-	slices.SortFunc(pairs, func(a, b pair) int {
-		if c := strings.Compare(a.key, b.key); c != 0 {
-			return c
-		}
-		return strings.Compare(a.value, b.value)
+	sort.Slice(pairs, func(i, j int) bool {
+		a, b := pairs[i], pairs[j]
+		return a.key < b.key || a.key == b.key && a.value < b.value
 	})
 	parts := make([]string, len(pairs))
 	for i, p := range pairs {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -161,7 +162,8 @@ type Decision struct {
 // available (protecting, or an error kept for inspection). The decisions
 // come newest first (equal creation times by id).
 func (p Policy) Decide(backups []cbr.Backup, now time.Time) []Decision {
-	sorted := slices.SortedFunc(slices.Values(backups), newerFirst)
+	sorted := slices.Clone(backups)
+	sort.Slice(sorted, func(i, j int) bool { return newerFirst(sorted[i], sorted[j]) < 0 })
 	out := make([]Decision, len(sorted))
 	available := 0 // available backups seen so far, newer than this one
 	for i, b := range sorted {

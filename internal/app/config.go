@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -592,7 +592,7 @@ func parseRoutes(s string) (map[string]string, error) {
 
 // sortErrors orders problems by their text, so that reports are stable.
 func sortErrors(errs []error) []error {
-	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errs
 }
 

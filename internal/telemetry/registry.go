@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -153,10 +154,10 @@ func (r *registry) Read(ctx context.Context, delta bool) []Family {
 			}
 			fam.Series = append(fam.Series, v)
 		}
-		slices.SortFunc(fam.Series, func(a, b Series) int { return compareLabels(a.Labels, b.Labels) })
+		sort.Slice(fam.Series, func(i, j int) bool { return compareLabels(fam.Series[i].Labels, fam.Series[j].Labels) < 0 })
 		out = append(out, fam)
 	}
-	slices.SortFunc(out, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

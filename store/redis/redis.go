@@ -35,7 +35,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -472,7 +472,7 @@ func (s *Store) Following(ctx context.Context) ([]function.Follow, error) {
 	if len(gone) > 1 {
 		_, _ = s.do(ctx, "following", func(c redis.Conn) (any, error) { return redis.DoContext(c, ctx, "SREM", gone...) })
 	}
-	slices.SortFunc(out, func(a, b function.Follow) int { return strings.Compare(a.Marker, b.Marker) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Marker < out[j].Marker })
 	return out, nil
 }
 
