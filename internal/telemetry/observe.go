@@ -11,7 +11,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -96,14 +95,14 @@ func (t *Telemetry) StartTrigger(ctx context.Context, tr *events.Trigger) (conte
 func (t *Telemetry) endTrigger(ctx context.Context, span trace.Span, kind string, out handler.Outcome, took time.Duration) {
 	outcome := outcomeLabel(out)
 	if t.metering {
-		t.m.triggers.Add(ctx, 1, metric.WithAttributes(attribute.String("type", kind), attribute.String("outcome", outcome)))
-		t.m.triggerDuration.Record(ctx, took.Seconds(), metric.WithAttributes(attribute.String("type", kind)))
+		t.m.triggers.Add(ctx, 1, t.attrs.triggers.option(kind, outcome))
+		t.m.triggerDuration.Record(ctx, took.Seconds(), t.attrs.triggerDuration.option(kind))
 		if c := out.Result.Created; c != nil && !c.Duplicate && !c.DryRun {
 			if n := len(c.Checkpoints); n > 0 {
 				t.m.checkpoints.Add(ctx, int64(n))
 			}
 			for _, s := range c.SkippedResources {
-				t.m.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("code", s.Code)))
+				t.m.skipped.Add(ctx, 1, t.attrs.skipped.option(s.Code))
 			}
 		}
 	}
@@ -194,9 +193,8 @@ func (t *Telemetry) CBRAttempt(ctx context.Context, a cbr.Attempt) {
 		status = strconv.Itoa(a.StatusCode)
 	}
 	if t.metering {
-		t.m.cbrRequests.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", a.Operation),
-			attribute.String("status", status), attribute.String("code", a.Code)))
-		t.m.cbrDuration.Record(ctx, a.Duration.Seconds(), metric.WithAttributes(attribute.String("operation", a.Operation)))
+		t.m.cbrRequests.Add(ctx, 1, t.attrs.cbrRequests.option(a.Operation, status, a.Code))
+		t.m.cbrDuration.Record(ctx, a.Duration.Seconds(), t.attrs.cbrDuration.option(a.Operation))
 	}
 	if !t.tracing || !trace.SpanFromContext(ctx).IsRecording() {
 		return
@@ -288,7 +286,7 @@ func (s *sink) Send(ctx context.Context, e event.Event) error {
 		span.SetStatus(codes.Error, "result sink")
 	}
 	if s.t.metering {
-		s.t.m.sinkDeliveries.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+		s.t.m.sinkDeliveries.Add(ctx, 1, s.t.attrs.sinkDeliveries.option(outcome))
 	}
 	span.End()
 	return err
@@ -318,7 +316,7 @@ type store struct {
 // progress, or a step refused because its lease was lost.
 func (s *store) count(ctx context.Context, op string, err error) {
 	if err != nil && !errors.Is(err, function.ErrInProgress) && !errors.Is(err, function.ErrLeaseLost) {
-		s.t.m.storeErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("operation", op)))
+		s.t.m.storeErrors.Add(ctx, 1, s.t.attrs.storeErrors.option(op))
 	}
 }
 

@@ -24,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
@@ -100,7 +99,8 @@ type Telemetry struct {
 	tracing  bool // spans are exported
 	metering bool // metrics are kept
 	m        instruments
-	reg      *registry // /metrics and EMF
+	attrs    metricAttrs // the label sets of m's measurements (attrs.go)
+	reg      *registry   // /metrics and EMF
 
 	flushers  []func(context.Context) error
 	shutdowns []func(context.Context) error
@@ -122,7 +122,8 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Telemetry{opts: opts, tracer: tracenoop.NewTracerProvider().Tracer(instrumentationName), reg: &registry{}}
+	t := &Telemetry{opts: opts, tracer: tracenoop.NewTracerProvider().Tracer(instrumentationName), reg: &registry{},
+		attrs: newMetricAttrs()}
 	ex, err := newExporters(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -159,7 +160,7 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 // (it could not be posted and is kept for the next follow pass).
 func (t *Telemetry) Review(ctx context.Context, state string) {
 	if t.metering {
-		t.m.reviews.Add(ctx, 1, metric.WithAttributes(attribute.String("state", state)))
+		t.m.reviews.Add(ctx, 1, t.attrs.reviews.option(state))
 	}
 }
 
