@@ -131,7 +131,7 @@ func main() {
 	}
 	levels := "1,16,64"
 	flag.StringVar(&o.root, "root", ".", "the repository's root directory")
-	flag.StringVar(&o.out, "out", "", "Markdown file to write the results into (between its bench markers)")
+	flag.StringVar(&o.out, "out", "", "Markdown file to write the results into (between its bench markers); relative to -root")
 	flag.IntVar(&o.events, "events", 4000, "measured events per load run")
 	flag.IntVar(&o.warmup, "warmup", 300, "events sent before each load run is measured")
 	flag.IntVar(&o.reps, "reps", 3, "load runs per receiver and concurrency")
@@ -415,7 +415,11 @@ fg:
 		m := machine(o.goCmd, root)
 		m.loadBefore, m.load = loadBefore, loadAvg()
 		doc := report(rows, detail, m, o, time.Since(began))
-		if err := writeDoc(filepath.Join(root, o.out), doc); err != nil {
+		out := o.out
+		if !filepath.IsAbs(out) {
+			out = filepath.Join(root, out)
+		}
+		if err := writeDoc(out, doc); err != nil {
 			return err
 		}
 		logf("wrote %s", o.out)

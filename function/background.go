@@ -28,7 +28,7 @@ type Background struct {
 
 // backgroundQueue bounds the restore points waiting to be recorded; a
 // trigger that finds it full records its own.
-const backgroundQueue = 4096
+const backgroundQueue = 256
 
 // NewBackground returns the background follower of fn, delivering what
 // ended with deliver and telling onPass (may be nil) of every pass.
