@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -188,7 +189,7 @@ func (p *Pruner) Pass(ctx context.Context, deliver function.Deliver) (Report, er
 				}
 			}
 		}
-		slices.SortStableFunc(mine, func(a, b events.BackupDeleted) int { return cmp.Compare(b.AgeSeconds, a.AgeSeconds) })
+		sort.SliceStable(mine, func(i, j int) bool { return mine[i].AgeSeconds > mine[j].AgeSeconds })
 		rep.Vaults[len(rep.Vaults)-1].Resources, rep.Vaults[len(rep.Vaults)-1].Chosen = len(resources), len(mine)
 		chosen = append(chosen, mine...)
 	}
