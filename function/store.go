@@ -151,12 +151,6 @@ type completedKey struct {
 	seq uint64
 }
 
-// NewMemoryStore returns an empty MemoryStore without a bound that reads time
-// from now (time.Now when nil).
-func NewMemoryStore(now func() time.Time) *MemoryStore {
-	return NewBoundedMemoryStore(now, 0)
-}
-
 // NewBoundedMemoryStore returns an empty MemoryStore that holds at most
 // maxRecords records (no bound when maxRecords <= 0; see MemoryStore for
 // what is evicted) and reads time from now (time.Now when nil).
