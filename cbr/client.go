@@ -187,12 +187,6 @@ func parseEndpoint(endpoint string) (string, error) {
 	return ep, nil
 }
 
-// Endpoint returns the endpoint the client was made with, without a trailing slash.
-func (c *Client) Endpoint() string { return c.endpoint }
-
-// ProjectID returns the project the client works in.
-func (c *Client) ProjectID() string { return c.projectID }
-
 // checkpointsURL returns {endpoint}/v3/{project_id}/checkpoints.
 func (c *Client) checkpointsURL() string {
 	return c.endpoint + "/v3/" + url.PathEscape(c.projectID) + "/checkpoints"

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Options and constructors only tests use (package function and
+// Options and a constructor only tests use (package function and
 // function_test; not tests elsewhere).
 
 // WithClock sets the clock of record, lock and follow expiry, of a

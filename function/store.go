@@ -263,6 +263,7 @@ func (s *MemoryStore) Release(_ context.Context, key, lease string, partial []by
 }
 
 // Len returns how many records are held, expired ones included until swept.
+// The telemetry observes it (restorepoint_idempotency_records).
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -131,9 +131,6 @@ func (c *Client) String() string {
 // Format prints String for every verb.
 func (c *Client) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
 
-// APIURL returns the API base URL the client talks to, without a trailing slash.
-func (c *Client) APIURL() string { return c.api.String() }
-
 // AppJWT returns a new JWT that authenticates as the app: RS256, iss the app
 // id, iat a minute before now, exp nine minutes after now.
 func (c *Client) AppJWT() (string, error) {
