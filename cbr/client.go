@@ -73,9 +73,9 @@ type Client struct {
 	maxAttempts int
 	backoffBase time.Duration
 	backoffMax  time.Duration
-	rand        func() float64
-	sleep       func(ctx context.Context, d time.Duration) error
-	now         func() time.Time
+	rand        func() float64                                   // jitter in [0, 1); tests: WithRand
+	sleep       func(ctx context.Context, d time.Duration) error // waits between attempts; tests: WithSleep
+	now         func() time.Time                                 // tests: WithClock
 	userAgent   string
 	observer    func(context.Context, Attempt) // WithObserver
 }
@@ -101,20 +101,6 @@ func WithMaxAttempts(n int) Option { return func(c *Client) { c.maxAttempts = n 
 func WithBackoff(base, max time.Duration) Option {
 	return func(c *Client) { c.backoffBase, c.backoffMax = base, max }
 }
-
-// WithRand sets the source of jitter: a function returning a number in
-// [0, 1). The default is math/rand/v2's Float64. Tests pass a constant.
-func WithRand(f func() float64) Option { return func(c *Client) { c.rand = f } }
-
-// WithSleep sets how the client waits between attempts. The function must
-// return early with ctx.Err() when ctx is done. Tests use it to observe waits.
-func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
-	return func(c *Client) { c.sleep = f }
-}
-
-// WithClock sets the clock used to read Retry-After dates and to compare
-// waits with the context's deadline (default time.Now).
-func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
 
 // WithUserAgent sets the User-Agent header (default DefaultUserAgent).
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -170,7 +156,6 @@ func New(endpoint, projectID string, auth iam.Authorizer, opts ...Option) (*Clie
 	return c, nil
 }
 
-// parseEndpoint checks an endpoint URL and returns it without a trailing slash.
 // CheckEndpoint reports whether New accepts endpoint: an http(s) URL with a
 // host, without user info, query, fragment or the /v3 the client adds. It is
 // the rule New applies, for checking configuration before a client is made.
@@ -179,6 +164,7 @@ func CheckEndpoint(endpoint string) error {
 	return err
 }
 
+// parseEndpoint checks an endpoint URL and returns it without a trailing slash.
 func parseEndpoint(endpoint string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(endpoint))
 	if err != nil {
@@ -200,12 +186,6 @@ func parseEndpoint(endpoint string) (string, error) {
 	}
 	return ep, nil
 }
-
-// Endpoint returns the endpoint the client was made with, without a trailing slash.
-func (c *Client) Endpoint() string { return c.endpoint }
-
-// ProjectID returns the project the client works in.
-func (c *Client) ProjectID() string { return c.projectID }
 
 // checkpointsURL returns {endpoint}/v3/{project_id}/checkpoints.
 func (c *Client) checkpointsURL() string {

@@ -77,9 +77,6 @@ func NumberQuantity(n int64) *Quantity {
 // String returns the value as text, without quotes.
 func (q Quantity) String() string { return q.text }
 
-// Float64 returns the value as a number, or an error when it is not one.
-func (q Quantity) Float64() (float64, error) { return strconv.ParseFloat(q.text, 64) }
-
 // MarshalJSON encodes the value in the form it was decoded from.
 func (q Quantity) MarshalJSON() ([]byte, error) {
 	if q.quoted {

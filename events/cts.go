@@ -55,32 +55,8 @@ type ctsRecord struct {
 	code         int       // 0 when the record has none
 }
 
-// DecodeCTS decodes a FunctionGraph CTS trigger payload {"cts":{...}}.
-//
-// A tag creation on an ECS server (trace names createResourceTag,
-// batchCreateResourceTags, createServerTags, batchCreateServerTags, in any
-// case, from service ECS or TMS) becomes a KindServerTagged trigger whose
-// ServerID is the record's resource_id (or, when that is empty, the first
-// server in the request's "resources"), whose ServerName is resource_name and
-// whose Tags come from the request. Other operations, tag deletions, failed
-// operations (code 400 or above) and tags on resources other than servers are
-// KindIgnored with an IgnoreReason.
-//
-// The Ref is ID = trace_id, Source = "cts/<service_type>" (see CTSSource),
-// Type = "cts:<trace_name>", Subject = the server (else resource_id). Time is
-// the record's "time", else its "record_time".
-//
-// The decoder tolerates the drift seen between CTS sources: time and
-// record_time as epoch milliseconds (number or numeric string) or RFC 3339;
-// request as an object or a JSON-encoded string; code as a number or a string.
-func DecodeCTS(payload []byte) (Trigger, error) {
-	o, err := parseObject(payload, "")
-	if err != nil {
-		return Trigger{}, err
-	}
-	return decodeCTS(o)
-}
-
+// decodeCTS decodes a FunctionGraph CTS trigger payload {"cts":{...}},
+// parsed into o, as Decode describes.
 func decodeCTS(o object) (Trigger, error) {
 	if o.raw("cts") == nil {
 		return Trigger{}, fieldErr(o.at("cts"), "required, an object")

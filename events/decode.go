@@ -29,12 +29,15 @@ type cloudEvent struct {
 // DecodeEvent turns a CloudEvent into a Trigger.
 //
 // The types TypeServerTagged, TypeDeployPre and TypeCheckpointRequested carry
-// their JSON data (see ServerTagged, DeployPre, CheckpointRequested). An event
-// of any other type whose data is a CTS record, {"cts":{...}} or the bare
-// record, is decoded as DecodeCTS does (Event Grid delivers these with source
-// "HC.ECS" and type "ECS:CloudTrace:ApiCall"); its Ref stays the CloudEvent's,
-// whose source and id Event Grid keeps across redeliveries, and its Subject
-// falls back to the tagged server.
+// their JSON data (see ServerTagged, DeployPre, CheckpointRequested).
+// TypeFollow, and a Knative PingSource's event (KnativePingType) whose data
+// is {"restorepoint":"follow"} (other data is an error), ask for a follow
+// pass (KindFollow). An event of any other type whose data is a CTS record,
+// {"cts":{...}} or the bare record, is decoded as Decode decodes a CTS
+// trigger payload (Event Grid delivers these with source "HC.ECS" and type
+// "ECS:CloudTrace:ApiCall"); its Ref stays the CloudEvent's, whose source
+// and id Event Grid keeps across redeliveries, and its Subject falls back to
+// the tagged server.
 //
 // Ref comes from the event's id, source, type and subject, Time from its time,
 // DryRun from the extension "dryrun" (true, or the string "true" in any case)
@@ -159,13 +162,44 @@ func traceParentOf(ext map[string]any) string {
 // Decode sniffs a raw JSON payload and decodes it: a structured CloudEvent
 // (it has "specversion", see DecodeEvent), an AWS EventBridge event (it has
 // "detail-type", see DecodeEventBridge), a FunctionGraph CTS trigger
-// payload (it has "cts", see DecodeCTS), a FunctionGraph timer trigger
-// payload (it has "trigger_type", see DecodeTimer) or a Flagger webhook (it
-// has "checksum" and "namespace": a gate). It serves `restorepoint explain`,
-// the HTTP front door's application/json bodies and the Lambda and
-// FunctionGraph front doors.
+// payload (it has "cts"), a FunctionGraph timer trigger payload (it has
+// "trigger_type") or a Flagger webhook (it has "checksum" and "namespace":
+// a gate). It serves `restorepoint explain`, the HTTP front door's
+// application/json bodies and the Lambda and FunctionGraph front doors.
 //
 // A structured CloudEvent is decoded as DecodeStructured does.
+//
+// A CTS trigger payload is {"cts":{...}}. A tag creation on an ECS server
+// (trace names createResourceTag, batchCreateResourceTags,
+// createServerTags, batchCreateServerTags, in any case, from service ECS or
+// TMS) becomes a KindServerTagged trigger whose ServerID is the record's
+// resource_id (or, when that is empty, the first server in the request's
+// "resources"), whose ServerName is resource_name and whose Tags come from
+// the request. Other operations, tag deletions, failed operations (code 400
+// or above) and tags on resources other than servers are KindIgnored with an
+// IgnoreReason. The Ref is ID = trace_id, Source = "cts/<service_type>" (see
+// CTSSource), Type = "cts:<trace_name>", Subject = the server (else
+// resource_id). Time is the record's "time", else its "record_time". The
+// decoder tolerates the drift seen between CTS sources: time and
+// record_time as epoch milliseconds (number or numeric string) or RFC 3339;
+// request as an object or a JSON-encoded string; code as a number or a
+// string.
+//
+// A timer trigger payload is
+//
+//	{"version":"v1.0","time":"2018-06-01T08:30:00+08:00","trigger_type":"TIMER",
+//	 "trigger_name":"Timer_001","user_event":"..."}
+//
+// whose user_event (the "additional information" set on the trigger) is a
+// string holding either a structured CloudEvent or a checkpoint.requested
+// body ({"checkpoint":{...}} or {"vault_id","parameters"}). Every tick of a
+// timer is its own trigger: Ref.Source is TimerSourcePrefix + trigger_name
+// and Ref.ID is time as sent, so that a redelivered tick is a duplicate and
+// the next tick is not. Ref.Type is the CloudEvent's type
+// (TypeCheckpointRequested for a bare body), Ref.Subject the CloudEvent's
+// subject; Time is the tick's time. A CloudEvent's dryrun and traceparent
+// extensions apply. Errors inside user_event are reported on "user_event"
+// or "user_event.<path>".
 func Decode(payload []byte) (Trigger, error) {
 	o, err := parseObject(payload, "")
 	if err != nil {

@@ -47,14 +47,15 @@ func ExampleDecode() {
 	// Output: io.restorepoint.deploy.pre shop 1 false
 }
 
-func ExampleDecodeCTS() {
+// Decode decodes a FunctionGraph CTS trigger payload, {"cts":{...}}.
+func ExampleDecode_cts() {
 	payload := []byte(`{"cts": {
 		"trace_id": "a3b2e5c6-7d8f-4e90-8b12-3c4d5e6f7a81", "trace_name": "deleteResourceTag",
 		"service_type": "TMS", "code": 204, "time": 1714562105000,
 		"resource_id": "94eba8b2-acc9-4d82-badc-127144cc5526"
 	}}`)
 
-	t, err := events.DecodeCTS(payload)
+	t, err := events.Decode(payload)
 	if err != nil {
 		fmt.Println(err)
 		return

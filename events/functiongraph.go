@@ -11,8 +11,8 @@ import (
 
 // Payloads of FunctionGraph's own triggers: the timer trigger (a Trigger, see
 // Decode) and the SMN trigger (an envelope of messages, see DecodeSMN). The
-// CTS trigger {"cts":{...}} is DecodeCTS's; an Event Grid trigger delivers
-// a structured CloudEvent, which is Decode's.
+// CTS trigger {"cts":{...}} is Decode's too (cts.go); an Event Grid trigger
+// delivers a structured CloudEvent, which is Decode's.
 
 // TimerSourcePrefix starts the Ref.Source of a timer trigger; the trigger's
 // name follows it.
@@ -25,33 +25,8 @@ const TimerTriggerType = "TIMER"
 const timerUserEventRule = `must be a string holding a structured CloudEvent (with specversion) ` +
 	`or a checkpoint.requested body ({"checkpoint":{...}} or {"vault_id","parameters"})`
 
-// DecodeTimer decodes the payload of a FunctionGraph timer trigger,
-//
-//	{"version":"v1.0","time":"2018-06-01T08:30:00+08:00","trigger_type":"TIMER",
-//	 "trigger_name":"Timer_001","user_event":"..."}
-//
-// whose user_event (the "additional information" set on the trigger) is a
-// string holding either a structured CloudEvent, decoded as Decode does, or
-// a checkpoint.requested body ({"checkpoint":{...}} or
-// {"vault_id","parameters"}).
-//
-// Every tick of a timer is its own trigger: Ref.Source is
-// TimerSourcePrefix + trigger_name and Ref.ID is time as sent, so that a
-// redelivered tick is a duplicate and the next tick is not. Ref.Type is the
-// CloudEvent's type (TypeCheckpointRequested for a bare body), Ref.Subject
-// the CloudEvent's subject; Time is the tick's time. A CloudEvent's dryrun
-// and traceparent extensions apply.
-//
-// Errors are *failure.FieldError; those inside user_event are reported on
-// "user_event" or "user_event.<path>".
-func DecodeTimer(payload []byte) (Trigger, error) {
-	o, err := parseObject(payload, "")
-	if err != nil {
-		return Trigger{}, err
-	}
-	return decodeTimer(o)
-}
-
+// decodeTimer decodes the payload of a FunctionGraph timer trigger, parsed
+// into o, as Decode describes.
 func decodeTimer(o object) (Trigger, error) {
 	typ, err := o.string("trigger_type")
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 const (
 	GitHubTypePrefix     = "com.github."
 	GitHubTypeDeployment = GitHubTypePrefix + "deployment"
-	GitHubTypePing       = GitHubTypePrefix + "ping"
 )
 
 // GitHubSourcePrefix prefixes the Ref.Source of a GitHub trigger that names
@@ -37,8 +36,16 @@ const GitHubPayloadKey = "restorepoint"
 //     in a deploy.pre event's data. payload may also be a JSON-encoded string.
 //   - A deployment without payload.restorepoint, or with another action, is
 //     KindIgnored with the reason (a rule may still map it).
-//   - "ping" is KindIgnored with Ref.Type GitHubTypePing: the webhook is set
-//     up; answer 200.
+//   - "deployment_protection_rule" (Ref.Type GitHubTypeProtectionRule: a
+//     deployment waits for the review of restorepoint's GitHub App) with
+//     action "requested" becomes a KindDeployPre trigger as a deployment
+//     does, carrying the Review to post once its restore point ended;
+//     without payload.restorepoint it is KindIgnored with the Review (the
+//     deployment is rejected), with another action KindIgnored. Its Ref.ID
+//     is "<deployment.id>/<environment>".
+//   - "ping" is KindIgnored with Ref.Type "com.github.ping" and Ref.Source
+//     "github/hooks/<X-GitHub-Hook-ID>" ("github" without that header): the
+//     webhook is set up; answer 200.
 //   - Any other event is KindIgnored with the reason; its body is not read.
 //
 // The Ref of a deployment is Source "github/repositories/<repository.id>",

@@ -123,9 +123,9 @@ type Function struct {
 	cfg   Config
 	api   CheckpointAPI
 	store Store
-	now   func() time.Time
-	newID func() string
-	sleep func(context.Context, time.Duration) error
+	now   func() time.Time                           // tests: WithClock
+	newID func() string                              // tests: WithIDs
+	sleep func(context.Context, time.Duration) error // tests: WithSleep
 
 	planObserver PlanObserver                  // WithPlanObserver
 	follows      FollowStore                   // WithFollows
@@ -139,19 +139,6 @@ type Option func(*Function)
 // WithStore sets the idempotency store (default: a MemoryStore bounded by
 // Config.MaxRecords).
 func WithStore(s Store) Option { return func(f *Function) { f.store = s } }
-
-// WithClock sets the clock used for names and record expiry.
-func WithClock(now func() time.Time) Option { return func(f *Function) { f.now = now } }
-
-// WithIDs sets how the ids of failed and planned results are made (default:
-// random UUIDs). Created and ignored results have ids derived from the
-// trigger (ResultID).
-func WithIDs(newID func() string) Option { return func(f *Function) { f.newID = newID } }
-
-// WithSleep sets how the function waits between status reads.
-func WithSleep(sleep func(context.Context, time.Duration) error) Option {
-	return func(f *Function) { f.sleep = sleep }
-}
 
 // New returns a Function that calls api. Zero fields of cfg take their Defaults.
 func New(cfg Config, api CheckpointAPI, opts ...Option) *Function {

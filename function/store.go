@@ -151,12 +151,6 @@ type completedKey struct {
 	seq uint64
 }
 
-// NewMemoryStore returns an empty MemoryStore without a bound that reads time
-// from now (time.Now when nil).
-func NewMemoryStore(now func() time.Time) *MemoryStore {
-	return NewBoundedMemoryStore(now, 0)
-}
-
 // NewBoundedMemoryStore returns an empty MemoryStore that holds at most
 // maxRecords records (no bound when maxRecords <= 0; see MemoryStore for
 // what is evicted) and reads time from now (time.Now when nil).
@@ -269,6 +263,7 @@ func (s *MemoryStore) Release(_ context.Context, key, lease string, partial []by
 }
 
 // Len returns how many records are held, expired ones included until swept.
+// The telemetry observes it (restorepoint_idempotency_records).
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -133,9 +133,6 @@ func (c *Client) String() string {
 // Format prints String for every verb.
 func (c *Client) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
 
-// APIURL returns the API base URL the client talks to, without a trailing slash.
-func (c *Client) APIURL() string { return c.api.String() }
-
 // jwtHeader is the JOSE header of every app JWT, {"alg":"RS256","typ":"JWT"},
 // encoded.
 const jwtHeader = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"

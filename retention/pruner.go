@@ -54,23 +54,17 @@ type Config struct {
 type Pruner struct {
 	cfg      Config
 	api      BackupAPI
-	now      func() time.Time
-	pageSize int
+	now      func() time.Time // tests: WithClock
+	pageSize int              // backups a list request asks for; tests: WithPageSize
 }
 
-// Option changes how a Pruner is built.
+// Option changes how a Pruner is built. Only tests have options (the clock,
+// the page size).
 type Option func(*Pruner)
-
-// WithClock sets the clock ages are measured by (default time.Now).
-func WithClock(now func() time.Time) Option { return func(p *Pruner) { p.now = now } }
-
-// WithPageSize sets how many backups each list request asks for, 1 to
-// cbr.MaxBackupsLimit (the default, and the fewest requests).
-func WithPageSize(n int) Option { return func(p *Pruner) { p.pageSize = n } }
 
 // New returns a Pruner that lists and deletes through api. It refuses a
 // policy without a rule, no vaults, an empty vault id, a MaxDeletes below
-// 1 and a page size out of range.
+// 1, and options that set a page size out of range or no clock.
 func New(cfg Config, api BackupAPI, opts ...Option) (*Pruner, error) {
 	p := &Pruner{cfg: cfg, api: api, now: time.Now, pageSize: cbr.MaxBackupsLimit}
 	for _, opt := range opts {

@@ -14,7 +14,7 @@ import (
 	"cel.dev/cel-go/interpreter"
 )
 
-// The budget of one expression's evaluation is DefaultCostLimit (or
+// The budget of one expression's evaluation is DefaultCostLimit (in tests,
 // WithCostLimit's) cost units. Every operation costs what CEL's cost model
 // says (1 for most, a tenth of the bytes compared or scanned for string
 // comparisons, contains, startsWith, matches...). On top of that, what an

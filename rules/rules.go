@@ -68,7 +68,7 @@ const (
 )
 
 // DefaultCostLimit is the budget of one expression's evaluation, in cost
-// units, unless WithCostLimit says otherwise: CEL's cost of each operation
+// units (only tests set another): CEL's cost of each operation
 // (the per-call limit Kubernetes uses), plus 1 for each byte of a string or
 // bytes value the expression builds and 64 for each element of a list it
 // builds. It bounds what one evaluation allocates to a few megabytes.
@@ -152,14 +152,9 @@ func (e *LoadError) Unwrap() []error {
 type Option func(*options)
 
 type options struct {
-	costLimit uint64
+	costLimit uint64       // DefaultCostLimit; tests: WithCostLimit
 	logger    *slog.Logger // nil: slog.Default()
 }
-
-// WithCostLimit sets the budget of each expression's evaluation, in cost
-// units (see DefaultCostLimit): a match over it counts as no match, an
-// action field over it fails with a *failure.FieldError.
-func WithCostLimit(limit uint64) Option { return func(o *options) { o.costLimit = limit } }
 
 // WithLogger sets the logger of the Set's evaluations, which logs a match
 // stopped at its budget; by default slog.Default().

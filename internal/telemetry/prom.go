@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"bufio"
-	"context"
 	"crypto/subtle"
 	"io"
 	"math"
@@ -37,9 +36,6 @@ func (t *Telemetry) Handler(token string) http.Handler {
 		_ = WritePrometheus(w, t.reg.Read(r.Context(), false))
 	})
 }
-
-// Read returns the metrics as they are now, cumulative (tests and tools).
-func (t *Telemetry) Read(ctx context.Context) []Family { return t.reg.Read(ctx, false) }
 
 // WritePrometheus writes families in the Prometheus text exposition format
 // (version 0.0.4). Labels with empty values are left out (to Prometheus

@@ -164,12 +164,6 @@ func (t *Telemetry) Review(ctx context.Context, state string) {
 	}
 }
 
-// Tracing reports whether spans are exported.
-func (t *Telemetry) Tracing() bool { return t.tracing }
-
-// Metering reports whether metrics are kept.
-func (t *Telemetry) Metering() bool { return t.metering }
-
 // NeedsFlush reports whether Flush has anything to do: EMF lines to write
 // or OTLP exports to push.
 func (t *Telemetry) NeedsFlush() bool { return t.opts.EMF != nil || len(t.flushers) > 0 }
