@@ -178,12 +178,15 @@ func (s *Store) Close() error { return s.pool.Close() }
 
 // do runs one step on a pooled connection. A step that fails on the
 // network (a connection the server or a proxy dropped while it was idle)
-// is tried once more on a new connection: each step is a single command,
-// a script or a MULTI/EXEC, which Redis runs whole or not at all.
+// is tried once more, on another connection (the pool drops a broken one):
+// each step is a single command, a script or a MULTI/EXEC, which Redis
+// runs whole or not at all. A Begin whose claim went through before the
+// connection broke finds its own lock the second time and answers in
+// progress: the trigger is retried by its platform, never run twice.
 func (s *Store) do(ctx context.Context, step string, f func(redis.Conn) (any, error)) (any, error) {
 	var reply any
 	var err error
-	for try := 0; try < 2; try++ {
+	for range 2 {
 		var c redis.Conn
 		if c, err = s.pool.GetContext(ctx); err == nil {
 			reply, err = f(c)
