@@ -1,7 +1,7 @@
 package otc
 
-// JSON string literals, decoded as encoding/json decodes them: the event
-// decoders read ids, names and types field by field, and most are plain.
+// JSON string literals, decoded by encoding/json: the event decoders read
+// ids, names and types field by field.
 
 import "encoding/json"
 
