@@ -58,18 +58,7 @@ func (e *APIError) Error() string {
 // [failure.Unauthorized], 429 [failure.Throttled], 5xx (including
 // BackupService.0002, "resources are being backed up")
 // [failure.Unavailable], and every other status [failure.Rejected].
-func (e *APIError) FailureClass() failure.Class {
-	switch {
-	case e.StatusCode == http.StatusUnauthorized:
-		return failure.Unauthorized
-	case e.StatusCode == http.StatusTooManyRequests:
-		return failure.Throttled
-	case e.StatusCode >= 500:
-		return failure.Unavailable
-	default:
-		return failure.Rejected
-	}
-}
+func (e *APIError) FailureClass() failure.Class { return failure.OfStatus(e.StatusCode) }
 
 // ErrMalformedResponse is wrapped by errors for a successful status whose body
 // could not be read as the expected JSON, or was too large. The request may

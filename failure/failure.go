@@ -43,6 +43,22 @@ const (
 // Classes lists every class, in the order above.
 func Classes() []Class { return []Class{Invalid, Rejected, Unauthorized, Throttled, Unavailable} }
 
+// OfStatus classes an HTTP API's failed answer by its status: 401 is
+// [Unauthorized], 429 [Throttled], 5xx [Unavailable], and every other
+// status (4xx, a redirect) [Rejected].
+func OfStatus(status int) Class {
+	switch {
+	case status == 401:
+		return Unauthorized
+	case status == 429:
+		return Throttled
+	case status >= 500:
+		return Unavailable
+	default:
+		return Rejected
+	}
+}
+
 // Retryable reports whether a failure of class c is worth retrying later:
 // Throttled and Unavailable are.
 func (c Class) Retryable() bool { return c == Throttled || c == Unavailable }

@@ -135,3 +135,15 @@ func TestFieldErrorsAddErr(t *testing.T) {
 		t.Errorf("errors.As(*FieldError) = %v, want the first problem", first)
 	}
 }
+
+// An HTTP API's failed answer is classed by its status alone.
+func TestOfStatus(t *testing.T) {
+	for status, want := range map[int]failure.Class{
+		400: failure.Rejected, 401: failure.Unauthorized, 403: failure.Rejected, 404: failure.Rejected, 409: failure.Rejected, 422: failure.Rejected,
+		429: failure.Throttled, 302: failure.Rejected, 500: failure.Unavailable, 502: failure.Unavailable, 503: failure.Unavailable, 504: failure.Unavailable,
+	} {
+		if got := failure.OfStatus(status); got != want {
+			t.Errorf("OfStatus(%d) = %s, want %s", status, got, want)
+		}
+	}
+}

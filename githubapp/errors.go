@@ -60,16 +60,10 @@ func (e *APIError) Error() string {
 // [failure.Throttled], 5xx [failure.Unavailable], and every other status
 // (403, 404, 422, a 3xx redirect) [failure.Rejected].
 func (e *APIError) FailureClass() failure.Class {
-	switch {
-	case e.StatusCode == http.StatusUnauthorized:
-		return failure.Unauthorized
-	case e.StatusCode == http.StatusTooManyRequests, e.RateLimited:
+	if e.RateLimited {
 		return failure.Throttled
-	case e.StatusCode >= 500:
-		return failure.Unavailable
-	default:
-		return failure.Rejected
 	}
+	return failure.OfStatus(e.StatusCode)
 }
 
 // newAPIError builds an *APIError from a failed answer, reading at most
