@@ -96,47 +96,23 @@ const GitHubTypeProtectionRule = GitHubTypePrefix + "deployment_protection_rule"
 // is rejected saying what to configure (a rule may map it instead). The Ref
 // is Source "github/repositories/<repository.id>", ID "<deployment.id>/<environment>".
 func decodeGitHubProtectionRule(t Trigger, body []byte) (Trigger, error) {
-	o, err := parseObject(body, "")
+	g, err := parseGitHubDeployment(body)
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	action, err := o.requiredString("action")
+	env, err := g.o.requiredString("environment")
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	repo, err := o.requiredMember("repository")
+	t.Ref.Source, t.Ref.ID, t.Ref.Subject = GitHubSourcePrefix+g.repoID, g.depID+"/"+env, g.repo
+	if g.action != "requested" {
+		return ignored(t, fmt.Sprintf("GitHub deployment protection rule for %s: action %q is not requested", env, g.action)), nil
+	}
+	callback, err := g.o.requiredString("deployment_callback_url")
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	repoID, err := repo.requiredID("id")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	fullName, err := repo.requiredString("full_name")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	env, err := o.requiredString("environment")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	dep, err := o.requiredMember("deployment")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	depID, err := dep.requiredID("id")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	t.Ref.Source, t.Ref.ID, t.Ref.Subject = GitHubSourcePrefix+repoID, depID+"/"+env, fullName
-	if action != "requested" {
-		return ignored(t, fmt.Sprintf("GitHub deployment protection rule for %s: action %q is not requested", env, action)), nil
-	}
-	callback, err := o.requiredString("deployment_callback_url")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	inst, err := o.requiredMember("installation")
+	inst, err := g.o.requiredMember("installation")
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
@@ -146,26 +122,26 @@ func decodeGitHubProtectionRule(t Trigger, body []byte) (Trigger, error) {
 	}
 	n, _ := strconv.ParseInt(instID, 10, 64)
 	t.Review = &Review{InstallationID: n, CallbackURL: callback, Environment: env}
-	sha, err := dep.string("sha")
+	sha, err := g.dep.string("sha")
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	if t.Time, err = flexTime(dep, "created_at"); err != nil {
+	if t.Time, err = flexTime(g.dep, "created_at"); err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	params, ok, err := githubParams(dep)
+	params, ok, err := githubParams(g.dep)
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
 	if !ok {
 		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s to %s has no payload.%s and no rule maps it",
-			depID, fullName, env, GitHubPayloadKey)), nil
+			g.depID, g.repo, env, GitHubPayloadKey)), nil
 	}
 	d, err := decodeDeployParams(params)
 	if err != nil {
 		return Trigger{Ref: t.Ref, Review: t.Review}, err
 	}
-	d.Service, d.Environment, d.Version = fullName, env, sha
+	d.Service, d.Environment, d.Version = g.repo, env, sha
 	t.Kind, t.DeployPre = KindDeployPre, d
 	return t, nil
 }
@@ -176,54 +152,30 @@ func ignored(t Trigger, reason string) Trigger {
 }
 
 func decodeGitHubDeployment(t Trigger, body []byte) (Trigger, error) {
-	o, err := parseObject(body, "")
+	g, err := parseGitHubDeployment(body)
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	action, err := o.requiredString("action")
+	t.Ref.Source, t.Ref.ID, t.Ref.Subject = GitHubSourcePrefix+g.repoID, g.depID, g.repo
+	if g.action != "created" {
+		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s: action %q is not created", g.depID, g.repo, g.action)), nil
+	}
+	sha, err := g.dep.requiredString("sha")
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	repo, err := o.requiredMember("repository")
+	ref, err := g.dep.string("ref")
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	repoID, err := repo.requiredID("id")
+	env, err := g.dep.string("environment")
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	fullName, err := repo.requiredString("full_name")
-	if err != nil {
+	if t.Time, err = flexTime(g.dep, "created_at"); err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	dep, err := o.requiredMember("deployment")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	depID, err := dep.requiredID("id")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	t.Ref.Source, t.Ref.ID, t.Ref.Subject = GitHubSourcePrefix+repoID, depID, fullName
-	if action != "created" {
-		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s: action %q is not created", depID, fullName, action)), nil
-	}
-	sha, err := dep.requiredString("sha")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	ref, err := dep.string("ref")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	env, err := dep.string("environment")
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	if t.Time, err = flexTime(dep, "created_at"); err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	params, ok, err := githubParams(dep)
+	params, ok, err := githubParams(g.dep)
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
@@ -233,18 +185,56 @@ func decodeGitHubDeployment(t Trigger, body []byte) (Trigger, error) {
 			to = " to " + env
 		}
 		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s%s has no payload.%s and no rule maps it",
-			depID, fullName, to, GitHubPayloadKey)), nil
+			g.depID, g.repo, to, GitHubPayloadKey)), nil
 	}
 	d, err := decodeDeployParams(params)
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	d.Service, d.Environment, d.Version = fullName, env, sha
+	d.Service, d.Environment, d.Version = g.repo, env, sha
 	if ref != "" && ref != sha {
 		d.Version = ref + "@" + sha
 	}
 	t.Kind, t.DeployPre = KindDeployPre, d
 	return t, nil
+}
+
+// githubDeployment is what a deployment event and a deployment protection
+// rule's share: the action, the repository and the deployment.
+type githubDeployment struct {
+	o            object
+	action       string
+	repoID, repo string // repository.id and repository.full_name
+	dep          object // deployment
+	depID        string // deployment.id
+}
+
+// parseGitHubDeployment reads the fields every deployment event needs,
+// naming the first one missing or wrong.
+func parseGitHubDeployment(body []byte) (githubDeployment, error) {
+	var g githubDeployment
+	var repo object
+	var err error
+	if g.o, err = parseObject(body, ""); err != nil {
+		return g, err
+	}
+	if g.action, err = g.o.requiredString("action"); err != nil {
+		return g, err
+	}
+	if repo, err = g.o.requiredMember("repository"); err != nil {
+		return g, err
+	}
+	if g.repoID, err = repo.requiredID("id"); err != nil {
+		return g, err
+	}
+	if g.repo, err = repo.requiredString("full_name"); err != nil {
+		return g, err
+	}
+	if g.dep, err = g.o.requiredMember("deployment"); err != nil {
+		return g, err
+	}
+	g.depID, err = g.dep.requiredID("id")
+	return g, err
 }
 
 // githubParams returns deployment.payload.restorepoint. GitHub keeps a

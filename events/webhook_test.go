@@ -240,3 +240,27 @@ func FuzzDecodeWebhook(f *testing.F) {
 		checkResult(t, tr, err)
 	})
 }
+
+// A GitHub deployment event with another action, and a deployment
+// protection rule's with another action, are ignored saying which action.
+func TestGitHubOtherActionsIgnored(t *testing.T) {
+	h, body := readWebhook(t, "github-deployment.http")
+	body = bytes.Replace(body, []byte(`"action": "created"`), []byte(`"action": "deleted"`), 1)
+	got, ok, err := DecodeWebhook(h, body)
+	if err != nil || !ok || got.Kind != KindIgnored || !strings.Contains(got.IgnoreReason, `action "deleted" is not created`) {
+		t.Errorf("deployment deleted: %+v, %v, %v", got, ok, err)
+	}
+	h.Set(HeaderGitHubEvent, "deployment_protection_rule")
+	rule := []byte(`{"action":"dismissed","environment":"production","deployment_callback_url":"https://api.github.com/x",
+		"deployment":{"id":7,"sha":"abc"},"repository":{"id":9,"full_name":"o/r"},"installation":{"id":3}}`)
+	got, ok, err = DecodeWebhook(h, rule)
+	if err != nil || !ok || got.Kind != KindIgnored || !strings.Contains(got.IgnoreReason, `action "dismissed" is not requested`) ||
+		got.Ref.ID != "7/production" || got.Ref.Source != "github/repositories/9" || got.Ref.Subject != "o/r" {
+		t.Errorf("protection rule dismissed: %+v, %v, %v", got, ok, err)
+	}
+	// A required field missing is named.
+	_, _, err = DecodeWebhook(h, bytes.Replace(rule, []byte(`"full_name":"o/r"`), []byte(`"name":"r"`), 1))
+	if err == nil || !strings.Contains(err.Error(), "repository.full_name") {
+		t.Errorf("without repository.full_name: %v", err)
+	}
+}
