@@ -124,26 +124,9 @@ func decodeGitHubProtectionRule(t Trigger, body []byte) (Trigger, error) {
 	t.Review = &Review{InstallationID: n, CallbackURL: callback, Environment: env}
 	sha, err := g.dep.string("sha")
 	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	if t.Time, err = flexTime(g.dep, "created_at"); err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	params, ok, err := githubParams(g.dep)
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	if !ok {
-		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s to %s has no payload.%s and no rule maps it",
-			g.depID, g.repo, env, GitHubPayloadKey)), nil
-	}
-	d, err := decodeDeployParams(params)
-	if err != nil {
 		return Trigger{Ref: t.Ref, Review: t.Review}, err
 	}
-	d.Service, d.Environment, d.Version = g.repo, env, sha
-	t.Kind, t.DeployPre = KindDeployPre, d
-	return t, nil
+	return g.deployPre(t, env, sha)
 }
 
 func ignored(t Trigger, reason string) Trigger {
@@ -172,31 +155,11 @@ func decodeGitHubDeployment(t Trigger, body []byte) (Trigger, error) {
 	if err != nil {
 		return Trigger{Ref: t.Ref}, err
 	}
-	if t.Time, err = flexTime(g.dep, "created_at"); err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	params, ok, err := githubParams(g.dep)
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	if !ok {
-		to := ""
-		if env != "" {
-			to = " to " + env
-		}
-		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s%s has no payload.%s and no rule maps it",
-			g.depID, g.repo, to, GitHubPayloadKey)), nil
-	}
-	d, err := decodeDeployParams(params)
-	if err != nil {
-		return Trigger{Ref: t.Ref}, err
-	}
-	d.Service, d.Environment, d.Version = g.repo, env, sha
+	version := sha
 	if ref != "" && ref != sha {
-		d.Version = ref + "@" + sha
+		version = ref + "@" + sha
 	}
-	t.Kind, t.DeployPre = KindDeployPre, d
-	return t, nil
+	return g.deployPre(t, env, version)
 }
 
 // githubDeployment is what a deployment event and a deployment protection
@@ -235,6 +198,38 @@ func parseGitHubDeployment(body []byte) (githubDeployment, error) {
 	}
 	g.depID, err = g.dep.requiredID("id")
 	return g, err
+}
+
+// deployPre finishes t as the deploy.pre of deployment g to env (may be
+// "") at version: its time is deployment.created_at, its parameters
+// deployment.payload.restorepoint; without them t is ignored. An error comes
+// with t's Ref and Review (a protection rule's deployment is then rejected
+// saying why).
+func (g githubDeployment) deployPre(t Trigger, env, version string) (Trigger, error) {
+	failed := Trigger{Ref: t.Ref, Review: t.Review}
+	var err error
+	if t.Time, err = flexTime(g.dep, "created_at"); err != nil {
+		return failed, err
+	}
+	params, ok, err := githubParams(g.dep)
+	if err != nil {
+		return failed, err
+	}
+	if !ok {
+		to := ""
+		if env != "" {
+			to = " to " + env
+		}
+		return ignored(t, fmt.Sprintf("GitHub deployment %s of %s%s has no payload.%s and no rule maps it",
+			g.depID, g.repo, to, GitHubPayloadKey)), nil
+	}
+	d, err := decodeDeployParams(params)
+	if err != nil {
+		return failed, err
+	}
+	d.Service, d.Environment, d.Version = g.repo, env, version
+	t.Kind, t.DeployPre = KindDeployPre, d
+	return t, nil
 }
 
 // githubParams returns deployment.payload.restorepoint. GitHub keeps a

@@ -263,4 +263,12 @@ func TestGitHubOtherActionsIgnored(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "repository.full_name") {
 		t.Errorf("without repository.full_name: %v", err)
 	}
+	// A requested review whose deployment is wrong fails with the Review,
+	// so that the deployment is rejected saying why rather than left waiting.
+	requested := bytes.Replace(rule, []byte(`"dismissed"`), []byte(`"requested"`), 1)
+	bad := bytes.Replace(requested, []byte(`"sha":"abc"`), []byte(`"sha":"abc","created_at":"yesterday"`), 1)
+	got, _, err = DecodeWebhook(h, bad)
+	if err == nil || !strings.Contains(err.Error(), "deployment.created_at") || got.Review == nil || got.Review.InstallationID != 3 {
+		t.Errorf("requested with a bad created_at: %+v, %v; want an error naming it, with the Review", got, err)
+	}
 }
