@@ -49,11 +49,8 @@ RULES=1) or built-in decoder took it and the plan as JSON:
 Exit status 0 for planned or ignored, 2 for invalid. Reads the same
 environment as the function; credentials are not needed.`)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return app.UsageError{Err: err}
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
 	if fs.NArg() > 1 {
 		return app.UsageError{Err: errors.New("explain takes one FILE or -")}

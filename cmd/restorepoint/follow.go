@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,20 +33,13 @@ that ended to the result sink (io.restorepoint.checkpoint.available or
 with RETENTION set, prunes. For a cron job or a shell. Configured by the
 environment (restorepoint help env).`)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return app.UsageError{Err: err}
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return app.UsageError{Err: fmt.Errorf("follow takes no arguments, not %q", fs.Args())}
 	}
-	cfg, err := app.Load(getenv)
-	if err != nil {
-		return err
-	}
-	a, err := app.New(cfg, app.NewLogger(cfg, stderr), version)
+	a, err := newApp(getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -42,11 +42,8 @@ secret is read from WEBHOOK_SECRET.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return app.UsageError{Err: err}
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
 	u, err := url.Parse(*target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -23,11 +23,7 @@ func runLambda(ctx context.Context, getenv func(string) string, stdout, stderr i
 	if api == "" {
 		return app.UsageError{Err: errors.New("lambda: " + envLambdaRuntimeAPI + " is not set; this command runs inside AWS Lambda or the Lambda Runtime Interface Emulator")}
 	}
-	cfg, err := app.Load(getenv)
-	if err != nil {
-		return err
-	}
-	a, err := app.New(cfg, app.NewLogger(cfg, stderr), version, app.ForLambda(stdout))
+	a, err := newApp(getenv, stderr, app.ForLambda(stdout))
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -146,4 +147,27 @@ built with the rules engine (make build RULES=1).`)
 	}
 	_, err = fmt.Fprintln(stdout, summary)
 	return err
+}
+
+// parseFlags parses a command's flags. Help (-h, --help) prints the
+// command's usage and ends it: ok false, no error. A bad flag is a usage
+// error (exit 2).
+func parseFlags(fs *flag.FlagSet, args []string) (ok bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, nil
+		}
+		return false, app.UsageError{Err: err}
+	}
+	return true, nil
+}
+
+// newApp reads the configuration from getenv and wires the app, logging to
+// stderr.
+func newApp(getenv func(string) string, stderr io.Writer, opts ...app.Option) (*app.App, error) {
+	cfg, err := app.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(cfg, app.NewLogger(cfg, stderr), version, opts...)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,20 +53,13 @@ configuration or arguments.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return app.UsageError{Err: err}
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return app.UsageError{Err: fmt.Errorf("prune takes no arguments, not %q; name vaults with --vault", fs.Args())}
 	}
-	cfg, err := app.Load(getenv)
-	if err != nil {
-		return err
-	}
-	a, err := app.New(cfg, app.NewLogger(cfg, stderr), version)
+	a, err := newApp(getenv, stderr)
 	if err != nil {
 		return err
 	}

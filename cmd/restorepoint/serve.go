@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,20 +21,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "Usage: restorepoint serve\n\nServes CloudEvents over HTTP on $PORT, or FunctionGraph's custom runtime API "+
 			"at $RUNTIME_API_ADDR with FUNCTIONGRAPH_MODE=event; configured by the environment (restorepoint help env).")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return app.UsageError{Err: err}
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
-	cfg, err := app.Load(getenv)
+	a, err := newApp(getenv, stderr)
 	if err != nil {
 		return err
 	}
-	a, err := app.New(cfg, app.NewLogger(cfg, stderr), version)
-	if err != nil {
-		return err
-	}
+	cfg := a.Config()
 	if cfg.FunctionGraphMode == app.ModeEvent {
 		a.LogStart("functiongraph runtime", "runtime_api", cfg.RuntimeAPIAddr, "timeout_s", cfg.RuntimeTimeout)
 		err = a.ServeFunctionGraph(ctx)
