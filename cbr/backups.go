@@ -124,15 +124,7 @@ func (c *Client) ListBackups(ctx context.Context, q BackupQuery) (*BackupList, e
 	if len(v) > 0 {
 		target += "?" + v.Encode()
 	}
-	var out *BackupList
-	err = c.call(ctx, http.MethodGet, target, nil, func(data []byte) error {
-		out, err = decodeBackupList(data)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cbr: list backups: %w", err)
-	}
-	return out, nil
+	return callDecoded(ctx, c, "list backups", http.MethodGet, target, nil, decodeBackupList)
 }
 
 // decodeBackupList decodes a list-backups answer: one JSON object with a

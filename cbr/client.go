@@ -220,14 +220,10 @@ func (c *Client) GetCheckpoint(ctx context.Context, id string) (*CheckpointCreat
 		return nil, fmt.Errorf("cbr: get checkpoint: %w",
 			&failure.FieldError{Field: "checkpoint_id", Rule: "required"})
 	}
-	var resp *CheckpointResponse
-	err := c.call(ctx, http.MethodGet, c.checkpointsURL()+"/"+url.PathEscape(id), nil, func(data []byte) error {
-		var err error
-		resp, err = decodeCheckpointResponse(data)
-		return err
-	})
+	resp, err := callDecoded(ctx, c, "get checkpoint", http.MethodGet, c.checkpointsURL()+"/"+url.PathEscape(id), nil,
+		decodeCheckpointResponse)
 	if err != nil {
-		return nil, fmt.Errorf("cbr: get checkpoint: %w", err)
+		return nil, err
 	}
 	return &resp.Checkpoint, nil
 }
@@ -236,6 +232,21 @@ func (c *Client) GetCheckpoint(ctx context.Context, id string) (*CheckpointCreat
 // decode.
 func (c *Client) call(ctx context.Context, method, target string, body []byte, decode func([]byte) error) error {
 	return c.send(ctx, method, target, body, decode, false)
+}
+
+// callDecoded sends one request with retries (call) and returns its success
+// body decoded by decode; an error says which operation op failed.
+func callDecoded[T any](ctx context.Context, c *Client, op, method, target string, body []byte, decode func([]byte) (T, error)) (T, error) {
+	var out T
+	err := c.call(ctx, method, target, body, func(data []byte) (err error) {
+		out, err = decode(data)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("cbr: %s: %w", op, err)
+	}
+	return out, nil
 }
 
 // callOnce is call for a request that is not idempotent: it is not retried

@@ -95,16 +95,7 @@ func (c *Client) GetVault(ctx context.Context, id string) (*Vault, error) {
 	if strings.TrimSpace(id) == "" {
 		return nil, fmt.Errorf("cbr: get vault: %w", &failure.FieldError{Field: "vault_id", Rule: "required"})
 	}
-	var out *Vault
-	err := c.call(ctx, http.MethodGet, c.vaultURL(id), nil, func(data []byte) error {
-		var err error
-		out, err = decodeVault(data)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cbr: get vault: %w", err)
-	}
-	return out, nil
+	return callDecoded(ctx, c, "get vault", http.MethodGet, c.vaultURL(id), nil, decodeVault)
 }
 
 // decodeVault decodes a get-vault answer: one JSON object whose vault has an id.
@@ -139,15 +130,7 @@ func (c *Client) AddResources(ctx context.Context, vaultID string, resources []R
 	if err != nil {
 		return nil, fmt.Errorf("cbr: add resources: encode request: %w", err)
 	}
-	var ids []string
-	err = c.call(ctx, http.MethodPost, c.vaultURL(vaultID)+"/addresources", body, func(data []byte) error {
-		ids, err = decodeAddResources(data)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cbr: add resources: %w", err)
-	}
-	return ids, nil
+	return callDecoded(ctx, c, "add resources", http.MethodPost, c.vaultURL(vaultID)+"/addresources", body, decodeAddResources)
 }
 
 // addResourcesRequest is the body of POST .../vaults/{vault_id}/addresources.
