@@ -190,3 +190,55 @@ func TestRecordsAreCompact(t *testing.T) {
 		t.Fatalf("Begin = %+v, %v", c, err)
 	}
 }
+
+// A pooled connection the server dropped while it was idle (a restart of
+// a proxy, the server's idle timeout) costs the step nothing: it is tried
+// once more on another connection.
+func TestDroppedConnectionIsRetried(t *testing.T) {
+	srv := redistest.MustStart(t)
+	s, err := redis.New(srv.URL, redis.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil { // leaves one idle connection in the pool
+		t.Fatal(err)
+	}
+	raw, err := redigo.DialURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// Every client but this one (SKIPME yes): the store's idle connection.
+	if n, err := redigo.Int(raw.Do("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")); err != nil || n != 1 {
+		t.Fatalf("CLIENT KILL = %d, %v; want the store's one connection", n, err)
+	}
+	if _, err := s.Begin(ctx, "after-drop", time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("Begin on a dropped connection: %v, want it retried on a new one", err)
+	}
+}
+
+// A command of a transaction that fails inside EXEC fails the step: Redis
+// answers EXEC with the command's error among the replies.
+func TestTransactionErrorsAreReported(t *testing.T) {
+	srv := redistest.MustStart(t)
+	s, err := redis.New(srv.URL, redis.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	raw, err := redigo.DialURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// The set of followed markers made a string: SADD fails with WRONGTYPE.
+	if _, err := raw.Do("SET", redis.Prefix+"following", "not a set"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Follow(context.Background(), function.Follow{Marker: "0123456789abcdef01234567"}, time.Now().Add(time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("Follow with the set broken: %v, want the WRONGTYPE error", err)
+	}
+}
