@@ -276,7 +276,8 @@ func deployedLines(ctx context.Context, goCmd, root string) (int, error) {
 		return 0, fmt.Errorf("go list -deps: %w", err)
 	}
 	n := 0
-	for _, path := range strings.Fields(string(out)) {
+	for path := range strings.Lines(string(out)) {
+		path = strings.TrimSuffix(path, "\n") // one path a line: a path may hold spaces
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return 0, err
