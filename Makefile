@@ -18,7 +18,12 @@ RULES     ?=
 OTLP      ?=
 comma     := ,
 enabled    = $(filter 1 true yes,$(1))
-TAGS      := lambda.norpc$(if $(call enabled,$(RULES)),$(comma)rules)$(if $(call enabled,$(OTLP)),$(comma)otlp)
+# Every build of the deployed binary carries lambda.norpc (aws-lambda-go
+# without net/rpc and encoding/gob) and nethttpomithttp2: net/http without its
+# bundled HTTP/2, about 0.5 MB of bootstrap. Every peer of the function speaks
+# HTTP/1.1 (CBR, IAM, GitHub, the sink, the Lambda and FunctionGraph runtime
+# APIs, Knative's queue-proxy); HTTP/2 would only share one connection.
+TAGS      := lambda.norpc,nethttpomithttp2$(if $(call enabled,$(RULES)),$(comma)rules)$(if $(call enabled,$(OTLP)),$(comma)otlp)
 # Packages whose tests cover the tagged wiring (make test runs them once
 # more with each tag).
 RULES_PKGS := ./handler/... ./internal/app/... ./cmd/restorepoint/...

@@ -27,6 +27,12 @@ const sdkModule = "bench/sdkfn"
 // Build flags of every binary: stripped, without cgo, as deployed.
 const ldflags = "-s -w"
 
+// packagedTags are the build tags of the deployed binary (TAGS in the
+// Makefile, without RULES or OTLP): lambda.norpc leaves out net/rpc and
+// encoding/gob, whose init costs start-up time, and nethttpomithttp2 the
+// HTTP/2 that net/http bundles.
+const packagedTags = "lambda.norpc,nethttpomithttp2"
+
 // goBuild runs go build in dir with extra environment variables.
 func goBuild(ctx context.Context, goCmd, dir string, env []string, args ...string) error {
 	cmd := exec.CommandContext(ctx, goCmd, append([]string{"build", "-trimpath", "-ldflags", ldflags}, args...)...)
@@ -58,14 +64,14 @@ func buildAll(ctx context.Context, goCmd, root, dir string) (binaries, error) {
 		env  []string
 		args []string
 	}{
-		// As packaged (make lambda-zip, functiongraph-zip): lambda.norpc
-		// leaves out net/rpc and encoding/gob, whose init costs start-up time.
-		{root, nil, []string{"-tags", "lambda.norpc", "-o", b.restorepoint, "./cmd/restorepoint"}},
-		{root, nil, []string{"-o", b.floor, "./bench/floor"}},
+		// As packaged (make lambda-zip, functiongraph-zip: TAGS), and the
+		// floor the same way; the SDK function as its user would build it.
+		{root, nil, []string{"-tags", packagedTags, "-o", b.restorepoint, "./cmd/restorepoint"}},
+		{root, nil, []string{"-tags", packagedTags, "-o", b.floor, "./bench/floor"}},
 		{sdkDir, nil, []string{"-o", b.sdk, "."}},
 		{root, nil, []string{"-o", b.dev, "./cmd/restorepoint-dev"}},
-		{root, arm64, []string{"-tags", "lambda.norpc", "-o", b.bootstrap, "./cmd/restorepoint"}},
-		{root, arm64, []string{"-tags", "lambda.norpc", "-o", b.floorArm64, "./bench/floor"}},
+		{root, arm64, []string{"-tags", packagedTags, "-o", b.bootstrap, "./cmd/restorepoint"}},
+		{root, arm64, []string{"-tags", packagedTags, "-o", b.floorArm64, "./bench/floor"}},
 		{sdkDir, arm64, []string{"-o", b.sdkArm64, "."}},
 	} {
 		if err := goBuild(ctx, goCmd, step.dir, step.env, step.args...); err != nil {
@@ -88,11 +94,11 @@ func lambdaMissing(root string) string {
 }
 
 // buildLambda builds, for this machine, the bootstrap (as for Lambda:
-// -tags lambda.norpc) and the Runtime Interface Emulator from its tools module.
+// packagedTags) and the Runtime Interface Emulator from its tools module.
 func buildLambda(ctx context.Context, goCmd, root, dir string, b *binaries) error {
 	b.lambda = filepath.Join(dir, "bootstrap-"+runtime.GOOS+"-"+runtime.GOARCH)
 	b.rie = filepath.Join(dir, "aws-lambda-rie")
-	if err := goBuild(ctx, goCmd, root, nil, "-tags", "lambda.norpc", "-o", b.lambda, "./cmd/restorepoint"); err != nil {
+	if err := goBuild(ctx, goCmd, root, nil, "-tags", packagedTags, "-o", b.lambda, "./cmd/restorepoint"); err != nil {
 		return err
 	}
 	return goBuild(ctx, goCmd, filepath.Join(root, "tools", "rie"), nil,

@@ -265,10 +265,10 @@ func functionGraphColdStart(ctx context.Context, ps *procs, r receiver, emulator
 }
 
 // deployedLines counts the lines of the non-test Go files (as the default
-// build selects them: lambda.norpc, no rules, no otlp) of the module's own
+// build selects them: packagedTags, no rules, no otlp) of the module's own
 // packages that cmd/restorepoint links.
 func deployedLines(ctx context.Context, goCmd, root string) (int, error) {
-	cmd := exec.CommandContext(ctx, goCmd, "list", "-deps", "-tags", "lambda.norpc",
+	cmd := exec.CommandContext(ctx, goCmd, "list", "-deps", "-tags", packagedTags,
 		"-f", "{{if .Module}}{{if .Module.Main}}{{range .GoFiles}}{{$.Dir}}/{{.}}\n{{end}}{{end}}{{end}}", "./cmd/restorepoint")
 	cmd.Dir = root
 	out, err := cmd.Output()

@@ -23,7 +23,7 @@ func TestRestorepointReceivers(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "restorepoint")
-	if err := goBuild(ctx, "go", "..", nil, "-tags", "lambda.norpc", "-o", bin, "./cmd/restorepoint"); err != nil {
+	if err := goBuild(ctx, "go", "..", nil, "-tags", packagedTags, "-o", bin, "./cmd/restorepoint"); err != nil {
 		t.Fatal(err)
 	}
 	fixture, err := os.ReadFile("../testdata/events/server-tagged.json")

@@ -18,6 +18,10 @@ import (
 // Helpers of the tests that run built binaries (the Lambda bootstrap under
 // the Runtime Interface Emulator, the packaged FunctionGraph bootstrap).
 
+// packagedTags are the build tags of the deployed binary: TAGS in the
+// Makefile without RULES or OTLP (TestSAMTemplate holds the two together).
+const packagedTags = "lambda.norpc,nethttpomithttp2"
+
 // goBuild runs `go build args...` with env added to the environment,
 // bounded by ctx.
 func goBuild(t *testing.T, ctx context.Context, env []string, args ...string) {

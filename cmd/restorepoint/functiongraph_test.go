@@ -33,7 +33,7 @@ func TestBootstrapAsFunctionGraphEventFunction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	bootstrap := filepath.Join(t.TempDir(), "bootstrap")
-	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
+	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", packagedTags, "-trimpath", "-o", bootstrap, ".")
 
 	emu := cbrtest.NewServer(cbrtest.Options{})
 	t.Cleanup(emu.Close)

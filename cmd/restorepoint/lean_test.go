@@ -28,7 +28,7 @@ func TestDeployedBinaryIsLean(t *testing.T) {
 	if err != nil {
 		t.Skip("go is not installed")
 	}
-	out, err := exec.Command(goCmd, "list", "-deps", "-tags", "lambda.norpc",
+	out, err := exec.Command(goCmd, "list", "-deps", "-tags", packagedTags,
 		"-f", "{{.ImportPath}} {{join .Imports \",\"}}", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
@@ -65,7 +65,7 @@ func TestDeployedBinaryIsLean(t *testing.T) {
 	}
 
 	// With the tag, the rules engine is there: the tag is what keeps it out.
-	out, err = exec.Command(goCmd, "list", "-deps", "-tags", "lambda.norpc,rules", ".").Output()
+	out, err = exec.Command(goCmd, "list", "-deps", "-tags", packagedTags+",rules", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps -tags rules: %v", err)
 	}

@@ -30,14 +30,14 @@ import (
 // is required by tools/rie/go.mod, not by restorepoint's own go.mod.
 const rieModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 
-// buildUnderRIE builds the Lambda bootstrap (host platform, -tags
-// lambda.norpc) and the AWS Lambda Runtime Interface Emulator into a new
+// buildUnderRIE builds the Lambda bootstrap (host platform, as packaged:
+// packagedTags) and the AWS Lambda Runtime Interface Emulator into a new
 // directory, and returns it and the paths of both.
 func buildUnderRIE(t *testing.T, ctx context.Context) (dir, bootstrap, rie string) {
 	t.Helper()
 	dir = t.TempDir()
 	bootstrap = filepath.Join(dir, "bootstrap")
-	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
+	goBuild(t, ctx, []string{"CGO_ENABLED=0"}, "-tags", packagedTags, "-trimpath", "-o", bootstrap, ".")
 	rie = filepath.Join(dir, "aws-lambda-rie")
 	goBuild(t, ctx, nil, "-C", filepath.Join("..", "..", "tools", "rie"), "-o", rie, rieModule)
 	return dir, bootstrap, rie
@@ -58,7 +58,7 @@ func startUnderRIE(t *testing.T, dir, rie, bootstrap string, env ...string) (inv
 }
 
 // TestBootstrapUnderRuntimeInterfaceEmulator builds the Lambda bootstrap
-// (host platform, -tags lambda.norpc) and the AWS Lambda Runtime Interface
+// (host platform, as packaged: packagedTags) and the AWS Lambda Runtime Interface
 // Emulator, runs the bootstrap under it against the CBR emulator, and
 // invokes it as Lambda would.
 func TestBootstrapUnderRuntimeInterfaceEmulator(t *testing.T) {

@@ -255,7 +255,7 @@ func TestSAMTemplate(t *testing.T) {
 	walk(tpl)
 
 	// The Makefile target sam build calls writes a stripped bootstrap with
-	// the lambda.norpc tag (and rules with RULES=1: TAGS) into ARTIFACTS_DIR.
+	// the packaged tags (and rules with RULES=1: TAGS) into ARTIFACTS_DIR.
 	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
 	if err != nil {
 		t.Fatal(err)
@@ -271,10 +271,10 @@ func TestSAMTemplate(t *testing.T) {
 	}
 	// What the target runs: make -n prints it without building.
 	for vars, want := range map[string]string{
-		"":               "-tags 'lambda.norpc'",
-		"RULES=1":        "-tags 'lambda.norpc,rules'",
-		"OTLP=1":         "-tags 'lambda.norpc,otlp'",
-		"RULES=1 OTLP=1": "-tags 'lambda.norpc,rules,otlp'",
+		"":               "-tags '" + packagedTags + "'",
+		"RULES=1":        "-tags '" + packagedTags + ",rules'",
+		"OTLP=1":         "-tags '" + packagedTags + ",otlp'",
+		"RULES=1 OTLP=1": "-tags '" + packagedTags + ",rules,otlp'",
 	} {
 		args := append([]string{"-n", "-C", filepath.Join("..", ".."), "build-RestorePointFunction", "ARTIFACTS_DIR=/artifacts"}, strings.Fields(vars)...)
 		out, err := exec.Command("make", args...).CombinedOutput()
