@@ -13,10 +13,13 @@ import (
 // process (restorepoint serve): the restore points the process's triggers
 // make are handed to it (Track, as the Function's tracker) and recorded off
 // the triggers' path, as soon as they come (a gate poll that follows the
-// trigger's answer finds them); passes run while any is pending, backing
-// off as a wait does (PollInterval, doubling up to PollMax), and not at all
-// while none is. Its first pass searches CBR, so that it picks up what a
-// process before it left.
+// trigger's answer finds them). Each restore point is read on its own
+// schedule, as a wait reads one: PollInterval after it was handed over, then
+// after twice as long each time, up to PollMax. A pass reads only those that
+// are due, so a steady stream of new restore points does not make it read
+// every older one again each PollInterval (a backup can take hours), and no
+// pass runs while none is due. Its first pass reads every record and
+// searches CBR, so that it picks up what a process before it left.
 type Background struct {
 	fn      *Function
 	deliver Deliver
@@ -24,6 +27,17 @@ type Background struct {
 	queue   chan Follow
 	wake    chan struct{}
 	running atomic.Bool
+
+	mu      sync.Mutex
+	due     map[string]dueRead // by marker: the records this process reads on a schedule
+	soonest time.Time          // the earliest due read; zero when none is scheduled
+}
+
+// dueRead is when a followed restore point is read next, and how long the
+// wait before that was.
+type dueRead struct {
+	at    time.Time
+	delay time.Duration
 }
 
 // backgroundQueue bounds the restore points waiting to be recorded; a
@@ -34,7 +48,7 @@ const backgroundQueue = 256
 // ended with deliver and telling onPass (may be nil) of every pass.
 func NewBackground(fn *Function, deliver Deliver, onPass func(events.FollowReport, error)) *Background {
 	return &Background{fn: fn, deliver: deliver, onPass: onPass,
-		queue: make(chan Follow, backgroundQueue), wake: make(chan struct{}, 1)}
+		queue: make(chan Follow, backgroundQueue), wake: make(chan struct{}, 1), due: map[string]dueRead{}}
 }
 
 // Track takes the Follow of a restore point a trigger made (WithTracker):
@@ -47,15 +61,33 @@ func (b *Background) Track(ctx context.Context, fl Follow) {
 		default:
 		}
 	}
-	_ = b.fn.Record(ctx, fl)
-	b.signal()
+	b.recordOne(ctx, fl)
 }
 
-// signal wakes Run for a restore point just recorded.
-func (b *Background) signal() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
+// recordOne schedules the first read of fl and records it (in that order,
+// so that no pass finds it unscheduled and reads it at once).
+func (b *Background) recordOne(ctx context.Context, fl Follow) {
+	b.schedule(fl.Marker)
+	_ = b.fn.Record(ctx, fl)
+}
+
+// schedule schedules the first read of the restore point under marker, one
+// PollInterval from now, unless it has a schedule.
+func (b *Background) schedule(marker string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.due[marker]; ok {
+		return
+	}
+	at := time.Now().Add(b.fn.cfg.PollInterval)
+	b.due[marker] = dueRead{at: at, delay: b.fn.cfg.PollInterval}
+	if b.soonest.IsZero() || at.Before(b.soonest) {
+		b.soonest = at
+		// Wake Run for a read sooner than the one it waits for.
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -66,50 +98,100 @@ func (b *Background) Run(ctx context.Context) {
 	var recorder sync.WaitGroup
 	defer recorder.Wait()
 	recorder.Go(func() { b.record(ctx) })
-	pending := b.pass(ctx, true)
-	delay := b.fn.cfg.PollInterval
+	retry := b.fn.cfg.PollInterval
+	failed := b.pass(ctx, true)
 	for {
 		var tick <-chan time.Time
-		if pending {
+		if at, ok := b.next(failed, retry); ok {
 			// Stopped or not, an unreferenced timer is collected.
-			tick = time.NewTimer(delay).C
+			tick = time.NewTimer(time.Until(at)).C
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-b.wake:
-			delay = b.fn.cfg.PollInterval
-			// Give the new restore point its first interval before reading it.
-			if err := b.fn.sleep(ctx, delay); err != nil {
-				return
-			}
+			continue
 		case <-tick:
-			delay = min(2*delay, b.fn.cfg.PollMax)
 		}
-		pending = b.pass(ctx, false)
+		if failed = b.pass(ctx, false); failed {
+			retry = min(2*retry, b.fn.cfg.PollMax)
+		} else {
+			retry = b.fn.cfg.PollInterval
+		}
 	}
 }
 
+// next is when the next pass is due: the soonest read, and after a pass
+// that read nothing, not before retry from now.
+func (b *Background) next(failed bool, retry time.Duration) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	at := b.soonest
+	if later := time.Now().Add(retry); failed && at.Before(later) {
+		at = later
+	}
+	return at, !at.IsZero()
+}
+
 // record records the restore points Track queues as they come, while
-// passes run or wait, and wakes Run for each, until ctx ends.
+// passes run or wait, until ctx ends.
 func (b *Background) record(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case fl := <-b.queue:
-			_ = b.fn.Record(ctx, fl)
-			b.signal()
+			b.recordOne(ctx, fl)
 		}
 	}
 }
 
-// pass runs a follow pass; it reports whether any restore point is still
-// pending.
-func (b *Background) pass(ctx context.Context, search bool) bool {
-	report, err := b.fn.FollowPass(ctx, b.deliver, search)
+// pass runs a follow pass over the restore points that are due (every one,
+// with all) and schedules the next read of each it read and left pending. It
+// reports whether the pass failed to read the follow store.
+func (b *Background) pass(ctx context.Context, all bool) bool {
+	now := time.Now()
+	listed := map[string]bool{}
+	pick := func(fl Follow) bool {
+		listed[fl.Marker] = true
+		if all {
+			return true
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		d, ok := b.due[fl.Marker]
+		// One this process did not hand over (another instance's, or found
+		// in CBR) is read now, and then on its own schedule.
+		return !ok || !now.Before(d.at)
+	}
+	seen := func(fl Follow) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if fl.Done() {
+			delete(b.due, fl.Marker)
+			return
+		}
+		d := b.due[fl.Marker]
+		d.delay = min(max(2*d.delay, b.fn.cfg.PollInterval), b.fn.cfg.PollMax)
+		d.at = time.Now().Add(d.delay)
+		b.due[fl.Marker] = d
+	}
+	report, err := b.fn.followPass(ctx, b.deliver, all, pick, seen)
 	if b.onPass != nil && ctx.Err() == nil {
 		b.onPass(report, err)
 	}
-	return err != nil || report.Pending > 0 || len(report.Errors) > 0
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.soonest = time.Time{}
+	for marker, d := range b.due {
+		switch {
+		case err == nil && !listed[marker] && d.at.Before(now):
+			// Ended or expired (here or in another instance), and no
+			// longer followed.
+			delete(b.due, marker)
+		case b.soonest.IsZero() || d.at.Before(b.soonest):
+			b.soonest = d.at
+		}
+	}
+	return err != nil
 }

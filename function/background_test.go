@@ -2,6 +2,9 @@ package function_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +91,46 @@ func TestBackgroundPostsARefusedRejection(t *testing.T) {
 			t.Fatal("the refused rejection is not posted 5 s later")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Each restore point is read on its own schedule, doubling from
+// PollInterval: a steady stream of new restore points (here one every
+// PollInterval) does not make the follower read an older one again at every
+// pass. Backups take minutes to hours; reading every one each PollInterval
+// would spend CBR's rate limit on restore points whose answer cannot have
+// changed.
+func TestBackgroundReadsEachOnItsOwnSchedule(t *testing.T) {
+	const interval = 20 * time.Millisecond
+	var bg *function.Background
+	e := newEnv(t, function.Config{PollInterval: interval, PollMax: time.Minute}, cbrtest.Options{AvailableAfter: time.Hour},
+		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
+	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { bg.Run(ctx); close(done) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	vault := map[string]string{"backup-vault": cbrtest.ExampleVaultID}
+	first := mustHandle(t, e.fn, tagged("sched-0", vault)).Created.Checkpoints[0].ID
+	start := time.Now()
+	for n := 1; time.Since(start) < 40*interval; n++ {
+		mustHandle(t, e.fn, tagged(fmt.Sprintf("sched-%d", n), vault))
+		time.Sleep(interval)
+	}
+	reads := 0
+	for _, r := range e.srv.Requests() {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/checkpoints/"+first) {
+			reads++
+		}
+	}
+	// Due at 1, 3, 7, 15 and 31 intervals: five reads in 40 intervals, where
+	// reading it at every pass would be about twenty.
+	if reads < 2 || reads > 8 {
+		t.Errorf("the first restore point was read %d times in %d intervals while new ones came, want about 5 (1, 3, 7, 15, 31)",
+			reads, 40)
 	}
 }

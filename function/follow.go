@@ -352,6 +352,15 @@ const followConcurrency = 8
 // several restore points at once, so deliver is called concurrently. The
 // report says what it found; an error, only when nothing could be read.
 func (f *Function) FollowPass(ctx context.Context, deliver Deliver, search bool) (events.FollowReport, error) {
+	return f.followPass(ctx, deliver, search, nil, nil)
+}
+
+// followPass is FollowPass over the records pick selects (every one when pick
+// is nil; the others count as pending, unread); seen, when not nil, is told
+// of every record read, as the pass left it. pick is called in turn, seen
+// concurrently.
+func (f *Function) followPass(ctx context.Context, deliver Deliver, search bool,
+	pick func(Follow) bool, seen func(Follow)) (events.FollowReport, error) {
 	var report events.FollowReport
 	list, err := f.follows.Following(ctx)
 	if err != nil {
@@ -369,7 +378,12 @@ func (f *Function) FollowPass(ctx context.Context, deliver Deliver, search bool)
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, followConcurrency)
 	)
+	unread := 0
 	for _, fl := range list {
+		if pick != nil && !pick(fl) {
+			unread++
+			continue
+		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -379,6 +393,9 @@ func (f *Function) FollowPass(ctx context.Context, deliver Deliver, search bool)
 				if uerr := f.follows.Update(ctx, fl, f.followExpiry(fl)); uerr != nil {
 					err = errors.Join(err, fmt.Errorf("follow store: %w", uerr))
 				}
+			}
+			if seen != nil {
+				seen(fl)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -400,6 +417,7 @@ func (f *Function) FollowPass(ctx context.Context, deliver Deliver, search bool)
 		})
 	}
 	wg.Wait()
+	report.Pending += unread
 	slices.Sort(report.Errors)
 	return report, nil
 }
