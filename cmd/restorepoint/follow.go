@@ -43,7 +43,7 @@ environment (restorepoint help env).`)
 	if err != nil {
 		return err
 	}
-	defer shutdownTelemetry(a)
+	defer shutdownApp(a)
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	var printing sync.Mutex // a pass delivers from several goroutines at once

@@ -36,20 +36,20 @@ func runLambda(ctx context.Context, getenv func(string) string, stdout, stderr i
 	// from the process environment itself.)
 	go lambda.StartWithOptions(a.LambdaInvoker(), lambda.WithContext(ctx))
 	<-ctx.Done()
-	shutdownTelemetry(a)
+	shutdownApp(a)
 	return nil
 }
 
 // shutdownGrace bounds the flush of spans and metrics at exit.
 const shutdownGrace = 3 * time.Second
 
-// shutdownTelemetry flushes the spans and metrics a exports (on SIGTERM,
-// once the front door has stopped); a failure is logged, not returned: the
-// triggers were handled.
-func shutdownTelemetry(a *app.App) {
+// shutdownApp flushes the spans and metrics a exports and releases its
+// credentials and store (on SIGTERM, once the front door has stopped); a
+// failure is logged, not returned: the triggers were handled.
+func shutdownApp(a *app.App) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {
-		a.Logger().Warn("telemetry shutdown", "error", err)
+		a.Logger().Warn("shutdown", "error", err)
 	}
 }

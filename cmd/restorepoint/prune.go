@@ -63,7 +63,7 @@ Flags:`)
 	if err != nil {
 		return err
 	}
-	defer shutdownTelemetry(a)
+	defer shutdownApp(a)
 	p, err := a.Pruner(app.PruneOptions{Vaults: vaults, DryRun: *dryRun})
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.FunctionGraphMode == app.ModeEvent {
 		a.LogStart("functiongraph runtime", "runtime_api", cfg.RuntimeAPIAddr, "timeout_s", cfg.RuntimeTimeout)
 		err = a.ServeFunctionGraph(ctx)
-		shutdownTelemetry(a)
+		shutdownApp(a)
 		return err
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
@@ -44,6 +44,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		go a.RunFollower(ctx)
 	}
 	err = app.Serve(ctx, ln, a.HTTPHandler())
-	shutdownTelemetry(a)
+	shutdownApp(a)
 	return err
 }

@@ -150,6 +150,9 @@ type credentials struct {
 	ready func(ctx context.Context) error
 	// webhookSecret, when not nil, gives the webhook secret at run time.
 	webhookSecret func(ctx context.Context) (iam.Secret, error)
+	// close, when not nil, stops what keeps the credentials fresh (an IAM
+	// token's refresh).
+	close func() error
 }
 
 // newCredentials builds the credentials cfg.Auth names.
@@ -178,7 +181,9 @@ func newCredentials(cfg Config) (credentials, error) {
 		if err != nil {
 			return credentials{}, err
 		}
-		return tokens(p), nil
+		c := tokens(p)
+		c.close = p.Close
+		return c, nil
 	case AuthAKSK:
 		keys, err := accessKeys(cfg)
 		if err != nil {
@@ -206,7 +211,7 @@ func newCredentials(cfg Config) (credentials, error) {
 		if err != nil {
 			return credentials{}, err
 		}
-		c := credentials{auth: sc, ready: sc.Check}
+		c := credentials{auth: sc, ready: sc.Check, close: sc.Close}
 		if cfg.WebhookSecret == "" {
 			c.webhookSecret = sc.WebhookSecret
 		}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -156,6 +157,16 @@ func (a *App) LambdaInvoker() telemetry.Invoker {
 	return a.tel.Flushing(a.LambdaHandler())
 }
 
-// Shutdown flushes what telemetry holds and stops its exporters (on
+// Shutdown flushes what telemetry holds and stops its exporters, stops the
+// credentials' token refresh and closes the Redis store's connections (on
 // SIGTERM, once the front door has stopped).
-func (a *App) Shutdown(ctx context.Context) error { return a.tel.Shutdown(ctx) }
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.tel.Shutdown(ctx)
+	if a.creds.close != nil {
+		err = errors.Join(err, a.creds.close())
+	}
+	if a.store != nil {
+		err = errors.Join(err, a.store.Close())
+	}
+	return err
+}
