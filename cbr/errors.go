@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/restorepoint/restorepoint/failure"
+	"github.com/restorepoint/restorepoint/otc"
 )
 
 // APIError is an HTTP answer from the API other than success.
@@ -36,22 +37,11 @@ type APIError struct {
 // Error returns a one-line description such as
 // "404 BackupService.6105: vault does not exist (request id abc)".
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString(strconv.Itoa(e.StatusCode))
+	s := strconv.Itoa(e.StatusCode)
 	if e.Code != "" {
-		b.WriteString(" " + e.Code)
+		s += " " + e.Code
 	}
-	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(e.StatusCode)
-	}
-	if msg != "" {
-		b.WriteString(": " + msg)
-	}
-	if e.RequestID != "" {
-		b.WriteString(" (request id " + e.RequestID + ")")
-	}
-	return b.String()
+	return s + otc.AnswerText(e.StatusCode, e.Message, e.RequestID)
 }
 
 // FailureClass classes the error by status: 401 is

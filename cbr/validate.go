@@ -34,19 +34,26 @@ func Validate(req VaultBackup) error {
 		if len(p.ResourceDetails) > otc.MaxResources {
 			v.Add(params+".resource_details", fmt.Sprintf("at most %d entries", otc.MaxResources))
 		}
-		for i, r := range p.ResourceDetails {
-			// The path is only built for a problem: most requests have none.
-			path := func() string { return fmt.Sprintf("%s.resource_details[%d]", params, i) }
-			if strings.TrimSpace(r.ID) == "" {
-				v.Add(path()+".id", "required")
-			}
-			if !otc.ValidResourceType(r.Type) {
-				v.Add(path()+".type", otc.ResourceTypeRule)
-			}
-			if rule := otc.TextRule(r.Name, otc.MaxResourceName); rule != "" {
-				v.Add(path()+".name", rule)
-			}
-		}
+		checkResources(&v, params+".resource_details", p.ResourceDetails)
 	}
 	return v.Err()
+}
+
+// checkResources adds to v the problems of each resource of list (at path):
+// an id, a resource type CBR knows, a name within the text rule. The same
+// rule holds in a checkpoint's resource_details and in addresources.
+func checkResources(v *failure.FieldErrors, path string, list []Resource) {
+	for i, r := range list {
+		// The path is only built for a problem: most requests have none.
+		at := func(field string) string { return fmt.Sprintf("%s[%d].%s", path, i, field) }
+		if strings.TrimSpace(r.ID) == "" {
+			v.Add(at("id"), "required")
+		}
+		if !otc.ValidResourceType(r.Type) {
+			v.Add(at("type"), otc.ResourceTypeRule)
+		}
+		if rule := otc.TextRule(r.Name, otc.MaxResourceName); rule != "" {
+			v.Add(at("name"), rule)
+		}
+	}
 }

@@ -148,18 +148,7 @@ func checkAddResources(vaultID string, resources []Resource) error {
 	if n := len(resources); n < 1 || n > otc.MaxResources {
 		v.Add("resources", fmt.Sprintf("1 to %d entries, not %d", otc.MaxResources, n))
 	}
-	for i, r := range resources {
-		path := func() string { return fmt.Sprintf("resources[%d]", i) }
-		if strings.TrimSpace(r.ID) == "" {
-			v.Add(path()+".id", "required")
-		}
-		if !otc.ValidResourceType(r.Type) {
-			v.Add(path()+".type", otc.ResourceTypeRule)
-		}
-		if rule := otc.TextRule(r.Name, otc.MaxResourceName); rule != "" {
-			v.Add(path()+".name", rule)
-		}
-	}
+	checkResources(&v, "resources", resources)
 	return v.Err()
 }
 

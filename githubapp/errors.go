@@ -2,7 +2,6 @@ package githubapp
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,19 +39,7 @@ type APIError struct {
 // Error returns a one-line description such as
 // "POST https://api.github.com/app/installations/42/access_tokens: 401: Bad credentials (request id 0400:1B2C:3D4E)".
 func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %d", e.Method, e.URL, e.StatusCode)
-	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(e.StatusCode)
-	}
-	if msg != "" {
-		b.WriteString(": " + msg)
-	}
-	if e.RequestID != "" {
-		b.WriteString(" (request id " + e.RequestID + ")")
-	}
-	return b.String()
+	return e.Method + " " + e.URL + ": " + strconv.Itoa(e.StatusCode) + otc.AnswerText(e.StatusCode, e.Message, e.RequestID)
 }
 
 // FailureClass classes the error by status: 401 is [failure.Unauthorized]

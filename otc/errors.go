@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,23 @@ func Shorten(s string) string {
 		cut--
 	}
 	return s[:cut] + "…[" + strconv.Itoa(len(s)) + " bytes]"
+}
+
+// AnswerText is how an API's error answer ends its one-line description:
+// ": " and the answer's message (the status text when it has none), then
+// " (request id …)" when it named one.
+func AnswerText(status int, message, requestID string) string {
+	if message == "" {
+		message = http.StatusText(status)
+	}
+	var s string
+	if message != "" {
+		s = ": " + message
+	}
+	if requestID != "" {
+		s += " (request id " + requestID + ")"
+	}
+	return s
 }
 
 // ReadErrorBody reads at most MaxErrorBody bytes of an error answer's body.

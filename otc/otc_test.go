@@ -157,3 +157,19 @@ func TestSleep(t *testing.T) {
 		t.Error("Sleep did not return when the context was done")
 	}
 }
+
+func TestAnswerText(t *testing.T) {
+	for _, c := range []struct {
+		status           int
+		message, request string
+		want             string
+	}{
+		{404, "vault does not exist", "abc", ": vault does not exist (request id abc)"},
+		{503, "", "", ": Service Unavailable"},
+		{599, "", "r-1", " (request id r-1)"},
+	} {
+		if got := AnswerText(c.status, c.message, c.request); got != c.want {
+			t.Errorf("AnswerText(%d, %q, %q) = %q, want %q", c.status, c.message, c.request, got, c.want)
+		}
+	}
+}
