@@ -15,10 +15,11 @@ import (
 // the triggers' path, as soon as they come (a gate poll that follows the
 // trigger's answer finds them). Each restore point is read on its own
 // schedule, as a wait reads one: PollInterval after it was handed over, then
-// after twice as long each time, up to PollMax. A pass reads only those that
-// are due, so a steady stream of new restore points does not make it read
-// every older one again each PollInterval (a backup can take hours), and no
-// pass runs while none is due. Its first pass reads every record and
+// after twice as long each time, up to PollMax. Passes come at most once a
+// PollInterval and read only those that are due, so a steady stream of new
+// restore points does not make them read every older one again each
+// PollInterval (a backup can take hours), and no pass runs while none is
+// due. Its first pass reads every record and
 // searches CBR, so that it picks up what a process before it left.
 type Background struct {
 	fn      *Function
@@ -99,10 +100,11 @@ func (b *Background) Run(ctx context.Context) {
 	defer recorder.Wait()
 	recorder.Go(func() { b.record(ctx) })
 	retry := b.fn.cfg.PollInterval
+	last := time.Now()
 	failed := b.pass(ctx, true)
 	for {
 		var tick <-chan time.Time
-		if at, ok := b.next(failed, retry); ok {
+		if at, ok := b.next(last, failed, retry); ok {
 			// Stopped or not, an unreferenced timer is collected.
 			tick = time.NewTimer(time.Until(at)).C
 		}
@@ -113,6 +115,7 @@ func (b *Background) Run(ctx context.Context) {
 			continue
 		case <-tick:
 		}
+		last = time.Now()
 		if failed = b.pass(ctx, false); failed {
 			retry = min(2*retry, b.fn.cfg.PollMax)
 		} else {
@@ -121,16 +124,24 @@ func (b *Background) Run(ctx context.Context) {
 	}
 }
 
-// next is when the next pass is due: the soonest read, and after a pass
-// that read nothing, not before retry from now.
-func (b *Background) next(failed bool, retry time.Duration) (time.Time, bool) {
+// next is when the next pass is due: at the soonest read, but not before
+// PollInterval after the last pass began (a pass lists every record, so
+// passes come at most that often, each reading what fell due since), and
+// after a pass that read nothing, not before retry from now.
+func (b *Background) next(last time.Time, failed bool, retry time.Duration) (time.Time, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.soonest.IsZero() && !failed {
+		return time.Time{}, false
+	}
 	at := b.soonest
+	if spaced := last.Add(b.fn.cfg.PollInterval); at.Before(spaced) {
+		at = spaced
+	}
 	if later := time.Now().Add(retry); failed && at.Before(later) {
 		at = later
 	}
-	return at, !at.IsZero()
+	return at, true
 }
 
 // record records the restore points Track queues as they come, while
