@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,17 +96,19 @@ func TestBackgroundPostsARefusedRejection(t *testing.T) {
 }
 
 // Each restore point is read on its own schedule, doubling from
-// PollInterval: a steady stream of new restore points (here one every
+// PollInterval: a steady stream of new restore points (here four every
 // PollInterval) does not make the follower read an older one again at every
-// pass. Backups take minutes to hours; reading every one each PollInterval
-// would spend CBR's rate limit on restore points whose answer cannot have
-// changed.
+// pass, and passes come at most once a PollInterval, each reading what fell
+// due since (a pass lists every record). Backups take minutes to hours;
+// reading every one each PollInterval would spend CBR's rate limit on
+// restore points whose answer cannot have changed.
 func TestBackgroundReadsEachOnItsOwnSchedule(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	var bg *function.Background
 	e := newEnv(t, function.Config{PollInterval: interval, PollMax: time.Minute}, cbrtest.Options{AvailableAfter: time.Hour},
 		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
-	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
+	var passes atomic.Int32
+	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, func(events.FollowReport, error) { passes.Add(1) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { bg.Run(ctx); close(done) }()
@@ -119,8 +122,9 @@ func TestBackgroundReadsEachOnItsOwnSchedule(t *testing.T) {
 	start := time.Now()
 	for n := 1; time.Since(start) < 40*interval; n++ {
 		mustHandle(t, e.fn, tagged(fmt.Sprintf("sched-%d", n), vault))
-		time.Sleep(interval)
+		time.Sleep(interval / 4)
 	}
+	elapsed := time.Since(start)
 	reads := 0
 	for _, r := range e.srv.Requests() {
 		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/checkpoints/"+first) {
@@ -132,5 +136,8 @@ func TestBackgroundReadsEachOnItsOwnSchedule(t *testing.T) {
 	if reads < 2 || reads > 8 {
 		t.Errorf("the first restore point was read %d times in %d intervals while new ones came, want about 5 (1, 3, 7, 15, 31)",
 			reads, 40)
+	}
+	if n, most := passes.Load(), int32(elapsed/interval)+2; n > most {
+		t.Errorf("%d passes in %v, want at most one a PollInterval (%d)", n, elapsed.Round(time.Millisecond), most)
 	}
 }
