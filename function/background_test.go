@@ -23,13 +23,7 @@ func TestBackgroundRecordsAtOnce(t *testing.T) {
 	e := newEnv(t, function.Config{PollInterval: time.Hour, PollMax: time.Hour}, cbrtest.Options{AvailableAfter: time.Hour},
 		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
 	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { bg.Run(ctx); close(done) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runBackground(t, bg)
 
 	tr := tagged("bg-1", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
 	mustHandle(t, e.fn, tr)
@@ -68,13 +62,7 @@ func TestBackgroundPostsARefusedRejection(t *testing.T) {
 		default:
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { bg.Run(ctx); close(done) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runBackground(t, bg)
 	<-passes // the first pass found nothing: the follower is idle
 
 	tr := tagged("bg-2", map[string]string{"backup": "off"})
@@ -109,13 +97,7 @@ func TestBackgroundReadsEachOnItsOwnSchedule(t *testing.T) {
 		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
 	var passes atomic.Int32
 	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, func(events.FollowReport, error) { passes.Add(1) })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { bg.Run(ctx); close(done) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runBackground(t, bg)
 
 	vault := map[string]string{"backup-vault": cbrtest.ExampleVaultID}
 	first := mustHandle(t, e.fn, tagged("sched-0", vault)).Created.Checkpoints[0].ID
@@ -140,4 +122,15 @@ func TestBackgroundReadsEachOnItsOwnSchedule(t *testing.T) {
 	if n, most := passes.Load(), int32(elapsed/interval)+2; n > most {
 		t.Errorf("%d passes in %v, want at most one a PollInterval (%d)", n, elapsed.Round(time.Millisecond), most)
 	}
+}
+
+// runBackground runs bg until the test ends.
+func runBackground(t *testing.T, bg *function.Background) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { bg.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
