@@ -19,8 +19,9 @@ import (
 // PollInterval and read only those that are due, so a steady stream of new
 // restore points does not make them read every older one again each
 // PollInterval (a backup can take hours), and no pass runs while none is
-// due. Its first pass reads every record and
-// searches CBR, so that it picks up what a process before it left.
+// due. Its first pass reads every record and searches CBR, so that it picks
+// up what a process before it left. Schedules run on the real clock (they
+// are timers), not the Function's.
 type Background struct {
 	fn      *Function
 	deliver Deliver
