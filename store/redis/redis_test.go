@@ -143,14 +143,7 @@ func TestUnreachable(t *testing.T) {
 // Records are compact, in the format the package doc lists: the state
 // letter, the lock time or hold and the holder's lease, the result.
 func TestRecordsAreCompact(t *testing.T) {
-	srv := redistest.MustStart(t)
-	s, _ := redis.New(srv.URL, redis.Options{})
-	defer s.Close()
-	raw, err := redigo.DialURL(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	s, raw := storeAndConn(t)
 	ctx := context.Background()
 	const key, result = "src\x00id", `{"id":"r"}`
 	value := func() string {
@@ -195,21 +188,11 @@ func TestRecordsAreCompact(t *testing.T) {
 // a proxy, the server's idle timeout) costs the step nothing: it is tried
 // once more on another connection.
 func TestDroppedConnectionIsRetried(t *testing.T) {
-	srv := redistest.MustStart(t)
-	s, err := redis.New(srv.URL, redis.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, raw := storeAndConn(t)
 	ctx := context.Background()
 	if err := s.Ping(ctx); err != nil { // leaves one idle connection in the pool
 		t.Fatal(err)
 	}
-	raw, err := redigo.DialURL(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
 	// Every client but this one (SKIPME yes): the store's idle connection.
 	if n, err := redigo.Int(raw.Do("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")); err != nil || n != 1 {
 		t.Fatalf("CLIENT KILL = %d, %v; want the store's one connection", n, err)
@@ -222,23 +205,31 @@ func TestDroppedConnectionIsRetried(t *testing.T) {
 // A command of a transaction that fails inside EXEC fails the step: Redis
 // answers EXEC with the command's error among the replies.
 func TestTransactionErrorsAreReported(t *testing.T) {
+	s, raw := storeAndConn(t)
+	// The set of followed markers made a string: SADD fails with WRONGTYPE.
+	if _, err := raw.Do("SET", redis.Prefix+"following", "not a set"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Follow(context.Background(), function.Follow{Marker: "0123456789abcdef01234567"}, time.Now().Add(time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("Follow with the set broken: %v, want the WRONGTYPE error", err)
+	}
+}
+
+// storeAndConn starts a redis-server for t and returns a Store on it and a
+// connection of the test's own, both closed when t ends.
+func storeAndConn(t *testing.T) (*redis.Store, redigo.Conn) {
+	t.Helper()
 	srv := redistest.MustStart(t)
 	s, err := redis.New(srv.URL, redis.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	raw, err := redigo.DialURL(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
-	// The set of followed markers made a string: SADD fails with WRONGTYPE.
-	if _, err := raw.Do("SET", redis.Prefix+"following", "not a set"); err != nil {
-		t.Fatal(err)
-	}
-	err = s.Follow(context.Background(), function.Follow{Marker: "0123456789abcdef01234567"}, time.Now().Add(time.Hour))
-	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
-		t.Fatalf("Follow with the set broken: %v, want the WRONGTYPE error", err)
-	}
+	t.Cleanup(func() { raw.Close() })
+	return s, raw
 }
