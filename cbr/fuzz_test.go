@@ -3,7 +3,9 @@ package cbr
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -24,10 +26,26 @@ func FuzzDecodeCheckpointResponse(f *testing.F) {
 	f.Add([]byte(`{"checkpoint":{"id":"c","created_at":null,"extra_info":null}}`))
 	f.Add([]byte(`{"checkpoint":{"id":"c","created_at":""}}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"checkpoint":{"id":"a","status":"x"},"Checkpoint":{"id":"b"}}`))
+	f.Add([]byte(` { "other" : [1,{"checkpoint":2},"}"] , "CHECKPOINT" : {"id":"c","vault":{"name":"\"}"}} , "n":-1.5e3 } `))
+	f.Add([]byte(`{"checkpoint":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		resp, err := decodeCheckpointResponse(data)
+		// The long way: CheckpointCreate.UnmarshalJSON decodes the
+		// checkpoint's bytes again and keeps them.
+		var want CheckpointResponse
+		wantErr := json.Unmarshal(data, &want)
+		if wantErr == nil && want.Checkpoint.ID == "" {
+			wantErr = errors.New("no id")
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("decode of %q: error %v, the long way %v", data, err, wantErr)
+		}
 		if err != nil {
 			return
+		}
+		if !reflect.DeepEqual(*resp, want) {
+			t.Fatalf("decode of %q:\n%+v\nthe long way:\n%+v", data, *resp, want)
 		}
 		enc, err := json.Marshal(resp)
 		if err != nil {
