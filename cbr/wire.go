@@ -115,77 +115,15 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 // memberValue returns the value of the member of the JSON object data that
 // encoding/json decodes into a struct field named name (the key equals name,
 // ignoring case), and how many members match; with more than one, encoding/json
-// decodes each in turn and raw is the last. data must be valid JSON (decode
-// it first); otherwise the answer means nothing, but memberValue does not
-// panic.
+// decodes each in turn and raw is the last. data must be valid JSON.
 func memberValue(data []byte, name string) (raw []byte, n int) {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return nil, 0
-	}
-	for i++; ; {
-		i = skipSpace(data, i)
-		if i >= len(data) || data[i] == '}' {
-			return raw, n
-		}
-		if data[i] == ',' {
-			i++
-			continue
-		}
-		keyEnd := valueEnd(data, i)
-		key, _ := otc.JSONString(data[i:keyEnd])
-		i = skipSpace(data, keyEnd)
-		if i >= len(data) || data[i] != ':' {
-			return raw, n
-		}
-		i = skipSpace(data, i+1)
-		end := valueEnd(data, i)
+	for key, value := range otc.Members(data) {
 		if strings.EqualFold(key, name) {
-			raw, n = data[i:end], n+1
-		}
-		i = end
-	}
-}
-
-// valueEnd returns the index just past the JSON value that starts at
-// data[i], or len(data) when it does not end.
-func valueEnd(data []byte, i int) int {
-	depth := 0
-	for ; i < len(data); i++ {
-		switch c := data[i]; {
-		case c == '"':
-			for i++; i < len(data) && data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
-				}
-			}
-			if depth == 0 {
-				return min(i+1, len(data))
-			}
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth == 0 {
-				return i // a scalar ended by its container
-			}
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		case depth == 0 && (c == ',' || isSpace(c)):
-			return i // a scalar
+			raw, n = value, n+1
 		}
 	}
-	return len(data)
+	return raw, n
 }
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && isSpace(data[i]) {
-		i++
-	}
-	return i
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // abbreviate shortens raw JSON for an error message.
 func abbreviate(b []byte) string {

@@ -1,6 +1,8 @@
 package otc
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -45,4 +47,36 @@ func tokenLike(s string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzMembers holds Members to encoding/json: for a valid JSON object, the
+// members it yields, the last of each key kept, are those json.Unmarshal
+// puts in a map of raw values; for anything else it yields nothing or
+// something, but does not panic.
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"b":"x","c":{"d":[1,"}",{"e":null}]},"a":true}`,
+		` { "k\u00e9y" : "v\"al" , "n" : -1.5e3 , "t":false } `,
+		`{}`, `[1,2]`, `"s"`, `{"a"`, `{"a":`, `{"a":[}`, "{\"\xff\":1}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got := map[string]json.RawMessage{}
+		for k, v := range Members(data) {
+			got[k] = v
+		}
+		var want map[string]json.RawMessage
+		if !json.Valid(data) || json.Unmarshal(data, &want) != nil || want == nil {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Members(%q) = %q, json.Unmarshal %q", data, got, want)
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || !bytes.Equal(g, v) {
+				t.Fatalf("Members(%q)[%q] = %q, json.Unmarshal %q", data, k, g, v)
+			}
+		}
+	})
 }

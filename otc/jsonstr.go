@@ -1,10 +1,13 @@
 package otc
 
-// JSON string literals: the event and API decoders read ids, names, types
-// and timestamps field by field, a dozen per event.
+// JSON texts read by hand where encoding/json costs more than the work
+// (docs/benchmarks.md): the event and API decoders read ids, names, types and
+// timestamps field by field, a dozen per event, and split objects into their
+// members.
 
 import (
 	"encoding/json"
+	"iter"
 	"unicode/utf8"
 )
 
@@ -38,3 +41,79 @@ func plain(b []byte) bool {
 	}
 	return utf8.Valid(b)
 }
+
+// Members yields the members of the JSON object data in order: each key
+// decoded (as JSONString does), each value as its bytes within data. data
+// must be valid JSON (json.Valid, or decoded first); otherwise what it yields
+// means nothing, but it does not panic. A document that is not an object
+// yields nothing.
+func Members(data []byte) iter.Seq2[string, []byte] {
+	return func(yield func(string, []byte) bool) {
+		i := skipSpace(data, 0)
+		if i >= len(data) || data[i] != '{' {
+			return
+		}
+		for i++; ; {
+			i = skipSpace(data, i)
+			if i >= len(data) || data[i] == '}' {
+				return
+			}
+			if data[i] == ',' {
+				i++
+				continue
+			}
+			keyEnd := valueEnd(data, i)
+			key, _ := JSONString(data[i:keyEnd])
+			i = skipSpace(data, keyEnd)
+			if i >= len(data) || data[i] != ':' {
+				return
+			}
+			i = skipSpace(data, i+1)
+			end := valueEnd(data, i)
+			if !yield(key, data[i:end]) {
+				return
+			}
+			i = end
+		}
+	}
+}
+
+// valueEnd returns the index just past the JSON value that starts at
+// data[i], or len(data) when it does not end.
+func valueEnd(data []byte, i int) int {
+	depth := 0
+	for ; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return min(i+1, len(data))
+			}
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return i // a scalar ended by its container
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case depth == 0 && (c == ',' || isSpace(c)):
+			return i // a scalar
+		}
+	}
+	return len(data)
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
