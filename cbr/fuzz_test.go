@@ -144,3 +144,24 @@ func FuzzDecodeAddResources(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQuantity holds Quantity's reading of a bare JSON value to encoding/json's
+// into a json.Number: the same values accepted, with the same text.
+func FuzzQuantity(f *testing.F) {
+	for _, s := range []string{"40", "-1.5e3", "0", "01", "-", "1.", " 7 ", "true", "[1]", `"40"`, "null", "1 2"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v := bytes.TrimSpace(b)
+		if len(v) > 0 && v[0] == '"' || bytes.Equal(v, []byte("null")) {
+			return // strings and null: not numbers
+		}
+		var q Quantity
+		err := q.UnmarshalJSON(b)
+		var n json.Number
+		wantErr := json.Unmarshal(v, &n)
+		if (err == nil) != (wantErr == nil) || err == nil && q.String() != n.String() {
+			t.Fatalf("Quantity of %q: %q, %v; json.Number: %q, %v", b, q.String(), err, n.String(), wantErr)
+		}
+	})
+}

@@ -102,12 +102,10 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 		*q = Quantity{text: s, quoted: true}
 	case bytes.Equal(b, []byte("null")):
 		*q = Quantity{}
+	case len(b) > 0 && (b[0] == '-' || '0' <= b[0] && b[0] <= '9') && json.Valid(b):
+		*q = Quantity{text: string(b)} // a JSON number is its own text
 	default:
-		var n json.Number
-		if err := json.Unmarshal(b, &n); err != nil {
-			return fmt.Errorf("quantity: want a number or a string, got %s", abbreviate(b))
-		}
-		*q = Quantity{text: n.String()}
+		return fmt.Errorf("quantity: want a number or a string, got %s", abbreviate(b))
 	}
 	return nil
 }
