@@ -299,11 +299,12 @@ func (d *delivery) outcome(res events.Result, err error) Outcome {
 
 func (c *Core) log(ctx context.Context, t events.Trigger, rule string, out Outcome, took time.Duration) {
 	ref := t.Ref.Short()
-	attrs := []slog.Attr{
+	attrs := make([]slog.Attr, 0, 16) // room for the most a line has: no growing
+	attrs = append(attrs,
 		slog.String("id", ref.ID),
 		slog.String("source", ref.Source),
 		slog.String("type", ref.Type),
-	}
+	)
 	if ref.Delivery != "" {
 		attrs = append(attrs, slog.String("delivery", ref.Delivery))
 	}
