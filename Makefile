@@ -29,7 +29,7 @@ TAGS      := lambda.norpc,nethttpomithttp2$(if $(call enabled,$(RULES)),$(comma)
 RULES_PKGS := ./handler/... ./internal/app/... ./cmd/restorepoint/...
 OTLP_PKGS  := ./internal/app/ ./internal/telemetry/
 
-.PHONY: all build test redis-server vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench
+.PHONY: all build test redis-server vet fmt-check fuzz-short fuzz demo clean lambda-zip functiongraph-zip build-RestorePointFunction bench print-tags
 
 all: build
 
@@ -37,6 +37,11 @@ all: build
 build:
 	$(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/restorepoint
 	$(GO) build -trimpath -o $(DEVBIN) ./cmd/restorepoint-dev
+
+# print-tags: the build tags of the deployed binary, for the e2e suite's build
+# of it (RULES and OTLP count, as in build).
+print-tags:
+	@echo '$(TAGS)'
 
 ## test: format and vet checks, the race-enabled test suite, and a short run of every fuzz target
 test: redis-server fmt-check vet

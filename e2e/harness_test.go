@@ -76,15 +76,18 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// buildBinary builds cmd/restorepoint into out, with -race when the suite
-// runs with it, and with the build tags given.
+// buildBinary builds cmd/restorepoint into out as it is deployed (with the
+// Makefile's build tags, see deployedTags) and with the build tags given,
+// with -race when the suite runs with it.
 func buildBinary(out string, tags ...string) error {
-	args := []string{"build", "-o", out}
+	deployed, err := deployedTags()
+	if err != nil {
+		return err
+	}
+	tags = append(deployed, tags...)
+	args := []string{"build", "-o", out, "-tags", strings.Join(tags, ",")}
 	if raceEnabled {
 		args = append(args, "-race")
-	}
-	if len(tags) > 0 {
-		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	args = append(args, "github.com/restorepoint/restorepoint/cmd/restorepoint")
 	gotool, err := exec.LookPath("go")
@@ -101,6 +104,23 @@ func buildBinary(out string, tags ...string) error {
 		fmt.Fprintf(os.Stderr, "e2e: built %s (race=%v, tags=%v) in %v\n", out, raceEnabled, tags, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// deployedTags are the build tags every deployed binary carries: the
+// Makefile's TAGS without RULES or OTLP (make print-tags), so that the suite
+// runs the binary that is deployed.
+func deployedTags() ([]string, error) {
+	cmd := exec.Command("make", "-s", "--no-print-directory", "print-tags", "RULES=", "OTLP=")
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("make print-tags: %w", err)
+	}
+	tags := strings.Split(strings.TrimSpace(string(out)), ",")
+	if len(tags) == 0 || tags[0] == "" {
+		return nil, fmt.Errorf("make print-tags printed no tags")
+	}
+	return tags, nil
 }
 
 // rulesBin is the binary built with the rules engine (build tag rules),
