@@ -34,18 +34,39 @@ var ceSpecs = sync.OnceValue(func() *spec.Versions {
 	return spec.WithPrefixMatchExact(attributeHeader, headerPrefix)
 })
 
-// attributeHeader returns the header that carries the attribute name.
+// attributeHeader returns the header that carries the attribute name. The
+// CloudEvents 1.0 attributes' headers are constants, so that a reply does not
+// build them again (TestAttributeHeader holds them to the rule).
 func attributeHeader(name string) string {
-	if name == "datacontenttype" {
+	switch name {
+	case "datacontenttype":
 		return "Content-Type"
+	case "specversion":
+		return "Ce-Specversion"
+	case "id":
+		return "Ce-Id"
+	case "source":
+		return "Ce-Source"
+	case "type":
+		return "Ce-Type"
+	case "subject":
+		return "Ce-Subject"
+	case "time":
+		return "Ce-Time"
+	case "dataschema":
+		return "Ce-Dataschema"
 	}
 	return textproto.CanonicalMIMEHeaderKey(headerPrefix + name)
 }
 
-// extensionHeader returns the header that carries the extension name.
+// extensionHeader returns the header that carries the extension name; the
+// one restorepoint writes to every reply, traceparent, is a constant.
 func extensionHeader(name string) string {
-	if name == "" {
+	switch name {
+	case "":
 		return headerPrefix
+	case "traceparent":
+		return "Ce-Traceparent"
 	}
 	return headerPrefix + string(unicode.ToUpper(rune(name[0]))) + name[1:]
 }
@@ -152,6 +173,7 @@ func (m *httpMessage) Finish(error) error { return nil }
 type httpWriter struct {
 	header http.Header
 	body   []byte
+	values []string // backs the header values set, one allocation for all
 }
 
 var (
@@ -193,7 +215,12 @@ func (w *httpWriter) set(key string, value any) error {
 	if err != nil {
 		return err
 	}
-	w.header[key] = []string{s}
+	if len(w.values) == cap(w.values) {
+		w.values = make([]string, 0, 8) // a reply's attributes and traceparent
+	}
+	w.values = append(w.values, s)
+	n := len(w.values)
+	w.header[key] = w.values[n-1 : n : n]
 	return nil
 }
 
