@@ -32,10 +32,26 @@ const (
 )
 
 // signableHeaders are the request headers Sign signs when they are present,
-// besides host (always signed). Others (User-Agent, Accept, …) are left
-// unsigned, so that a proxy or transport adding or changing them does not
-// break the signature.
-var signableHeaders = []string{"content-type", "x-project-id", "x-sdk-date", "x-security-token"}
+// besides host (always signed): their lower-case names, as signed, and their
+// keys in an http.Header. Others (User-Agent, Accept, …) are left unsigned,
+// so that a proxy or transport adding or changing them does not break the
+// signature.
+var signableHeaders = []struct{ name, key string }{
+	{"content-type", "Content-Type"},
+	{"x-project-id", HeaderProjectID},
+	{"x-sdk-date", HeaderSdkDate},
+	{"x-security-token", HeaderSecurityToken},
+}
+
+// headerKey is the http.Header key of the lower-case header name.
+func headerKey(name string) string {
+	for _, h := range signableHeaders {
+		if h.name == name {
+			return h.key
+		}
+	}
+	return http.CanonicalHeaderKey(name)
+}
 
 // maxAccessKey bounds the length of an access key; real ones have 20
 // characters.
@@ -138,10 +154,11 @@ func (k Keys) Sign(req *http.Request, body []byte, now time.Time) error {
 	} else {
 		req.Header.Del(HeaderSecurityToken)
 	}
-	signed := []string{"host"}
-	for _, name := range signableHeaders {
-		if _, ok := req.Header[http.CanonicalHeaderKey(name)]; ok {
-			signed = append(signed, name)
+	signed := make([]string, 1, 1+len(signableHeaders))
+	signed[0] = "host"
+	for _, h := range signableHeaders {
+		if _, ok := req.Header[h.key]; ok {
+			signed = append(signed, h.name)
 		}
 	}
 	slices.Sort(signed)
@@ -253,20 +270,34 @@ func CanonicalRequest(req *http.Request, signedHeaders []string, body []byte) (s
 	if host == "" {
 		host = req.URL.Host
 	}
-	sum := sha256.Sum256(body)
+	headers := CanonicalHeaders(req.Header, host, signedHeaders)
 	var b strings.Builder
+	b.Grow(len(req.Method) + len(uri) + len(query) + len(headers) + 16*len(signedHeaders) + 2*sha256.Size + 5)
 	b.WriteString(req.Method)
 	b.WriteByte('\n')
 	b.WriteString(uri)
 	b.WriteByte('\n')
 	b.WriteString(query)
 	b.WriteByte('\n')
-	b.WriteString(CanonicalHeaders(req.Header, host, signedHeaders))
+	b.WriteString(headers)
 	b.WriteByte('\n')
-	b.WriteString(strings.Join(signedHeaders, ";"))
+	for i, name := range signedHeaders {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(name)
+	}
 	b.WriteByte('\n')
-	b.WriteString(hex.EncodeToString(sum[:]))
+	writeHexSHA256(&b, body)
 	return b.String(), nil
+}
+
+// writeHexSHA256 writes hex(SHA-256(data)) to b.
+func writeHexSHA256(b *strings.Builder, data []byte) {
+	sum := sha256.Sum256(data)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	b.Write(h[:])
 }
 
 // CanonicalURI returns the canonical form of an escaped URL path: each
@@ -274,6 +305,13 @@ func CanonicalRequest(req *http.Request, signedHeaders []string, body []byte) (s
 // when the path does not end with one ("" gives "/"). The "/" is for the
 // signature only; the request goes out without it.
 func CanonicalURI(escapedPath string) (string, error) {
+	if plainPath(escapedPath) {
+		// Every segment decodes and escapes to itself.
+		if strings.HasSuffix(escapedPath, "/") {
+			return escapedPath, nil
+		}
+		return escapedPath + "/", nil
+	}
 	segments := strings.Split(escapedPath, "/")
 	for i, seg := range segments {
 		raw, err := url.PathUnescape(seg)
@@ -287,6 +325,16 @@ func CanonicalURI(escapedPath string) (string, error) {
 		uri += "/"
 	}
 	return uri, nil
+}
+
+// plainPath reports whether p holds only unreserved bytes and "/".
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c != '/' && !unreserved(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // CanonicalQuery returns the canonical form of a raw query string: its
@@ -332,24 +380,33 @@ func CanonicalQuery(rawQuery string) (string, error) {
 // gives "name:\n".
 func CanonicalHeaders(header http.Header, host string, signedHeaders []string) string {
 	var b strings.Builder
+	b.Grow(64 * len(signedHeaders))
+	line := func(name, value string) {
+		b.WriteString(name)
+		b.WriteByte(':')
+		b.WriteString(value)
+		b.WriteByte('\n')
+	}
 	for _, name := range signedHeaders {
 		name = strings.ToLower(name)
-		values := []string{host}
-		if name != "host" {
-			values = slices.Clone(header.Values(name))
-			if len(values) == 0 {
-				values = []string{""}
-			}
-			for i := range values {
-				values[i] = strings.TrimSpace(values[i])
-			}
-			slices.Sort(values)
+		if name == "host" {
+			line(name, host)
+			continue
 		}
-		for _, v := range values {
-			b.WriteString(name)
-			b.WriteByte(':')
-			b.WriteString(v)
-			b.WriteByte('\n')
+		switch values := header[headerKey(name)]; len(values) {
+		case 0:
+			line(name, "")
+		case 1:
+			line(name, strings.TrimSpace(values[0]))
+		default:
+			trimmed := make([]string, len(values))
+			for i, v := range values {
+				trimmed[i] = strings.TrimSpace(v)
+			}
+			slices.Sort(trimmed)
+			for _, v := range trimmed {
+				line(name, v)
+			}
 		}
 	}
 	return b.String()
@@ -358,15 +415,22 @@ func CanonicalHeaders(header http.Header, host string, signedHeaders []string) s
 // StringToSign returns "SDK-HMAC-SHA256\n" + sdkDate + "\n" +
 // hex(SHA-256(canonicalRequest)).
 func StringToSign(canonicalRequest, sdkDate string) string {
-	sum := sha256.Sum256([]byte(canonicalRequest))
-	return SigningAlgorithm + "\n" + sdkDate + "\n" + hex.EncodeToString(sum[:])
+	var b strings.Builder
+	b.Grow(len(SigningAlgorithm) + len(sdkDate) + 2 + 2*sha256.Size)
+	b.WriteString(SigningAlgorithm)
+	b.WriteByte('\n')
+	b.WriteString(sdkDate)
+	b.WriteByte('\n')
+	writeHexSHA256(&b, []byte(canonicalRequest))
+	return b.String()
 }
 
 // Signature returns hex(HMAC-SHA256(key = secretKey, stringToSign)).
 func Signature(secretKey Secret, stringToSign string) string {
 	mac := hmac.New(sha256.New, []byte(secretKey.Reveal()))
 	mac.Write([]byte(stringToSign))
-	return hex.EncodeToString(mac.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(mac.Sum(sum[:0]))
 }
 
 // Escape percent-encodes every byte of s but the unreserved A-Z a-z 0-9
