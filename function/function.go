@@ -250,16 +250,7 @@ func (f *Function) Handle(ctx context.Context, t events.Trigger, deliver Deliver
 		} // else unreadable: start afresh rather than never finish
 	}
 
-	workCtx := ctx
-	if _, ok := ctx.Deadline(); !ok {
-		// The work ends with its lock (LockTTL): once that expires, a
-		// duplicate runs again, and a wait for a checkpoint that never
-		// becomes available must not hold the caller for ever.
-		var cancel context.CancelFunc
-		workCtx, cancel = context.WithTimeout(ctx, f.cfg.LockTTL)
-		defer cancel()
-	}
-	workCtx, cancelWork := working(workCtx)
+	workCtx, cancelWork := f.working(ctx)
 	res, err := f.create(workCtx, t, plan, done)
 	cancelWork()
 	// What follows is bounded by the caller's deadline, not by the lock's:
@@ -405,12 +396,15 @@ const (
 const finishTimeout = 10 * time.Second
 
 // working returns the context of a trigger's work: ctx, ending a margin
-// before its deadline.
-func working(ctx context.Context) (context.Context, context.CancelFunc) {
-	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(ctx, d.Add(-min(finishMargin, time.Until(d)/10)))
+// before its deadline, or before its lock (LockTTL from now) when it has
+// none: once the lock expires a duplicate runs again, and a wait for a
+// checkpoint that never becomes available must not hold the caller for ever.
+func (f *Function) working(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(f.cfg.LockTTL)
 	}
-	return context.WithCancel(ctx)
+	return context.WithDeadline(ctx, d.Add(-min(finishMargin, time.Until(d)/10)))
 }
 
 // Finishing returns the context of the steps that finish a trigger once its

@@ -40,16 +40,38 @@ func ContextWithTraceParent(ctx context.Context, traceparent string) context.Con
 	if traceparent == "" {
 		return ctx
 	}
-	return traceContext.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
+	return traceContext.Extract(ctx, &traceParentCarrier{traceparent})
 }
 
 // traceParentOf is the W3C traceparent value of the span context ctx
 // carries, "" when it carries none that is valid.
 func traceParentOf(ctx context.Context) string {
-	carrier := propagation.MapCarrier{}
-	traceContext.Inject(ctx, carrier)
-	return carrier["traceparent"]
+	var carrier traceParentCarrier
+	traceContext.Inject(ctx, &carrier)
+	return carrier.value
 }
+
+// traceParentCarrier is the propagation.TextMapCarrier of one traceparent
+// value (no tracestate: restorepoint carries none), without the map of a
+// propagation.MapCarrier.
+type traceParentCarrier struct{ value string }
+
+const traceParentKey = "traceparent"
+
+func (c *traceParentCarrier) Get(key string) string {
+	if key == traceParentKey {
+		return c.value
+	}
+	return ""
+}
+
+func (c *traceParentCarrier) Set(key, value string) {
+	if key == traceParentKey {
+		c.value = value
+	}
+}
+
+func (c *traceParentCarrier) Keys() []string { return []string{traceParentKey} }
 
 // StartTrigger implements handler.Observer: the trigger's span continues
 // t.TraceParent (else the trace ctx carries, such as an HTTP traceparent
