@@ -94,15 +94,24 @@ const MaxIDLength = 1024
 
 // Key returns the idempotency key of the event: its sender, source and id,
 // each length-prefixed, so that no two Refs spell the same key.
-func (r Ref) Key() string {
-	return strconv.Itoa(len(r.Sender)) + ":" + r.Sender + strconv.Itoa(len(r.Source)) + ":" + r.Source + r.ID
+func (r Ref) Key() string { return string(r.appendKey(nil)) }
+
+func (r Ref) appendKey(b []byte) []byte {
+	b = strconv.AppendInt(b, int64(len(r.Sender)), 10)
+	b = append(append(b, ':'), r.Sender...)
+	b = strconv.AppendInt(b, int64(len(r.Source)), 10)
+	b = append(append(b, ':'), r.Source...)
+	return append(b, r.ID...)
 }
 
 // Digest is the hex SHA-256 of Key: the fixed-size form of the key that is
 // stored, and that names and markers in CBR are derived from.
 func (r Ref) Digest() string {
-	sum := sha256.Sum256([]byte(r.Key()))
-	return hex.EncodeToString(sum[:])
+	var key [256]byte // most keys fit: no allocation but the result's
+	sum := sha256.Sum256(r.appendKey(key[:0]))
+	var digest [2 * sha256.Size]byte
+	hex.Encode(digest[:], sum[:])
+	return string(digest[:])
 }
 
 // Short returns r with every attribute cut to a length fit for a log line or
