@@ -31,13 +31,18 @@ func kindOfType(typ string) (Kind, bool) {
 }
 
 // decodeData decodes raw, the data at path of a trigger of the given kind,
-// into t.
-func decodeData(t *Trigger, kind Kind, raw []byte, path string) error {
+// into t. member says raw is a member of an object parseObject accepted
+// (see parseMember).
+func decodeData(t *Trigger, kind Kind, raw []byte, path string, member bool) error {
 	if kind == KindFollow { // a schedule's tick: its data says nothing more
 		t.Kind = kind
 		return nil
 	}
-	o, err := parseObject(raw, path)
+	parse := parseObject
+	if member {
+		parse = parseMember
+	}
+	o, err := parse(raw, path)
 	if err != nil {
 		return err
 	}
@@ -253,7 +258,7 @@ func decodeCheckpointRequested(o object) (*CheckpointRequested, error) {
 	}
 	inner := o
 	if o.present("checkpoint") {
-		if inner, err = parseObject(o.fields["checkpoint"], o.at("checkpoint")); err != nil {
+		if inner, err = parseMember(o.fields["checkpoint"], o.at("checkpoint")); err != nil {
 			return nil, err
 		}
 	}

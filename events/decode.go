@@ -24,6 +24,9 @@ type cloudEvent struct {
 	time                     time.Time
 	extensions               map[string]any
 	data                     []byte
+	// dataMember says data is the data member of a structured event
+	// parseObject accepted, and so valid JSON already.
+	dataMember bool
 }
 
 // DecodeEvent turns a CloudEvent into a Trigger.
@@ -88,7 +91,7 @@ func decodeCloudEvent(ce cloudEvent) (Trigger, error) {
 		return Trigger{Ref: t.Ref}, fieldErr("data", `a PingSource's data must be {"restorepoint":"follow"}`)
 	}
 	if kind, ok := kindOfType(ce.typ); ok {
-		if err := decodeData(&t, kind, ce.data, "data"); err != nil {
+		if err := decodeData(&t, kind, ce.data, "data", ce.dataMember); err != nil {
 			return Trigger{Ref: t.Ref}, err
 		}
 		return t, nil
@@ -296,7 +299,7 @@ func decodeStructured(o object) (Trigger, error) {
 		}
 		ce.data = []byte(s)
 	default:
-		ce.data = data
+		ce.data, ce.dataMember = data, true
 	}
 	for key, raw := range o.fields {
 		switch key {
@@ -408,7 +411,7 @@ func decodeEventBridge(o object) (Trigger, error) {
 	if t.Time, err = flexTime(o, "time"); err != nil {
 		return Trigger{}, err
 	}
-	if err := decodeData(&t, kind, o.fields["detail"], "detail"); err != nil {
+	if err := decodeData(&t, kind, o.fields["detail"], "detail", true); err != nil {
 		return Trigger{}, err
 	}
 	return t, nil

@@ -86,7 +86,7 @@ func isRequestBody(o object) bool { return o.present("checkpoint") || o.present(
 // decodeRequestBody decodes the bare checkpoint.requested body o into t.
 func decodeRequestBody(t *Trigger, o object) error {
 	t.Ref.Type = TypeCheckpointRequested
-	return decodeData(t, KindCheckpointRequested, o.src, o.path)
+	return decodeData(t, KindCheckpointRequested, o.src, o.path, true)
 }
 
 // under reports a field error of a document nested at path as an error of

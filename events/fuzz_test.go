@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -98,5 +100,24 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		tr, err := DecodeEvent(e)
 		checkResult(t, tr, err)
+		// The same event, when valid, in the structured format (whose data
+		// is a member of the parsed payload: parseMember) decodes the same.
+		if e.Validate() != nil || !json.Valid(data) || !utf8.Valid(data) || !utf8.ValidString(e.Type()+dryrun) {
+			return
+		}
+		structured := `{"specversion":"1.0","id":"fuzz-1","source":"/fuzz","type":` + quote(e.Type()) + `,"data":` + string(data)
+		if dryrun != "" {
+			structured += `,"` + ExtensionDryRun + `":` + quote(dryrun)
+		}
+		st, serr := DecodeStructured([]byte(structured + "}"))
+		if (err == nil) != (serr == nil) || err == nil && !reflect.DeepEqual(tr, st) {
+			t.Fatalf("DecodeEvent: %+v, %v; DecodeStructured of the same event: %+v, %v", tr, err, st, serr)
+		}
 	})
+}
+
+// quote is s as a JSON string.
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -79,11 +79,7 @@ func parseObject(raw []byte, path string) (object, error) {
 	// copying its members (FuzzMembers holds it to json.Unmarshal into a
 	// map). Anything else takes the checks below, which name the problem.
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' && utf8.Valid(raw) && json.Valid(t) {
-		fields := map[string]json.RawMessage{}
-		for key, value := range otc.Members(t) {
-			fields[key] = value
-		}
-		return object{path: path, src: t, fields: fields}, nil
+		return splitObject(t, path), nil
 	}
 	if err := checkJSON(raw, path); err != nil {
 		return object{}, err
@@ -99,6 +95,25 @@ func parseObject(raw []byte, path string) (object, error) {
 		return object{}, fieldErr(path, "must be a JSON object")
 	}
 	return object{path: path, src: raw, fields: fields}, nil
+}
+
+// parseMember is parseObject for raw that is a member of an object
+// parseObject accepted, and so valid JSON and valid UTF-8 already: an object
+// is split without checking it again.
+func parseMember(raw []byte, path string) (object, error) {
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		return splitObject(t, path), nil
+	}
+	return parseObject(raw, path)
+}
+
+// splitObject splits the valid JSON object t into its members.
+func splitObject(t []byte, path string) object {
+	fields := map[string]json.RawMessage{}
+	for key, value := range otc.Members(t) {
+		fields[key] = value
+	}
+	return object{path: path, src: t, fields: fields}
 }
 
 // checkJSON checks that raw is present, valid JSON and valid UTF-8.
