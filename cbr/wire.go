@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/restorepoint/restorepoint/otc"
@@ -116,7 +115,7 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 // decodes each in turn and raw is the last. data must be valid JSON.
 func memberValue(data []byte, name string) (raw []byte, n int) {
 	for key, value := range otc.Members(data) {
-		if strings.EqualFold(key, name) {
+		if key.EqualFold(name) {
 			raw, n = value, n+1
 		}
 	}

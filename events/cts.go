@@ -61,7 +61,7 @@ func decodeCTS(o object) (Trigger, error) {
 	if o.raw("cts") == nil {
 		return Trigger{}, fieldErr(o.at("cts"), "required, an object")
 	}
-	rec, err := decodeCTSRecord(o.fields["cts"], o.at("cts"))
+	rec, err := decodeCTSRecord(o.value("cts"), o.at("cts"))
 	if err != nil {
 		return Trigger{}, err
 	}

@@ -163,7 +163,7 @@ func decodeTag(raw json.RawMessage, path string) (key, value string, err error) 
 	if key == "" {
 		return "", "", fieldErr(o.at("key"), "required, a non-empty string")
 	}
-	value, ok := scalarText(o.fields["value"])
+	value, ok := scalarText(o.value("value"))
 	if !ok {
 		return "", "", fieldErr(o.at("value"), "must be a string, number, boolean or null")
 	}
@@ -258,7 +258,7 @@ func decodeCheckpointRequested(o object) (*CheckpointRequested, error) {
 	}
 	inner := o
 	if o.present("checkpoint") {
-		if inner, err = parseMember(o.fields["checkpoint"], o.at("checkpoint")); err != nil {
+		if inner, err = parseMember(o.value("checkpoint"), o.at("checkpoint")); err != nil {
 			return nil, err
 		}
 	}
@@ -270,7 +270,7 @@ func decodeCheckpointRequested(o object) (*CheckpointRequested, error) {
 		return nil, fieldErr(inner.at("vault_id"), "required, a string")
 	}
 	if o.present("checkpoint") {
-		c.Body, err = compact(o.fields["checkpoint"])
+		c.Body, err = compact(o.value("checkpoint"))
 	} else {
 		c.Body, err = compact(o.src, "wait", "gate")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -301,12 +302,11 @@ func decodeStructured(o object) (Trigger, error) {
 	default:
 		ce.data, ce.dataMember = data, true
 	}
-	for key, raw := range o.fields {
-		switch key {
-		case "specversion", "id", "source", "type", "subject", "time",
-			"datacontenttype", "dataschema", "data", "data_base64":
+	for _, m := range o.members {
+		if slices.ContainsFunc(contextAttributes, m.key.Is) {
 			continue
 		}
+		key, raw := m.key.String(), m.value
 		if !extensionName(key) {
 			return partial, fieldErr(child("", key), "an extension attribute's name must be lower-case letters and digits")
 		}
@@ -315,6 +315,7 @@ func decodeStructured(o object) (Trigger, error) {
 			return partial, fieldErr(key, "an extension attribute must be a string, a boolean or an integer")
 		}
 		if v == nil {
+			delete(ce.extensions, key) // given again as null: the last counts
 			continue
 		}
 		if ce.extensions == nil {
@@ -324,6 +325,11 @@ func decodeStructured(o object) (Trigger, error) {
 	}
 	return decodeCloudEvent(ce)
 }
+
+// contextAttributes are the members of a structured CloudEvent that are not
+// extensions: the context attributes and the data.
+var contextAttributes = []string{"specversion", "id", "source", "type", "subject", "time",
+	"datacontenttype", "dataschema", "data", "data_base64"}
 
 // extensionName reports whether s is a CloudEvents attribute name: lower-case
 // letters and digits.
@@ -411,7 +417,7 @@ func decodeEventBridge(o object) (Trigger, error) {
 	if t.Time, err = flexTime(o, "time"); err != nil {
 		return Trigger{}, err
 	}
-	if err := decodeData(&t, kind, o.fields["detail"], "detail", true); err != nil {
+	if err := decodeData(&t, kind, o.value("detail"), "detail", true); err != nil {
 		return Trigger{}, err
 	}
 	return t, nil

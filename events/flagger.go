@@ -45,7 +45,7 @@ func decodeFlagger(o object) (Trigger, error) {
 		return Trigger{Ref: t.Ref}, err
 	}
 	d := &DeployPre{Service: name + "." + namespace, Version: checksum, Resources: []ResourceRef{}, Gate: true}
-	if meta.fields != nil {
+	if meta.members != nil {
 		if d.VaultID, err = meta.uuid("vault_id", false); err != nil {
 			return Trigger{Ref: t.Ref}, err
 		}

@@ -203,7 +203,7 @@ func DecodeSMN(payload []byte) (SMNEvent, error) {
 		if r.EventSubscriptionURN, err = rec.string("event_subscription_urn"); err != nil {
 			return SMNEvent{}, err
 		}
-		msg, err := parseObject(rec.fields["smn"], rec.at("smn"))
+		msg, err := parseMember(rec.value("smn"), rec.at("smn"))
 		if err != nil {
 			return SMNEvent{}, err
 		}

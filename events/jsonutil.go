@@ -67,9 +67,15 @@ func isPlainName(s string) bool {
 // object is a decoded JSON object whose members are still raw, so that each
 // one can be checked on its own and reported by its path.
 type object struct {
-	path   string
-	src    json.RawMessage // the object as it came
-	fields map[string]json.RawMessage
+	path    string
+	src     json.RawMessage // the object as it came
+	members []member        // in order
+}
+
+// member is a member of an object: its key as written, its value raw.
+type member struct {
+	key   otc.Key
+	value json.RawMessage
 }
 
 // parseObject checks that raw is a valid UTF-8 JSON object and splits it
@@ -87,14 +93,7 @@ func parseObject(raw []byte, path string) (object, error) {
 	if isNull(raw) {
 		return object{}, fieldErr(path, "required, a JSON object")
 	}
-	if raw = bytes.TrimSpace(raw); raw[0] != '{' {
-		return object{}, fieldErr(path, "must be a JSON object")
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return object{}, fieldErr(path, "must be a JSON object")
-	}
-	return object{path: path, src: raw, fields: fields}, nil
+	return object{}, fieldErr(path, "must be a JSON object")
 }
 
 // parseMember is parseObject for raw that is a member of an object
@@ -109,11 +108,11 @@ func parseMember(raw []byte, path string) (object, error) {
 
 // splitObject splits the valid JSON object t into its members.
 func splitObject(t []byte, path string) object {
-	fields := map[string]json.RawMessage{}
+	o := object{path: path, src: t, members: make([]member, 0, 8)}
 	for key, value := range otc.Members(t) {
-		fields[key] = value
+		o.members = append(o.members, member{key, value})
 	}
-	return object{path: path, src: t, fields: fields}
+	return o
 }
 
 // checkJSON checks that raw is present, valid JSON and valid UTF-8.
@@ -211,15 +210,23 @@ func isNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("
 // at returns the path of member key.
 func (o object) at(key string) string { return child(o.path, key) }
 
-// present reports whether key is a member, even a null one.
-func (o object) present(key string) bool {
-	_, ok := o.fields[key]
-	return ok
+// value returns member key as it is written, or nil when it is absent. Of
+// a key given more than once, the last counts, as in encoding/json.
+func (o object) value(key string) json.RawMessage {
+	for i := len(o.members) - 1; i >= 0; i-- {
+		if o.members[i].key.Is(key) {
+			return o.members[i].value
+		}
+	}
+	return nil
 }
+
+// present reports whether key is a member, even a null one.
+func (o object) present(key string) bool { return o.value(key) != nil }
 
 // raw returns member key, or nil when it is absent or null.
 func (o object) raw(key string) json.RawMessage {
-	v := o.fields[key]
+	v := o.value(key)
 	if v == nil || isNull(v) {
 		return nil
 	}
@@ -270,7 +277,11 @@ func (o object) optBool(key string) (*bool, error) {
 		return nil, nil
 	}
 	var b bool
-	if json.Unmarshal(v, &b) != nil {
+	switch string(v) { // a member's value is its JSON literal, nothing around it
+	case "true":
+		b = true
+	case "false":
+	default:
 		return nil, fieldErr(o.at(key), "must be a boolean")
 	}
 	return &b, nil

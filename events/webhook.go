@@ -126,7 +126,7 @@ func (o object) member(key string) (sub object, ok bool, err error) {
 	if raw == nil {
 		return object{}, false, nil
 	}
-	sub, err = parseObject(raw, o.at(key))
+	sub, err = parseMember(raw, o.at(key))
 	return sub, err == nil, err
 }
 

@@ -64,7 +64,10 @@ func FuzzMembers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got := map[string]json.RawMessage{}
 		for k, v := range Members(data) {
-			got[k] = v
+			got[k.String()] = v
+			if !k.Is(k.String()) || !k.EqualFold(k.String()) {
+				t.Fatalf("Members(%q): key %q is not itself (Is, EqualFold)", data, k)
+			}
 		}
 		var want map[string]json.RawMessage
 		if !json.Valid(data) || json.Unmarshal(data, &want) != nil || want == nil {

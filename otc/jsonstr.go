@@ -8,6 +8,7 @@ package otc
 import (
 	"encoding/json"
 	"iter"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -42,13 +43,49 @@ func plain(b []byte) bool {
 	return utf8.Valid(b)
 }
 
-// Members yields the members of the JSON object data in order: each key
-// decoded (as JSONString does), each value as its bytes within data. data
-// must be valid JSON (json.Valid, or decoded first); otherwise what it yields
-// means nothing, but it does not panic. A document that is not an object
-// yields nothing.
-func Members(data []byte) iter.Seq2[string, []byte] {
-	return func(yield func(string, []byte) bool) {
+// Key is the key of an object member as it is written: a JSON string
+// literal, quotes included.
+type Key []byte
+
+// String returns k decoded (as JSONString does).
+func (k Key) String() string {
+	s, _ := JSONString(k)
+	return s
+}
+
+// Is reports whether k decoded is name, without decoding a key that has
+// nothing to unescape.
+func (k Key) Is(name string) bool {
+	if inner, ok := k.plain(); ok {
+		return string(inner) == name
+	}
+	return k.String() == name
+}
+
+// EqualFold reports whether k decoded is name under simple Unicode
+// case-folding (strings.EqualFold), as encoding/json matches keys to fields.
+func (k Key) EqualFold(name string) bool {
+	if inner, ok := k.plain(); ok {
+		return strings.EqualFold(string(inner), name)
+	}
+	return strings.EqualFold(k.String(), name)
+}
+
+// plain returns what is between k's quotes when it has nothing to unescape.
+func (k Key) plain() ([]byte, bool) {
+	if n := len(k); n >= 2 && k[0] == '"' && k[n-1] == '"' && plain(k[1:n-1]) {
+		return k[1 : n-1], true
+	}
+	return nil, false
+}
+
+// Members yields the members of the JSON object data in order: each key as
+// it is written (a Key), each value as its bytes within data. data must be
+// valid JSON (json.Valid, or decoded first); otherwise what it yields means
+// nothing, but it does not panic. A document that is not an object yields
+// nothing.
+func Members(data []byte) iter.Seq2[Key, []byte] {
+	return func(yield func(Key, []byte) bool) {
 		i := skipSpace(data, 0)
 		if i >= len(data) || data[i] != '{' {
 			return
@@ -63,7 +100,7 @@ func Members(data []byte) iter.Seq2[string, []byte] {
 				continue
 			}
 			keyEnd := valueEnd(data, i)
-			key, _ := JSONString(data[i:keyEnd])
+			key := Key(data[i:keyEnd])
 			i = skipSpace(data, keyEnd)
 			if i >= len(data) || data[i] != ':' {
 				return
