@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/restorepoint/restorepoint/otc"
@@ -98,21 +97,22 @@ func decodeTags(raw json.RawMessage, path string) (map[string]string, error) {
 	}
 	switch raw[0] {
 	case '{':
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) != nil {
+		o, err := parseMember(raw, path)
+		if err != nil {
 			return nil, fieldErr(path, "must be an object or a list of {key, value}")
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // report the same error every time
-		tags := make(map[string]string, len(m))
-		for _, k := range keys {
+		tags := make(map[string]string, len(o.members))
+		// From the last: of a key given twice the last counts, as in
+		// encoding/json, and the same error is reported every time.
+		for i := len(o.members) - 1; i >= 0; i-- {
+			k := o.members[i].key.String()
+			if _, ok := tags[k]; ok {
+				continue
+			}
 			if k == "" {
 				return nil, fieldErr(path, "keys must not be empty")
 			}
-			v, ok := scalarText(m[k])
+			v, ok := scalarText(o.members[i].value)
 			if !ok {
 				return nil, fieldErr(child(path, k), "must be a string, number, boolean or null")
 			}

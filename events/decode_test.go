@@ -407,6 +407,14 @@ func TestDecodeEventData(t *testing.T) {
 			}}},
 		},
 		{
+			name: "server.tagged with a tag and a member given twice: the last counts",
+			typ:  TypeServerTagged,
+			data: `{"server_id":"` + serverID + `","tags":{"backup":{"bad":1},"k\u0065y":"v","backup":"weekly"},"wait":false,"wait":true}`,
+			want: Trigger{Kind: KindServerTagged, ServerTagged: &ServerTagged{ServerID: serverID, Wait: true, Tags: map[string]string{
+				"backup": "weekly", "key": "v",
+			}}},
+		},
+		{
 			name: "server.tagged minimal",
 			typ:  TypeServerTagged,
 			data: `{"server_id":"` + strings.ToUpper(serverID) + `","vault_id":""}`,
