@@ -11,9 +11,9 @@ import (
 
 // Background follows restore points in the background of a long-running
 // process (restorepoint serve): the restore points the process's triggers
-// make are handed to it (Track, as the Function's tracker) and recorded off
-// the triggers' path, as soon as they come (a gate poll that follows the
-// trigger's answer finds them). Each restore point is read on its own
+// make are handed to it (Track, as the Function's tracker) and recorded as
+// soon as they come (a gate poll that follows the trigger's answer finds
+// them): off the triggers' path in a shared store, at once in this process's. Each restore point is read on its own
 // schedule, as a wait reads one: PollInterval after it was handed over, then
 // after twice as long each time, up to PollMax. Passes come at most once a
 // PollInterval and read only those that are due, so a steady stream of new
@@ -54,9 +54,11 @@ func NewBackground(fn *Function, deliver Deliver, onPass func(events.FollowRepor
 }
 
 // Track takes the Follow of a restore point a trigger made (WithTracker):
-// queued for Run's recorder when Run runs, else recorded at once.
+// queued for Run's recorder when Run runs and the follow store is not in
+// this process (a MemoryFollows records in less time than a hand-over to
+// another goroutine takes), else recorded at once.
 func (b *Background) Track(ctx context.Context, fl Follow) {
-	if b.running.Load() {
+	if _, inProcess := b.fn.follows.(*MemoryFollows); b.running.Load() && !inProcess {
 		select {
 		case b.queue <- fl:
 			return
