@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,7 +111,7 @@ func (f *Function) Record(ctx context.Context, fl Follow) error {
 // followOf is the Follow of the restore point created answers t with.
 func followOf(t events.Trigger, created *events.Created) Follow {
 	return Follow{
-		Marker:      t.Ref.Digest()[:markerLen],
+		Marker:      strings.Clone(t.Ref.Digest()[:markerLen]), // kept: not the whole digest
 		Trigger:     t.Ref,
 		TraceParent: t.TraceParent,
 		VaultID:     created.VaultID,
@@ -571,7 +572,7 @@ type MemoryFollows struct {
 	now        func() time.Time
 	maxRecords int
 	mu         sync.Mutex
-	records    map[string]memoryFollow
+	records    map[string]*memoryFollow // by pointer: a map slot of a Follow's size is mostly empty room
 }
 
 type memoryFollow struct {
@@ -588,7 +589,7 @@ func NewMemoryFollows(now func() time.Time, maxRecords int) *MemoryFollows {
 	if maxRecords <= 0 {
 		maxRecords = Defaults().MaxRecords
 	}
-	return &MemoryFollows{now: now, maxRecords: maxRecords, records: map[string]memoryFollow{}}
+	return &MemoryFollows{now: now, maxRecords: maxRecords, records: map[string]*memoryFollow{}}
 }
 
 // Follow implements FollowStore.
@@ -601,7 +602,7 @@ func (m *MemoryFollows) Follow(_ context.Context, f Follow, expiry time.Time) er
 	if len(m.records) >= m.maxRecords {
 		m.evict()
 	}
-	m.records[f.Marker] = memoryFollow{f: clone(f), expiry: expiry}
+	m.records[f.Marker] = &memoryFollow{f: clone(f), expiry: expiry}
 	return nil
 }
 
@@ -618,7 +619,7 @@ func (m *MemoryFollows) evict() {
 	if len(m.records) <= keep {
 		return
 	}
-	left := make([]memoryFollow, 0, len(m.records))
+	left := make([]*memoryFollow, 0, len(m.records))
 	for _, r := range m.records {
 		left = append(left, r)
 	}
@@ -658,7 +659,7 @@ func (m *MemoryFollows) Following(context.Context) ([]Follow, error) {
 func (m *MemoryFollows) Update(_ context.Context, f Follow, expiry time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.records[f.Marker] = memoryFollow{f: clone(f), expiry: expiry}
+	m.records[f.Marker] = &memoryFollow{f: clone(f), expiry: expiry}
 	return nil
 }
 
