@@ -13,15 +13,16 @@ import (
 // process (restorepoint serve): the restore points the process's triggers
 // make are handed to it (Track, as the Function's tracker) and recorded as
 // soon as they come (a gate poll that follows the trigger's answer finds
-// them): off the triggers' path in a shared store, at once in this process's. Each restore point is read on its own
-// schedule, as a wait reads one: PollInterval after it was handed over, then
-// after twice as long each time, up to PollMax. Passes come at most once a
-// PollInterval and read only those that are due, so a steady stream of new
-// restore points does not make them read every older one again each
-// PollInterval (a backup can take hours), and no pass runs while none is
-// due. Its first pass reads every record and searches CBR, so that it picks
-// up what a process before it left. Schedules run on the real clock (they
-// are timers), not the Function's.
+// them): off the triggers' path in a shared store, at once in this
+// process's. Each restore point is read on its own schedule, as a wait reads
+// one: PollInterval after it was handed over, then after twice as long each
+// time, up to PollMax. Passes come at most once a PollInterval and read only
+// those that are due, so a steady stream of new restore points does not make
+// them read every older one again each PollInterval (a backup can take
+// hours), and no pass runs while none is due. Its first pass reads every
+// record and searches CBR, so that it picks up what a process before it
+// left. Schedules run on the real clock (they are timers), not the
+// Function's.
 type Background struct {
 	fn      *Function
 	deliver Deliver
