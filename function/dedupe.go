@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/restorepoint/restorepoint/cbr"
+	"github.com/restorepoint/restorepoint/events"
 	"github.com/restorepoint/restorepoint/otc"
 )
 
@@ -40,6 +41,11 @@ const maxPartSuffix = len("-p9999")
 // nameTag is the short form of a trigger's key digest (events.Ref.Digest)
 // that generated names end with.
 func nameTag(digest string) string { return digest[:nameTagLen] }
+
+// markerOf is the 24 hex digits of ref's key marker (see KeyMarker): the key
+// of its Follow. It owns its bytes, so that a Follow kept for days does not
+// hold the whole digest.
+func markerOf(ref events.Ref) string { return strings.Clone(ref.Digest()[:markerLen]) }
 
 // KeyMarker is the marker of a trigger's key digest (events.Ref.Digest)
 // that every description restorepoint sends ends with: it confirms that a

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -111,7 +110,7 @@ func (f *Function) Record(ctx context.Context, fl Follow) error {
 // followOf is the Follow of the restore point created answers t with.
 func followOf(t events.Trigger, created *events.Created) Follow {
 	return Follow{
-		Marker:      strings.Clone(t.Ref.Digest()[:markerLen]), // kept: not the whole digest
+		Marker:      markerOf(t.Ref),
 		Trigger:     t.Ref,
 		TraceParent: t.TraceParent,
 		VaultID:     created.VaultID,
@@ -148,7 +147,7 @@ func (f *Function) Reject(ctx context.Context, t events.Trigger, reason string) 
 	r := *t.Review
 	r.Rejection = "restorepoint: no restore point is made for this deployment, so it is rejected: " + reason +
 		". Say what to back up in the deployment's payload.restorepoint, or map the environment with a rule (RULES_FILE)."
-	fl := Follow{Marker: t.Ref.Digest()[:markerLen], Trigger: t.Ref, Review: &r}
+	fl := Follow{Marker: markerOf(t.Ref), Trigger: t.Ref, Review: &r}
 	if posted, err := f.reviewOnce(ctx, fl); err != nil || !posted {
 		// Like a restore point being made: a follow pass posts it, and the
 		// background follower has nothing else to wake it for.
@@ -508,7 +507,7 @@ func (f *Function) GateOf(ctx context.Context, t events.Trigger, created *events
 // FollowStore, else from CBR by the trigger's marker in the configured
 // vaults. found is false when restorepoint made no restore point for it.
 func (f *Function) Poll(ctx context.Context, ref events.Ref) (g Gate, found bool, err error) {
-	marker := ref.Digest()[:markerLen]
+	marker := markerOf(ref)
 	fl, ok, err := f.follows.Followed(ctx, marker)
 	if err != nil {
 		return Gate{}, false, fmt.Errorf("follow store: %w", err)
