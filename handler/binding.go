@@ -16,6 +16,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding/spec"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
+
+	"github.com/restorepoint/restorepoint/events"
 )
 
 // The CloudEvents HTTP protocol binding (binary, structured and batched
@@ -65,7 +67,7 @@ func extensionHeader(name string) string {
 	switch name {
 	case "":
 		return headerPrefix
-	case "traceparent":
+	case events.ExtensionTraceParent:
 		return "Ce-Traceparent"
 	}
 	return headerPrefix + string(unicode.ToUpper(rune(name[0]))) + name[1:]

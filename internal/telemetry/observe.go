@@ -56,6 +56,8 @@ func traceParentOf(ctx context.Context) string {
 // propagation.MapCarrier.
 type traceParentCarrier struct{ value string }
 
+// traceParentKey is the W3C Trace Context field the propagator reads and
+// writes (the HTTP header; the CloudEvents extension has the same name).
 const traceParentKey = "traceparent"
 
 func (c *traceParentCarrier) Get(key string) string {
