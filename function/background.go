@@ -30,6 +30,9 @@ type Background struct {
 	queue   chan Follow
 	wake    chan struct{}
 	running atomic.Bool
+	// inProcess says the follow store is this process's (a MemoryFollows):
+	// recording in it takes less time than a hand-over to the recorder.
+	inProcess bool
 
 	mu      sync.Mutex
 	due     map[string]dueRead // by marker: the records this process reads on a schedule
@@ -50,16 +53,16 @@ const backgroundQueue = 256
 // NewBackground returns the background follower of fn, delivering what
 // ended with deliver and telling onPass (may be nil) of every pass.
 func NewBackground(fn *Function, deliver Deliver, onPass func(events.FollowReport, error)) *Background {
-	return &Background{fn: fn, deliver: deliver, onPass: onPass,
+	_, inProcess := fn.follows.(*MemoryFollows)
+	return &Background{fn: fn, deliver: deliver, onPass: onPass, inProcess: inProcess,
 		queue: make(chan Follow, backgroundQueue), wake: make(chan struct{}, 1), due: map[string]dueRead{}}
 }
 
 // Track takes the Follow of a restore point a trigger made (WithTracker):
 // queued for Run's recorder when Run runs and the follow store is not in
-// this process (a MemoryFollows records in less time than a hand-over to
-// another goroutine takes), else recorded at once.
+// this process, else recorded at once.
 func (b *Background) Track(ctx context.Context, fl Follow) {
-	if _, inProcess := b.fn.follows.(*MemoryFollows); b.running.Load() && !inProcess {
+	if b.running.Load() && !b.inProcess {
 		select {
 		case b.queue <- fl:
 			return

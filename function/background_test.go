@@ -46,6 +46,24 @@ func TestBackgroundRecordsAtOnce(t *testing.T) {
 	}
 }
 
+// With the follow store in this process (the default MemoryFollows), the
+// restore point is recorded before the trigger's answer, not handed to the
+// recorder goroutine: a poll right after each of twenty triggers finds it.
+func TestBackgroundRecordsInProcessBeforeTheAnswer(t *testing.T) {
+	var bg *function.Background
+	e := newEnv(t, function.Config{PollInterval: time.Hour, PollMax: time.Hour}, cbrtest.Options{AvailableAfter: time.Hour},
+		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
+	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
+	runBackground(t, bg)
+	for i := range 20 {
+		tr := tagged(fmt.Sprintf("bg-in-process-%d", i), map[string]string{"backup-vault": cbrtest.ExampleVaultID})
+		mustHandle(t, e.fn, tr)
+		if _, ok, err := e.fn.Follows().Followed(context.Background(), function.FollowMarker(tr.Ref)); err != nil || !ok {
+			t.Fatalf("trigger %d: not recorded when its answer came (found %v, %v)", i, ok, err)
+		}
+	}
+}
+
 // A deployment rejected at once whose review GitHub refused is posted by
 // the background follower's next pass, though no restore point is pending
 // to wake it.

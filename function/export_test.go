@@ -29,3 +29,6 @@ func WithSleep(sleep func(context.Context, time.Duration) error) Option {
 func NewMemoryStore(now func() time.Time) *MemoryStore {
 	return NewBoundedMemoryStore(now, 0)
 }
+
+// FollowMarker is markerOf: the key of a trigger's Follow.
+var FollowMarker = markerOf
