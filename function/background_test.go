@@ -19,11 +19,7 @@ import (
 // that follows the trigger's answer finds it, though the follower waits an
 // hour between passes.
 func TestBackgroundRecordsAtOnce(t *testing.T) {
-	var bg *function.Background
-	e := newEnv(t, function.Config{PollInterval: time.Hour, PollMax: time.Hour}, cbrtest.Options{AvailableAfter: time.Hour},
-		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
-	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
-	runBackground(t, bg)
+	e := withHourlyBackground(t)
 
 	tr := tagged("bg-1", map[string]string{"backup-vault": cbrtest.ExampleVaultID})
 	mustHandle(t, e.fn, tr)
@@ -50,11 +46,7 @@ func TestBackgroundRecordsAtOnce(t *testing.T) {
 // restore point is recorded before the trigger's answer, not handed to the
 // recorder goroutine: a poll right after each of twenty triggers finds it.
 func TestBackgroundRecordsInProcessBeforeTheAnswer(t *testing.T) {
-	var bg *function.Background
-	e := newEnv(t, function.Config{PollInterval: time.Hour, PollMax: time.Hour}, cbrtest.Options{AvailableAfter: time.Hour},
-		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
-	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
-	runBackground(t, bg)
+	e := withHourlyBackground(t)
 	for i := range 20 {
 		tr := tagged(fmt.Sprintf("bg-in-process-%d", i), map[string]string{"backup-vault": cbrtest.ExampleVaultID})
 		mustHandle(t, e.fn, tr)
@@ -143,6 +135,19 @@ func TestBackgroundReadsEachOnItsOwnSchedule(t *testing.T) {
 }
 
 // runBackground runs bg until the test ends.
+// withHourlyBackground is an env whose Function hands the restore points it
+// makes (which stay protecting for an hour) to a running background follower
+// that waits an hour between reads.
+func withHourlyBackground(t *testing.T) *env {
+	t.Helper()
+	var bg *function.Background
+	e := newEnv(t, function.Config{PollInterval: time.Hour, PollMax: time.Hour}, cbrtest.Options{AvailableAfter: time.Hour},
+		function.WithTracker(func(ctx context.Context, fl function.Follow) { bg.Track(ctx, fl) }))
+	bg = function.NewBackground(e.fn, (&sinkRecorder{}).deliver, nil)
+	runBackground(t, bg)
+	return e
+}
+
 func runBackground(t *testing.T, bg *function.Background) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
