@@ -162,14 +162,7 @@ func TestFollowCommand(t *testing.T) {
 		reply, status := w.mustSend(taggedEvent(id, server, cbrtest.ExampleVaultID))
 		created[server] = expectCreated(t, reply, status, id)
 	}
-	eventually(t, 10*time.Second, "the restore points available", func() bool {
-		for _, cp := range w.emu.Checkpoints() {
-			if cp.Status != "available" {
-				return false
-			}
-		}
-		return true
-	})
+	awaitAllAvailable(t, w)
 	if cs := completions(t, w.sink); len(cs) != 0 {
 		t.Fatalf("%d completions before the follow pass; FOLLOW=off should report none", len(cs))
 	}

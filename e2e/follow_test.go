@@ -208,9 +208,43 @@ func TestFollowFreshInstanceFinishesKilledOne(t *testing.T) {
 		emu: cbrtest.Options{AvailableAfter: 5 * time.Second, Fixture: fixture},
 		env: map[string]string{"FOLLOW": "on", "CBR_DEFAULT_VAULT_ID": cbrtest.ExampleVaultID},
 	})
+	created := triggerThenKill(t, w, servers, "killed")
+	for _, cp := range w.emu.Checkpoints() {
+		if cp.Status != "protecting" {
+			t.Fatalf("checkpoint %s is %s when the fresh instance starts; the test needs them protecting", cp.ID, cp.Status)
+		}
+	}
+	w.startMore(1) // same emulator, sink and configuration; its own memory store
+	checkReportedByMarker(t, w, created, servers, "killed")
+	if n := w.emu.CountCreates(); n != len(servers) {
+		t.Errorf("%d creates, want %d: the fresh instance only follows", n, len(servers))
+	}
+}
+
+// With FOLLOW_LOOKBACK, a fresh instance also reports the restore points a
+// killed one made that ended before any instance read them (the gap a
+// platform without a shared store had): each once, under the id the first
+// instance would have used.
+func TestFollowFreshInstanceReportsWhatEndedUnseen(t *testing.T) {
+	fixture, servers := followServers(3)
+	w := newWorld(t, options{
+		emu: cbrtest.Options{AvailableAfter: 2 * time.Second, Fixture: fixture},
+		env: map[string]string{"FOLLOW": "on", "CBR_DEFAULT_VAULT_ID": cbrtest.ExampleVaultID, "FOLLOW_LOOKBACK": "10m"},
+	})
+	created := triggerThenKill(t, w, servers, "unseen")
+	awaitAllAvailable(t, w)
+	w.startMore(1) // its first pass searches CBR; its memory store is empty
+	checkReportedByMarker(t, w, created, servers, "unseen")
+}
+
+// triggerThenKill sends w's instance a tagged trigger for each server (ids
+// prefix-0, prefix-1, …), kills it before it reads any of their restore
+// points, and returns what it answered, by server.
+func triggerThenKill(t *testing.T, w *world, servers []string, prefix string) map[string]resultData {
+	t.Helper()
 	created := map[string]resultData{}
 	for i, server := range servers {
-		id := fmt.Sprintf("killed-%d", i)
+		id := fmt.Sprintf("%s-%d", prefix, i)
 		reply, status := w.mustSend(taggedEvent(id, server, cbrtest.ExampleVaultID))
 		created[server] = expectCreated(t, reply, status, id)
 	}
@@ -219,13 +253,29 @@ func TestFollowFreshInstanceFinishesKilledOne(t *testing.T) {
 	if cs := completions(t, w.sink); len(cs) != 0 {
 		t.Fatalf("the killed instance reported %d completions before it died", len(cs))
 	}
-	for _, cp := range w.emu.Checkpoints() {
-		if cp.Status != "protecting" {
-			t.Fatalf("checkpoint %s is %s when the fresh instance starts; the test needs them protecting", cp.ID, cp.Status)
-		}
-	}
+	return created
+}
 
-	w.startMore(1) // same emulator, sink and configuration; its own memory store
+// awaitAllAvailable waits until every checkpoint of w's emulator is
+// available.
+func awaitAllAvailable(t *testing.T, w *world) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the restore points available", func() bool {
+		for _, cp := range w.emu.Checkpoints() {
+			if cp.Status != "available" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// checkReportedByMarker waits for one completion of each server's restore
+// point (made by triggerThenKill with prefix) and checks it: available, and
+// under the marker of its trigger, as the instance that made it would have
+// reported it.
+func checkReportedByMarker(t *testing.T, w *world, created map[string]resultData, servers []string, prefix string) {
+	t.Helper()
 	got := byCheckpoint(awaitCompletions(t, w.sink, len(servers), 20*time.Second, 2*time.Second))
 	for i, server := range servers {
 		d := created[server]
@@ -235,12 +285,9 @@ func TestFollowFreshInstanceFinishesKilledOne(t *testing.T) {
 			continue
 		}
 		checkAvailable(t, c, d, server)
-		if want := keyMarker(d.Trigger.Source, fmt.Sprintf("killed-%d", i)); c.data.Marker != want {
+		if want := keyMarker(d.Trigger.Source, fmt.Sprintf("%s-%d", prefix, i)); c.data.Marker != want {
 			t.Errorf("completion of %s: marker %s, want %s", server, c.data.Marker, want)
 		}
-	}
-	if n := w.emu.CountCreates(); n != len(servers) {
-		t.Errorf("%d creates, want %d: the fresh instance only follows", n, len(servers))
 	}
 }
 

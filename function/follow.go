@@ -422,8 +422,12 @@ func (f *Function) followPass(ctx context.Context, deliver Deliver, search bool,
 	return report, nil
 }
 
-// searchCBR finds the restore points restorepoint made that are still being
-// made and are not in known, records them and returns them.
+// searchCBR finds the restore points restorepoint made that are not in
+// known (the records still followed), records them and returns them: those
+// still being made, and, with FollowLookback, those made within it that
+// ended before any instance read them. A restore point the follow store has
+// a record of (one whose end was reported is kept for IdempotencyTTL, which
+// FollowLookback does not exceed) is not found again.
 func (f *Function) searchCBR(ctx context.Context, known []Follow) ([]Follow, error) {
 	seen := make(map[string]bool, len(known))
 	for _, fl := range known {
@@ -431,44 +435,80 @@ func (f *Function) searchCBR(ctx context.Context, known []Follow) ([]Follow, err
 	}
 	found := map[string]*Follow{}
 	var order []string
+	add := func(vault string, b cbr.Backup) {
+		marker, ok := MarkerOf(b.Description)
+		if !ok || seen[marker] || b.CheckpointID == "" {
+			return
+		}
+		fl := found[marker]
+		if fl == nil {
+			fl = &Follow{Marker: marker, VaultID: vault}
+			found[marker] = fl
+			order = append(order, marker)
+		}
+		if !slices.Contains(fl.Checkpoints, b.CheckpointID) {
+			fl.Checkpoints = append(fl.Checkpoints, b.CheckpointID)
+		}
+	}
 	var errs []error
+	since := f.now().Add(-f.cfg.FollowLookback)
 	for _, vault := range f.cfg.Vaults() {
-		for page := range maxLookupPages {
-			list, err := f.api.ListBackups(ctx, cbr.BackupQuery{VaultID: vault, Status: cbr.StatusProtecting,
-				Limit: cbr.MaxBackupsLimit, Offset: page * cbr.MaxBackupsLimit})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("search vault %s: %w", vault, err))
-				break
-			}
-			for _, b := range list.Backups {
-				marker, ok := MarkerOf(b.Description)
-				if !ok || seen[marker] || b.CheckpointID == "" {
-					continue
+		err := f.eachBackup(ctx, cbr.BackupQuery{VaultID: vault, Status: cbr.StatusProtecting}, func(b cbr.Backup) bool {
+			add(vault, b)
+			return true
+		})
+		if err == nil && f.cfg.FollowLookback > 0 {
+			err = f.eachBackup(ctx, cbr.BackupQuery{VaultID: vault, Sort: "created_at:desc"}, func(b cbr.Backup) bool {
+				if b.CreatedAt.Before(since) {
+					return false
 				}
-				fl := found[marker]
-				if fl == nil {
-					fl = &Follow{Marker: marker, VaultID: vault}
-					found[marker] = fl
-					order = append(order, marker)
+				if b.Status != cbr.BackupStatusDeleting && b.Status != cbr.BackupStatusDeleted {
+					add(vault, b)
 				}
-				if !slices.Contains(fl.Checkpoints, b.CheckpointID) {
-					fl.Checkpoints = append(fl.Checkpoints, b.CheckpointID)
-				}
-			}
-			if len(list.Backups) < cbr.MaxBackupsLimit {
-				break
-			}
+				return true
+			})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("search vault %s: %w", vault, err))
 		}
 	}
 	out := make([]Follow, 0, len(order))
 	for _, marker := range order {
 		fl := *found[marker]
+		if _, ok, err := f.follows.Followed(ctx, marker); err != nil || ok {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("follow store: %w", err))
+			}
+			continue
+		}
 		if err := f.follows.Follow(ctx, fl, f.followExpiry(fl)); err != nil {
 			errs = append(errs, fmt.Errorf("follow store: %w", err))
 		}
 		out = append(out, fl)
 	}
 	return out, errors.Join(errs...)
+}
+
+// eachBackup calls fn with the backups q lists, page by page (at most
+// maxLookupPages of MaxBackupsLimit), until fn returns false.
+func (f *Function) eachBackup(ctx context.Context, q cbr.BackupQuery, fn func(cbr.Backup) bool) error {
+	q.Limit = cbr.MaxBackupsLimit
+	for page := range maxLookupPages {
+		q.Offset = page * cbr.MaxBackupsLimit
+		list, err := f.api.ListBackups(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, b := range list.Backups {
+			if !fn(b) {
+				return nil
+			}
+		}
+		if len(list.Backups) < cbr.MaxBackupsLimit {
+			return nil
+		}
+	}
+	return nil
 }
 
 // GateState is what a gate answers: the restore point is pending, available

@@ -171,6 +171,60 @@ func TestFollowFindsWhatAnotherInstanceLeft(t *testing.T) {
 	}
 }
 
+// With FollowLookback, a pass that searches CBR also finds the restore
+// points made within it that ended before any instance read them (a killed
+// instance's, without a shared store): it reports each end once, a failure
+// too, and leaves older ones alone. Without it, none of them is found.
+func TestFollowLookbackFindsWhatEndedUnseen(t *testing.T) {
+	clk := &clock{now: fixedNow}
+	cfg := function.Config{DefaultVaultID: cbrtest.ExampleVaultID}
+	first := newEnv(t, cfg, cbrtest.Options{Now: clk.Now, AvailableAfter: time.Minute}, function.WithClock(clk.Now))
+	mustHandle(t, first.fn, tagged("f-old", map[string]string{"backup-vault": cbrtest.ExampleVaultID}))
+	clk.Advance(2 * time.Hour)
+	if err := first.srv.FailResource(cbrtest.DemoServerID); err != nil {
+		t.Fatal(err)
+	}
+	mustHandle(t, first.fn, tagged("f-new", map[string]string{"backup-vault": cbrtest.ExampleVaultID}))
+	mustHandle(t, first.fn, taggedInto("f-failed", cbrtest.DemoServerID, cbrtest.DemoServerName, cbrtest.ExampleVaultID))
+	clk.Advance(2 * time.Minute) // all three ended, and no instance read them
+
+	ctx := context.Background()
+	sink := &sinkRecorder{}
+	without := newEnvOn(t, first.srv, cfg, function.WithClock(clk.Now))
+	if report, err := without.fn.FollowPass(ctx, sink.deliver, true); err != nil || !nothing(report) || len(sink.results()) != 0 {
+		t.Fatalf("pass without a lookback: %+v, %v, %d results; want nothing found", report, err, len(sink.results()))
+	}
+
+	cfg.FollowLookback = time.Hour
+	fresh := newEnvOn(t, first.srv, cfg, function.WithClock(clk.Now))
+	report, err := fresh.fn.FollowPass(ctx, sink.deliver, true)
+	if err != nil || report.Available != 1 || report.Failed != 1 || report.Pending != 0 || len(report.Errors) != 0 {
+		t.Fatalf("pass with a lookback of an hour: %+v, %v; want f-new available and f-failed failed", report, err)
+	}
+	want := map[string]string{
+		function.ResultID(tagged("f-new", nil).Ref.Digest(), events.TypeCheckpointAvailable): events.TypeCheckpointAvailable,
+		function.ResultID(tagged("f-failed", nil).Ref.Digest(), events.TypeCheckpointFailed): events.TypeCheckpointFailed,
+	}
+	for _, r := range sink.results() {
+		if want[r.ID] != r.Type {
+			t.Errorf("result %s %s, want only %v (the ids any instance gives them)", r.Type, r.ID, want)
+		}
+		delete(want, r.ID)
+	}
+	if len(want) != 0 {
+		t.Errorf("no result for %v", want)
+	}
+	// Reported once: the next pass finds them in the follow store.
+	if report, err := fresh.fn.FollowPass(ctx, sink.deliver, true); err != nil || !nothing(report) || len(sink.results()) != 2 {
+		t.Fatalf("next pass: %+v, %v, %d results; want nothing more", report, err, len(sink.results()))
+	}
+}
+
+// nothing reports whether a pass found nothing to report or follow.
+func nothing(r events.FollowReport) bool {
+	return r.Available == 0 && r.Failed == 0 && r.Pending == 0 && r.Reviews == 0 && len(r.Errors) == 0
+}
+
 // A gate reads the state: pending, then available; a read-only poll
 // answers the same, and nothing for a trigger never delivered.
 func TestGateAndPoll(t *testing.T) {

@@ -76,6 +76,11 @@ type Config struct {
 	// FollowTTL is how long a restore point is followed, and its end kept
 	// for gates (FOLLOW_TTL).
 	FollowTTL time.Duration
+	// FollowLookback, when positive, is how far back a follow pass that
+	// searches CBR also looks for restore points that ended before any
+	// instance read them (FOLLOW_LOOKBACK; see searchCBR). At most
+	// IdempotencyTTL, how long an end reported is kept.
+	FollowLookback time.Duration
 	// Associate associates the resources a trigger names that are not in
 	// the vault with it before backing them up (CBR_ASSOCIATE; see
 	// associate). The CheckpointAPI must then be a VaultAPI too.

@@ -48,6 +48,12 @@ variable "follow_every" {
   default     = "5m"
 }
 
+variable "follow_lookback" {
+  description = "How far back a follow pass also looks in CBR for restore points that ended before any instance read them (FOLLOW_LOOKBACK): at least follow_every, at most 1h; 0 turns it off. Without a shared store an end may be reported more than once, under the same id"
+  type        = string
+  default     = "15m"
+}
+
 variable "result_sink" {
   description = "URL every result event, completions included, is POSTed to (RESULT_SINK); empty for none"
   type        = string
@@ -107,6 +113,7 @@ resource "opentelekomcloud_fgs_function_v2" "restorepoint" {
     CBR_DEFAULT_VAULT_ID = var.default_vault_id
     CBR_ALLOWED_VAULTS   = var.allowed_vaults
     RESULT_SINK          = var.result_sink
+    FOLLOW_LOOKBACK      = var.follow_lookback
     LOG_LEVEL            = "info"
   })
 }

@@ -88,6 +88,7 @@ type Config struct {
 
 	Follow                  string        `envconfig:"FOLLOW" default:"on" desc:"on: restorepoint serve follows every restore point it makes to its end in the background and reports it (io.restorepoint.checkpoint.available or .failed); off: only follow passes do (io.restorepoint.follow, restorepoint follow)"`
 	FollowTTL               time.Duration `envconfig:"FOLLOW_TTL" default:"168h" desc:"how long a restore point is followed before it is given up"`
+	FollowLookback          time.Duration `envconfig:"FOLLOW_LOOKBACK" default:"0s" desc:"0: a follow pass that searches CBR (the first of restorepoint serve, every scheduled one) finds the restore points still being made; a duration such as 15m: also those made within it that ended before any instance read them, so that a pass on a fresh instance reports them (at least once without IDEMPOTENCY_STORE); at most IDEMPOTENCY_TTL"`
 	GitHubAppID             int64         `envconfig:"GITHUB_APP_ID" desc:"GitHub App id: restorepoint reviews deployments its deployment protection rule holds (deployment_protection_rule webhooks)"`
 	GitHubAppPrivateKey     iam.Secret    `envconfig:"GITHUB_APP_PRIVATE_KEY" desc:"the GitHub App's private key (PEM), with GITHUB_APP_ID"`
 	GitHubAppPrivateKeyFile string        `envconfig:"GITHUB_APP_PRIVATE_KEY_FILE" desc:"file holding the GitHub App's private key, instead of GITHUB_APP_PRIVATE_KEY"`
@@ -363,6 +364,11 @@ func (c Config) problems() []error {
 	if c.FollowTTL <= 0 {
 		bad("FOLLOW_TTL: must be positive")
 	}
+	if c.FollowLookback < 0 || c.FollowLookback > c.IdempotencyTTL {
+		// An end reported is kept for IDEMPOTENCY_TTL: the lookback must
+		// not see past it, or a pass would report the end again.
+		bad("FOLLOW_LOOKBACK: must be 0 (off) or a duration up to IDEMPOTENCY_TTL (%s), not %s", c.IdempotencyTTL, c.FollowLookback)
+	}
 	if c.GitHubAppID != 0 {
 		if _, err := c.GitHubAppKey(); err != nil {
 			out = append(out, err)
@@ -566,6 +572,7 @@ func (c Config) FunctionConfig() function.Config {
 		CreateAttempts:   c.MaxAttempts,
 		Associate:        c.Associate,
 		FollowTTL:        c.FollowTTL,
+		FollowLookback:   c.FollowLookback,
 	}
 }
 

@@ -112,6 +112,7 @@ func TestLoadReadsAsEnvconfig(t *testing.T) {
 			"K_SINK": "http://k", "WEBHOOK_SECRET": "w", "LOG_LEVEL": "debug", "PORT": "0x1f90", "CBR_TIMEOUT": "1m30s",
 			"CBR_MAX_ATTEMPTS": "7", "CBR_INCREMENTAL": "F", "DRY_RUN": "1", "WAIT_FOR_AVAILABLE": "true",
 			"IDEMPOTENCY_TTL": "2h", "IDEMPOTENCY_LOCK_TTL": "90s", "IDEMPOTENCY_MAX_RECORDS": "5", "MAX_BODY_BYTES": "4096",
+			"FOLLOW_LOOKBACK": "15m",
 		},
 	} {
 		for _, key := range envKeys() {
@@ -243,6 +244,47 @@ func TestStoreAndDedupeConfig(t *testing.T) {
 	}
 	if cfg := Default(); cfg.Dedupe != "lookup" || cfg.Store != "" {
 		t.Errorf("defaults: dedupe %q, store set: %v", cfg.Dedupe, cfg.Store != "")
+	}
+}
+
+// FOLLOW_LOOKBACK is off by default, wires through, and a value that is not
+// a duration from 0 to IDEMPOTENCY_TTL is reported with the other problems
+// (exit 2).
+func TestFollowLookbackConfig(t *testing.T) {
+	base := env{"CBR_PROJECT_ID": cbrtest.DefaultProjectID, "CBR_TOKEN": "tok"}
+	with := func(extra env) env {
+		e := env{}
+		for k, v := range base {
+			e[k] = v
+		}
+		for k, v := range extra {
+			e[k] = v
+		}
+		return e
+	}
+	for value, want := range map[string]time.Duration{"": 0, "0s": 0, "15m": 15 * time.Minute, "1h": time.Hour} {
+		cfg, err := Load(with(env{"FOLLOW_LOOKBACK": value}).get)
+		if err != nil || cfg.FunctionConfig().FollowLookback != want {
+			t.Errorf("FOLLOW_LOOKBACK=%q: %v, %v; want %v", value, cfg.FunctionConfig().FollowLookback, err, want)
+		}
+	}
+	for value, want := range map[string]string{
+		"-1m":     "FOLLOW_LOOKBACK: must be 0 (off) or a duration up to IDEMPOTENCY_TTL (1h0m0s), not -1m0s",
+		"2h":      "FOLLOW_LOOKBACK: must be 0 (off) or a duration up to IDEMPOTENCY_TTL (1h0m0s), not 2h0m0s",
+		"15":      `FOLLOW_LOOKBACK: cannot parse "15"`,
+		"a while": `FOLLOW_LOOKBACK: cannot parse "a while"`,
+	} {
+		_, err := Load(with(env{"FOLLOW_LOOKBACK": value, "CBR_VAULT_ROUTES": "bad"}).get)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "CBR_VAULT_ROUTES") {
+			t.Errorf("FOLLOW_LOOKBACK=%q: %v, want %q among the problems", value, err, want)
+		}
+		if code := ExitCode(err); code != 2 {
+			t.Errorf("FOLLOW_LOOKBACK=%q: exit code %d, want 2", value, code)
+		}
+	}
+	if cfg, err := Load(with(env{"FOLLOW_LOOKBACK": "2h", "IDEMPOTENCY_TTL": "3h"}).get); err != nil || cfg.FunctionConfig().FollowLookback != 2*time.Hour {
+		t.Errorf("FOLLOW_LOOKBACK=2h with IDEMPOTENCY_TTL=3h: %v, %v", cfg.FunctionConfig().FollowLookback, err)
 	}
 }
 
