@@ -40,6 +40,9 @@ const (
 	Unavailable Class = "unavailable"
 )
 
+// Classes lists every class, in the order above.
+func Classes() []Class { return []Class{Invalid, Rejected, Unauthorized, Throttled, Unavailable} }
+
 // OfStatus classes an HTTP API's failed answer by its status: 401 is
 // [Unauthorized], 429 [Throttled], 5xx [Unavailable], and every other
 // status (4xx, a redirect) [Rejected].
