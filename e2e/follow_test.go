@@ -237,6 +237,27 @@ func TestFollowFreshInstanceReportsWhatEndedUnseen(t *testing.T) {
 	checkReportedByMarker(t, w, created, servers, "unseen")
 }
 
+// With a shared store, the lookback finds no end twice: an instance that
+// starts after the first one reported every end finds them all in CBR, and
+// in the store, and reports nothing more.
+func TestFollowLookbackWithSharedStoreReportsOnce(t *testing.T) {
+	redis := redistest.MustStart(t)
+	fixture, servers := followServers(3)
+	w := newWorld(t, options{
+		emu: cbrtest.Options{AvailableAfter: time.Second, Fixture: fixture},
+		env: map[string]string{"FOLLOW": "on", "CBR_DEFAULT_VAULT_ID": cbrtest.ExampleVaultID, "FOLLOW_LOOKBACK": "10m",
+			"IDEMPOTENCY_STORE": redis.URL},
+	})
+	for i, server := range servers {
+		id := fmt.Sprintf("shared-%d", i)
+		reply, status := w.mustSend(taggedEvent(id, server, cbrtest.ExampleVaultID))
+		expectCreated(t, reply, status, id)
+	}
+	awaitCompletions(t, w.sink, len(servers), 20*time.Second, 0)
+	w.startMore(1) // its first pass searches CBR back ten minutes: every end is in the store
+	awaitCompletions(t, w.sink, len(servers), time.Second, 3*time.Second)
+}
+
 // triggerThenKill sends w's instance a tagged trigger for each server (ids
 // prefix-0, prefix-1, …), kills it before it reads any of their restore
 // points, and returns what it answered, by server.
