@@ -56,9 +56,9 @@ func (f Follow) Done() bool {
 // FollowStore records the restore points being followed. MemoryFollows keeps
 // them in the process; store/redis shares them between instances.
 type FollowStore interface {
-	// Follow records f unless a record under f.Marker exists; it lives
-	// until expiry.
-	Follow(ctx context.Context, f Follow, expiry time.Time) error
+	// Follow records f unless a record under f.Marker exists (that one is
+	// kept); it lives until expiry. recorded reports whether f was.
+	Follow(ctx context.Context, f Follow, expiry time.Time) (recorded bool, err error)
 	// Followed returns the record under marker.
 	Followed(ctx context.Context, marker string) (Follow, bool, error)
 	// Following returns every record that is not Done.
@@ -104,7 +104,8 @@ func (f *Function) followExpiry(fl Follow) time.Time {
 
 // Record records fl in the FollowStore (what WithTracker's default does).
 func (f *Function) Record(ctx context.Context, fl Follow) error {
-	return f.follows.Follow(ctx, fl, f.followExpiry(fl))
+	_, err := f.follows.Follow(ctx, fl, f.followExpiry(fl))
+	return err
 }
 
 // followOf is the Follow of the restore point created answers t with.
@@ -425,9 +426,9 @@ func (f *Function) followPass(ctx context.Context, deliver Deliver, search bool,
 // searchCBR finds the restore points restorepoint made that are not in
 // known (the records still followed), records them and returns them: those
 // still being made, and, with FollowLookback, those made within it that
-// ended before any instance read them. A restore point the follow store has
-// a record of (one whose end was reported is kept for IdempotencyTTL, which
-// FollowLookback does not exceed) is not found again.
+// ended before any instance read them. A restore point the follow store
+// already has a record of (one whose end was reported is kept for
+// IdempotencyTTL, which FollowLookback does not exceed) is not returned.
 func (f *Function) searchCBR(ctx context.Context, known []Follow) ([]Follow, error) {
 	seen := make(map[string]bool, len(known))
 	for _, fl := range known {
@@ -475,16 +476,13 @@ func (f *Function) searchCBR(ctx context.Context, known []Follow) ([]Follow, err
 	out := make([]Follow, 0, len(order))
 	for _, marker := range order {
 		fl := *found[marker]
-		if _, ok, err := f.follows.Followed(ctx, marker); err != nil || ok {
-			if err != nil {
-				errs = append(errs, fmt.Errorf("follow store: %w", err))
-			}
-			continue
-		}
-		if err := f.follows.Follow(ctx, fl, f.followExpiry(fl)); err != nil {
+		recorded, err := f.follows.Follow(ctx, fl, f.followExpiry(fl))
+		if err != nil {
 			errs = append(errs, fmt.Errorf("follow store: %w", err))
 		}
-		out = append(out, fl)
+		if recorded {
+			out = append(out, fl)
+		}
 	}
 	return out, errors.Join(errs...)
 }
@@ -632,17 +630,17 @@ func NewMemoryFollows(now func() time.Time, maxRecords int) *MemoryFollows {
 }
 
 // Follow implements FollowStore.
-func (m *MemoryFollows) Follow(_ context.Context, f Follow, expiry time.Time) error {
+func (m *MemoryFollows) Follow(_ context.Context, f Follow, expiry time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.records[f.Marker]; ok {
-		return nil
+	if r, ok := m.records[f.Marker]; ok && m.now().Before(r.expiry) {
+		return false, nil
 	}
 	if len(m.records) >= m.maxRecords {
 		m.evict()
 	}
 	m.records[f.Marker] = &memoryFollow{f: clone(f), expiry: expiry}
-	return nil
+	return true, nil
 }
 
 // evict drops expired and done records, then those that expire first, until

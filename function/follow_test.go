@@ -326,9 +326,9 @@ func TestMemoryFollowsBounded(t *testing.T) {
 	m := function.NewMemoryFollows(clk.Now, 10)
 	ctx := context.Background()
 	done := function.Follow{Marker: "done", Completion: &events.Completion{}, Delivered: true}
-	_ = m.Follow(ctx, done, fixedNow.Add(time.Hour))
+	_, _ = m.Follow(ctx, done, fixedNow.Add(time.Hour))
 	for i := range 30 {
-		_ = m.Follow(ctx, function.Follow{Marker: fmt.Sprintf("m%02d", i)}, fixedNow.Add(time.Duration(i)*time.Minute+time.Hour))
+		_, _ = m.Follow(ctx, function.Follow{Marker: fmt.Sprintf("m%02d", i)}, fixedNow.Add(time.Duration(i)*time.Minute+time.Hour))
 	}
 	list, _ := m.Following(ctx)
 	if len(list) > 10 || len(list) < 9 {

@@ -114,6 +114,16 @@ func wantCompleted(t *testing.T, h Harness, key string, result []byte, deliver b
 	return c
 }
 
+// follow calls h.Follows.Follow and returns what it says it recorded.
+func follow(t *testing.T, h FollowHarness, f function.Follow, expiry time.Time) bool {
+	t.Helper()
+	recorded, err := h.Follows.Follow(context.Background(), f, expiry)
+	if err != nil {
+		t.Fatalf("Follow(%s): %v", f.Marker, err)
+	}
+	return recorded
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -394,10 +404,14 @@ func RunFollows(t *testing.T, newHarness func(t *testing.T) FollowHarness) {
 	}
 	t.Run("FollowOnce", func(t *testing.T) {
 		h := newHarness(t)
-		must(t, h.Follows.Follow(ctx, pending("a"), h.Now().Add(TTL)))
+		if !follow(t, h, pending("a"), h.Now().Add(TTL)) {
+			t.Fatal("Follow of a new marker says it recorded nothing")
+		}
 		changed := pending("a")
 		changed.VaultID = "other"
-		must(t, h.Follows.Follow(ctx, changed, h.Now().Add(TTL)))
+		if follow(t, h, changed, h.Now().Add(TTL)) {
+			t.Fatal("Follow of a marker with a record says it recorded")
+		}
 		got, ok, err := h.Follows.Followed(ctx, "a")
 		if err != nil || !ok || got.VaultID != "v" || got.Checkpoints[0] != "cp-a" {
 			t.Fatalf("Followed = %+v, %v, %v; want the first record, kept", got, ok, err)
@@ -408,8 +422,8 @@ func RunFollows(t *testing.T, newHarness func(t *testing.T) FollowHarness) {
 	})
 	t.Run("DoneLeavesTheList", func(t *testing.T) {
 		h := newHarness(t)
-		must(t, h.Follows.Follow(ctx, pending("a"), h.Now().Add(TTL)))
-		must(t, h.Follows.Follow(ctx, pending("b"), h.Now().Add(TTL)))
+		follow(t, h, pending("a"), h.Now().Add(TTL))
+		follow(t, h, pending("b"), h.Now().Add(TTL))
 		if got := following(t, h); fmt.Sprint(got) != "[a b]" {
 			t.Fatalf("Following = %v, want [a b]", got)
 		}
@@ -436,7 +450,7 @@ func RunFollows(t *testing.T, newHarness func(t *testing.T) FollowHarness) {
 		f := pending("r")
 		f.Review = &events.Review{InstallationID: 1, CallbackURL: "https://api.github.com/x", Environment: "prod"}
 		f.Completion, f.Delivered = &events.Completion{}, true
-		must(t, h.Follows.Follow(ctx, f, h.Now().Add(TTL)))
+		follow(t, h, f, h.Now().Add(TTL))
 		if got := following(t, h); fmt.Sprint(got) != "[r]" {
 			t.Fatalf("Following = %v, want [r] until reviewed", got)
 		}
@@ -448,13 +462,20 @@ func RunFollows(t *testing.T, newHarness func(t *testing.T) FollowHarness) {
 	})
 	t.Run("Expiry", func(t *testing.T) {
 		h := newHarness(t)
-		must(t, h.Follows.Follow(ctx, pending("e"), h.Now().Add(Lock)))
+		follow(t, h, pending("e"), h.Now().Add(Lock))
 		h.Advance(Lock + Lock/4)
 		if _, ok, _ := h.Follows.Followed(ctx, "e"); ok {
 			t.Fatal("Followed after the record expired")
 		}
 		if got := following(t, h); len(got) != 0 {
 			t.Fatalf("Following = %v after expiry, want none", got)
+		}
+		// An expired record is no record: the marker is recorded afresh.
+		if !follow(t, h, pending("e"), h.Now().Add(TTL)) {
+			t.Fatal("Follow after the record expired says it recorded nothing")
+		}
+		if got := following(t, h); fmt.Sprint(got) != "[e]" {
+			t.Fatalf("Following = %v after following again, want [e]", got)
 		}
 	})
 }

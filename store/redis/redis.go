@@ -412,16 +412,21 @@ const (
 
 // Follow implements function.FollowStore: SET NX, and the marker into the
 // set of restore points followed.
-func (s *Store) Follow(ctx context.Context, f function.Follow, expiry time.Time) error {
+func (s *Store) Follow(ctx context.Context, f function.Follow, expiry time.Time) (bool, error) {
 	raw, err := json.Marshal(f)
 	if err != nil {
-		return err
+		return false, err
 	}
-	set := []any{followPrefix + f.Marker, raw, "PX", s.ms(expiry), "NX"}
-	if f.Done() {
-		return s.exec(ctx, "follow", tx{"SET", set})
+	cmds := []tx{{"SET", []any{followPrefix + f.Marker, raw, "PX", s.ms(expiry), "NX"}}}
+	if !f.Done() {
+		// Added also when the SET finds a record: Following drops done ones.
+		cmds = append(cmds, tx{"SADD", []any{followingKey, f.Marker}})
 	}
-	return s.exec(ctx, "follow", tx{"SET", set}, tx{"SADD", []any{followingKey, f.Marker}})
+	replies, err := s.exec(ctx, "follow", cmds...)
+	if err != nil {
+		return false, err
+	}
+	return replies[0] != nil, nil // SET … NX answers nil when the key exists
 }
 
 // Followed implements function.FollowStore.
@@ -489,8 +494,9 @@ func (s *Store) Update(ctx context.Context, f function.Follow, expiry time.Time)
 	if f.Done() {
 		list = "SREM"
 	}
-	return s.exec(ctx, "update follow", tx{"SET", []any{followPrefix + f.Marker, raw, "PX", s.ms(expiry)}},
+	_, err = s.exec(ctx, "update follow", tx{"SET", []any{followPrefix + f.Marker, raw, "PX", s.ms(expiry)}},
 		tx{list, []any{followingKey, f.Marker}})
+	return err
 }
 
 // tx is one command of a MULTI/EXEC.
@@ -499,9 +505,9 @@ type tx struct {
 	args []any
 }
 
-// exec runs cmds as one transaction.
-func (s *Store) exec(ctx context.Context, step string, cmds ...tx) error {
-	_, err := s.do(ctx, step, func(c redis.Conn) (any, error) {
+// exec runs cmds as one transaction and returns their replies.
+func (s *Store) exec(ctx context.Context, step string, cmds ...tx) ([]any, error) {
+	reply, err := s.do(ctx, step, func(c redis.Conn) (any, error) {
 		if err := c.Send("MULTI"); err != nil {
 			return nil, err
 		}
@@ -516,9 +522,13 @@ func (s *Store) exec(ctx context.Context, step string, cmds ...tx) error {
 				err = e
 			}
 		}
-		return nil, err
+		return replies, err
 	})
-	return err
+	replies, _ := reply.([]any)
+	if err == nil && len(replies) != len(cmds) {
+		err = fmt.Errorf("redis: %s: %d replies to %d commands", step, len(replies), len(cmds))
+	}
+	return replies, err
 }
 
 var (

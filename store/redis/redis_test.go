@@ -210,7 +210,7 @@ func TestTransactionErrorsAreReported(t *testing.T) {
 	if _, err := raw.Do("SET", redis.Prefix+"following", "not a set"); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Follow(context.Background(), function.Follow{Marker: "0123456789abcdef01234567"}, time.Now().Add(time.Hour))
+	_, err := s.Follow(context.Background(), function.Follow{Marker: "0123456789abcdef01234567"}, time.Now().Add(time.Hour))
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Fatalf("Follow with the set broken: %v, want the WRONGTYPE error", err)
 	}
