@@ -345,7 +345,7 @@ func TestKnativeManifests(t *testing.T) {
 	if v := yamlAt(t, svc, "metadata", "labels", "networking.knative.dev/visibility"); v != "cluster-local" {
 		t.Errorf("the Service's visibility label is %v, want cluster-local", v)
 	}
-	if e, ok := env["WEBHOOK_AUTH"]; !ok || yamlAt(t, e, "value") != app.WebhookAuthNone {
+	if e, ok := env["WEBHOOK_AUTH"]; !ok || yamlAt(t, e, "value") != app.AuthNone {
 		t.Errorf("WEBHOOK_AUTH is %v, want none behind the Broker", e)
 	}
 	for _, n := range []string{"WEBHOOK_SECRET", "METRICS_TOKEN"} {

@@ -284,7 +284,7 @@ func (a *App) httpOptions() handler.HTTPOptions {
 		MaxBatchEvents: a.cfg.MaxBatchEvents,
 		WebhookSecret:  a.cfg.WebhookSecret,
 		WebhookSecrets: a.creds.webhookSecret,
-		Open:           a.cfg.WebhookAuth == WebhookAuthNone,
+		Open:           a.cfg.WebhookAuth == AuthNone,
 	}
 }
 

@@ -99,7 +99,8 @@ type Config struct {
 	RuntimeTimeout    int    `envconfig:"RUNTIME_TIMEOUT" desc:"function timeout in seconds, set by FunctionGraph: the deadline of each event invocation (15 minutes when unset)"`
 	// Observability (internal/app/telemetry.go).
 	Metrics                  string     `envconfig:"METRICS" default:"on" desc:"on: Prometheus text on GET /metrics when serving HTTP; emf: CloudWatch EMF lines on stdout after each Lambda invocation; off"`
-	MetricsToken             iam.Secret `envconfig:"METRICS_TOKEN" desc:"when set, GET /metrics needs Authorization: Bearer TOKEN"`
+	MetricsToken             iam.Secret `envconfig:"METRICS_TOKEN" desc:"GET /metrics, and the reasons of GET /readyz, need Authorization: Bearer TOKEN; without it /metrics refuses every request unless METRICS_AUTH=none"`
+	MetricsAuth              string     `envconfig:"METRICS_AUTH" desc:"none: GET /metrics answers without a token while METRICS_TOKEN is unset (a scraper that sends none, on a cluster-local Service); unset: it needs METRICS_TOKEN"`
 	OTLPEndpoint             string     `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL: traces to /v1/traces, metrics to /v1/metrics (builds with -tags otlp)"`
 	OTLPTracesEndpoint       string     `envconfig:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" desc:"OTLP/HTTP URL for traces only, overriding the base URL"`
 	OTLPMetricsEndpoint      string     `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" desc:"OTLP/HTTP URL for metrics only, overriding the base URL"`
@@ -108,9 +109,11 @@ type Config struct {
 	OTelMetricExportInterval int        `envconfig:"OTEL_METRIC_EXPORT_INTERVAL" default:"60000" desc:"milliseconds between OTLP metric pushes (Lambda also pushes after each invocation)"`
 }
 
-// WebhookAuthNone (WEBHOOK_AUTH=none) opens the HTTP front door to requests
-// without the webhook secret.
-const WebhookAuthNone = "none"
+// AuthNone opens what a secret guards by default, only when set explicitly:
+// WEBHOOK_AUTH=none opens the HTTP front door to requests without the
+// webhook secret, METRICS_AUTH=none opens GET /metrics without
+// METRICS_TOKEN.
+const AuthNone = "none"
 
 // FunctionGraph modes (FUNCTIONGRAPH_MODE).
 const (
@@ -323,8 +326,10 @@ func (c Config) problems() []error {
 			bad("%s: %v", sink.name, err)
 		}
 	}
-	if c.WebhookAuth != "" && c.WebhookAuth != WebhookAuthNone {
-		bad("WEBHOOK_AUTH: must be none or unset, not %q", c.WebhookAuth)
+	for _, v := range []struct{ name, value string }{{"WEBHOOK_AUTH", c.WebhookAuth}, {"METRICS_AUTH", c.MetricsAuth}} {
+		if v.value != "" && v.value != AuthNone {
+			bad("%s: must be none or unset, not %q", v.name, v.value)
+		}
 	}
 	if c.ResultSource == "" {
 		bad("RESULT_SOURCE: must not be empty")

@@ -26,6 +26,7 @@ func TestConfigErrorsListedTogether(t *testing.T) {
 		"CBR_TIMEOUT":      "soon",
 		"IAM_PASSWORD":     "pw-SECRET-991",
 		"WEBHOOK_AUTH":     "open",
+		"METRICS_AUTH":     "off",
 		"MAX_BATCH_EVENTS": "0",
 	}.get)
 	var ce *ConfigError
@@ -41,6 +42,7 @@ func TestConfigErrorsListedTogether(t *testing.T) {
 		"IAM_USERNAME: required",
 		"IAM_DOMAIN_NAME: required",
 		`WEBHOOK_AUTH: must be none or unset, not "open"`,
+		`METRICS_AUTH: must be none or unset, not "off"`,
 		"MAX_BATCH_EVENTS: must be at least 1",
 	} {
 		if !strings.Contains(msg, want) {

@@ -134,11 +134,18 @@ func newTelemetry(cfg Config, logger *slog.Logger, version string, o options) (*
 	return t, nil
 }
 
-// withMetrics serves GET /metrics (when kept) before h.
+// withMetrics serves GET /metrics (when kept) before h: with METRICS_TOKEN,
+// to requests that carry it; without, to every request when METRICS_AUTH=
+// none, else to none (and the log says so once).
 func (a *App) withMetrics(h http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	if a.cfg.Metrics == MetricsOn {
-		mux.Handle("GET /metrics", a.tel.Handler(a.cfg.MetricsToken.Reveal()))
+		open := a.cfg.MetricsAuth == AuthNone
+		if a.cfg.MetricsToken == "" && !open {
+			a.logger.Warn("GET /metrics refuses every request: set METRICS_TOKEN for scrapers to send " +
+				"(Authorization: Bearer), or METRICS_AUTH=none to open it, or METRICS=off")
+		}
+		mux.Handle("GET /metrics", a.tel.Handler(a.cfg.MetricsToken.Reveal(), open))
 	}
 	// An HTTP traceparent header is the trace a trigger continues when
 	// its CloudEvent carries none.

@@ -287,6 +287,41 @@ func TestMetricsOff(t *testing.T) {
 	}
 }
 
+// TestMetricsClosedByDefault: without METRICS_TOKEN, GET /metrics refuses
+// every request, with the fixed reason a refused token gets, and the log
+// says why at start; METRICS_AUTH=none opens it; with a token set the token
+// is needed whatever METRICS_AUTH says.
+func TestMetricsClosedByDefault(t *testing.T) {
+	const reason = "metrics need Authorization: Bearer <METRICS_TOKEN>\n"
+	closed := newWorld(t, nil)
+	for _, token := range []string{"", "anything"} {
+		if status, body := closed.getMetrics(token); status != http.StatusUnauthorized || string(body) != reason {
+			t.Errorf("GET /metrics (token %q) without METRICS_TOKEN: %d %q, want 401 %q", token, status, body, reason)
+		}
+	}
+	if !strings.Contains(closed.logs.String(), `"msg":"GET /metrics refuses every request: set METRICS_TOKEN`) {
+		t.Errorf("no start-up warning that /metrics is closed:\n%s", closed.logs)
+	}
+
+	open := newWorld(t, map[string]string{"METRICS_AUTH": "none"})
+	status, body := open.getMetrics("")
+	if status != http.StatusOK {
+		t.Fatalf("GET /metrics with METRICS_AUTH=none: %d: %s", status, body)
+	}
+	parseMetrics(t, body)
+	if strings.Contains(open.logs.String(), "GET /metrics refuses") {
+		t.Errorf("METRICS_AUTH=none, yet the log says /metrics is closed:\n%s", open.logs)
+	}
+
+	tokened := newWorld(t, map[string]string{"METRICS_AUTH": "none", "METRICS_TOKEN": testMetricsToken})
+	if status, _ := tokened.getMetrics(""); status != http.StatusUnauthorized {
+		t.Errorf("GET /metrics without the token, METRICS_TOKEN and METRICS_AUTH=none set: %d, want 401", status)
+	}
+	if status, body := tokened.getMetrics(testMetricsToken); status != http.StatusOK {
+		t.Errorf("GET /metrics with the token: %d: %s", status, body)
+	}
+}
+
 // TestLogLinesCarryTraceIDs: the trigger's log line carries the trace id
 // of its traceparent and the result event continues that trace, with
 // tracing off; an HTTP traceparent header is used when the event has none.

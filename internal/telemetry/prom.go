@@ -14,19 +14,20 @@ import (
 // PrometheusContentType is the media type of the text exposition format.
 const PrometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
 
-// Handler serves the metrics as Prometheus text (GET /metrics). When token
-// is not empty, requests must carry Authorization: Bearer <token>; it is
-// compared in constant time. It answers 404 when Prometheus metrics are not
-// kept.
-func (t *Telemetry) Handler(token string) http.Handler {
+// Handler serves the metrics as Prometheus text (GET /metrics). Requests
+// must carry Authorization: Bearer <token>, compared in constant time; with
+// no token, every request is refused unless open. A refused request gets
+// 401 and the same fixed reason either way. It answers 404 when Prometheus
+// metrics are not kept.
+func (t *Telemetry) Handler(token string, open bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !t.opts.Prometheus {
 			http.NotFound(w, r)
 			return
 		}
-		if token != "" {
+		if token != "" || !open {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
+			if token == "" || !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
 				http.Error(w, "metrics need Authorization: Bearer <METRICS_TOKEN>", http.StatusUnauthorized)
 				return
