@@ -109,9 +109,9 @@ type Config struct {
 	OTelMetricExportInterval int        `envconfig:"OTEL_METRIC_EXPORT_INTERVAL" default:"60000" desc:"milliseconds between OTLP metric pushes (Lambda also pushes after each invocation)"`
 }
 
-// AuthNone opens what a secret guards by default, only when set explicitly:
-// WEBHOOK_AUTH=none opens the HTTP front door to requests without the
-// webhook secret, METRICS_AUTH=none opens GET /metrics without
+// AuthNone is the value that opens, set explicitly, what a secret guards
+// by default: WEBHOOK_AUTH=none opens the HTTP front door to requests
+// without the webhook secret, METRICS_AUTH=none opens GET /metrics without
 // METRICS_TOKEN.
 const AuthNone = "none"
 

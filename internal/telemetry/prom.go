@@ -27,6 +27,7 @@ func (t *Telemetry) Handler(token string, open bool) http.Handler {
 		}
 		if token != "" || !open {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			// Without a token, nothing a request carries is accepted.
 			if token == "" || !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
 				http.Error(w, "metrics need Authorization: Bearer <METRICS_TOKEN>", http.StatusUnauthorized)
