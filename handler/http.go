@@ -92,7 +92,7 @@ func (h *httpHandler) ready(w http.ResponseWriter, r *http.Request) {
 			// holder of the details token, and always for the log.
 			h.core.logger().WarnContext(r.Context(), "not ready", "error", err.Error())
 			answer := map[string]string{"status": "not ready"}
-			if h.opts.DetailsToken != "" && bearer(r.Header, h.opts.DetailsToken.Reveal()) == nil {
+			if BearerAuthorized(r.Header, h.opts.DetailsToken.Reveal()) {
 				answer["error"] = err.Error()
 			}
 			writeJSON(w, http.StatusServiceUnavailable, answer)

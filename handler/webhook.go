@@ -100,6 +100,13 @@ func authenticate(secret string, open bool, r *http.Request, sender string, body
 	return fmt.Errorf("unknown sender %q", sender)
 }
 
+// BearerAuthorized reports whether h carries Authorization: Bearer secret,
+// compared in constant time. An empty secret authorizes nothing. GET
+// /readyz's details and GET /metrics (METRICS_TOKEN) are checked with it.
+func BearerAuthorized(h http.Header, secret string) bool {
+	return secret != "" && bearer(h, secret) == nil
+}
+
 // bearer checks Authorization: Bearer <secret>.
 func bearer(h http.Header, secret string) error {
 	token, ok := strings.CutPrefix(h.Get("Authorization"), "Bearer ")

@@ -280,3 +280,30 @@ func TestDecodeRequestNamesTheDecoder(t *testing.T) {
 
 // iamSecret is a webhook secret as HTTPOptions takes it.
 func iamSecret(s string) iam.Secret { return iam.Secret(s) }
+
+// TestBearerAuthorized: the secret must come as the bearer token, compared
+// whole; an empty secret authorizes nothing, not even an empty token (which
+// net/http's header parsing cannot deliver, so only here can it be sent).
+func TestBearerAuthorized(t *testing.T) {
+	for _, tc := range []struct {
+		auth, secret string
+		want         bool
+	}{
+		{"Bearer s3cret", "s3cret", true},
+		{"Bearer  s3cret ", "s3cret", true},
+		{"Bearer s3cre", "s3cret", false},
+		{"bearer s3cret", "s3cret", false},
+		{"Basic s3cret", "s3cret", false},
+		{"", "s3cret", false},
+		{"Bearer ", "", false},
+		{"", "", false},
+	} {
+		h := http.Header{}
+		if tc.auth != "" {
+			h["Authorization"] = []string{tc.auth}
+		}
+		if got := handler.BearerAuthorized(h, tc.secret); got != tc.want {
+			t.Errorf("BearerAuthorized(%q, %q) = %v, want %v", tc.auth, tc.secret, got, tc.want)
+		}
+	}
+}

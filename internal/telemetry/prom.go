@@ -2,20 +2,21 @@ package telemetry
 
 import (
 	"bufio"
-	"crypto/subtle"
 	"io"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/restorepoint/restorepoint/handler"
 )
 
 // PrometheusContentType is the media type of the text exposition format.
 const PrometheusContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // Handler serves the metrics as Prometheus text (GET /metrics). Requests
-// must carry Authorization: Bearer <token>, compared in constant time; with
+// must carry Authorization: Bearer <token> (handler.BearerAuthorized); with
 // no token, every request is refused unless open. A refused request gets
 // 401 and the same fixed reason either way. It answers 404 when Prometheus
 // metrics are not kept.
@@ -25,14 +26,10 @@ func (t *Telemetry) Handler(token string, open bool) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		if token != "" || !open {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			// Without a token, nothing a request carries is accepted.
-			if token == "" || !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-				http.Error(w, "metrics need Authorization: Bearer <METRICS_TOKEN>", http.StatusUnauthorized)
-				return
-			}
+		if (token != "" || !open) && !handler.BearerAuthorized(r.Header, token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "metrics need Authorization: Bearer <METRICS_TOKEN>", http.StatusUnauthorized)
+			return
 		}
 		w.Header().Set("Content-Type", PrometheusContentType)
 		_ = WritePrometheus(w, t.reg.Read(r.Context(), false))
